@@ -1,0 +1,49 @@
+# ocl-pipelines. `make test` is what CI runs (.ci/run); see README.md.
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := bin
+PKGS := ./...
+
+.PHONY: all build test unit lint vet fmt generate verify-generated bench clean
+
+all: build
+
+## build: compile every binary into bin/
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## test: lint, check generated files are in step, run all unit tests (what CI runs)
+test: lint verify-generated unit
+
+## unit: go test of every package (table, golden, example and validation tests)
+unit:
+	$(GO) test -count=1 $(PKGS)
+
+## lint: gofmt and go vet
+lint: fmt vet
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+## generate: regenerate deepcopy, clients, injection, CRD, tasks/ and pipelines/
+generate:
+	hack/update-codegen.sh
+
+## verify-generated: fail if `make generate` would change anything
+verify-generated:
+	hack/verify-codegen.sh
+
+## bench: generator benchmarks (renders and hashes per second, allocations)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/generator/
+
+## golden: rewrite the golden files of the generator tests
+golden:
+	$(GO) test ./pkg/generator/ -run 'TestGolden' -update
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,137 @@
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
+)
+
+// Condition types of a PoolImage. Ready is the top-level condition: it is True when the latest
+// inputs are built and promoted (or recorded, when promotion is paused).
+const (
+	// ConditionReady summarises the others.
+	ConditionReady = apis.ConditionReady
+	// ConditionBuildSucceeded is True when the build of the current inputs succeeded, False when
+	// it failed or the inputs are invalid, Unknown while it runs.
+	ConditionBuildSucceeded apis.ConditionType = "BuildSucceeded"
+	// ConditionPromoted is True when the pool's MachineConfig carries the built image.
+	ConditionPromoted apis.ConditionType = "Promoted"
+)
+
+// Reasons used on PoolImage conditions.
+const (
+	ReasonInvalidSpec      = "InvalidSpec"
+	ReasonInputsUnresolved = "InputsUnresolved"
+	ReasonBuilding         = "Building"
+	ReasonBuildSucceeded   = "BuildSucceeded"
+	ReasonBuildFailed      = "BuildFailed"
+	ReasonPromoted         = "Promoted"
+	ReasonPromotionPaused  = "PromotionPaused"
+	ReasonReverted         = "Reverted"
+	ReasonAwaitingBuild    = "AwaitingBuild"
+)
+
+var poolImageCondSet = apis.NewLivingConditionSet(ConditionBuildSucceeded, ConditionPromoted)
+
+// GetConditionSet returns the condition set of PoolImage.
+func (*PoolImage) GetConditionSet() apis.ConditionSet { return poolImageCondSet }
+
+// GetGroupVersionKind returns the GroupVersionKind of PoolImage.
+func (*PoolImage) GetGroupVersionKind() schema.GroupVersionKind {
+	return SchemeGroupVersion.WithKind("PoolImage")
+}
+
+// GetStatus returns the duck status of the PoolImage.
+func (p *PoolImage) GetStatus() *duckv1.Status { return &p.Status.Status }
+
+// GetCondition returns the condition of type t, or nil.
+func (s *PoolImageStatus) GetCondition(t apis.ConditionType) *apis.Condition {
+	return poolImageCondSet.Manage(s).GetCondition(t)
+}
+
+// IsReady reports whether the Ready condition is True.
+func (s *PoolImageStatus) IsReady() bool {
+	return poolImageCondSet.Manage(s).IsHappy()
+}
+
+// InitializeConditions sets unset conditions to Unknown.
+func (s *PoolImageStatus) InitializeConditions() {
+	poolImageCondSet.Manage(s).InitializeConditions()
+}
+
+// MarkInvalid records a spec or input error: no build runs until it is fixed. The message must
+// name the field or object and the fix.
+func (s *PoolImageStatus) MarkInvalid(reason, messageFormat string, args ...interface{}) {
+	poolImageCondSet.Manage(s).MarkFalse(ConditionBuildSucceeded, reason, messageFormat, args...)
+}
+
+// MarkBuilding records that build is running in the named PipelineRun.
+func (s *PoolImageStatus) MarkBuilding(pipelineRun string) {
+	poolImageCondSet.Manage(s).MarkUnknown(ConditionBuildSucceeded, ReasonBuilding,
+		"PipelineRun %s is building the image", pipelineRun)
+}
+
+// MarkBuildSucceeded records a successful build of image (repository@sha256:digest).
+func (s *PoolImageStatus) MarkBuildSucceeded(image string) {
+	if s.LatestBuild != nil {
+		s.LatestBuild.Image = image
+		s.LatestBuild.Failure = nil
+	}
+	poolImageCondSet.Manage(s).MarkTrueWithReason(ConditionBuildSucceeded, ReasonBuildSucceeded,
+		"built and verified %s", image)
+}
+
+// MarkBuildFailed records a failed build; the promoted image is left as it was.
+func (s *PoolImageStatus) MarkBuildFailed(f *BuildFailure) {
+	if s.LatestBuild != nil {
+		s.LatestBuild.Failure = f
+	}
+	msg := "build failed"
+	if f != nil {
+		msg = "task " + f.Task
+		if f.Step != "" {
+			msg += ", step " + f.Step
+		}
+		msg += " failed"
+		if f.Message != "" {
+			msg += ": " + f.Message
+		}
+		if f.LogsCommand != "" {
+			msg += "; logs: " + f.LogsCommand
+		}
+	}
+	poolImageCondSet.Manage(s).MarkFalse(ConditionBuildSucceeded, ReasonBuildFailed, "%s", msg)
+}
+
+// MarkPromoted records that image is the pool's OS image.
+func (s *PoolImageStatus) MarkPromoted(image string) {
+	s.CurrentImage = image
+	if s.LatestBuild != nil {
+		s.CurrentInputs = s.LatestBuild.Inputs.DeepCopy()
+		if s.CurrentInputs != nil {
+			s.CurrentInputs.Changed = nil
+		}
+	}
+	poolImageCondSet.Manage(s).MarkTrueWithReason(ConditionPromoted, ReasonPromoted,
+		"the pool's MachineConfig sets osImageURL to %s", image)
+}
+
+// MarkPromotionPaused records that a built image waits for promotion.paused to be lifted.
+func (s *PoolImageStatus) MarkPromotionPaused(image string) {
+	poolImageCondSet.Manage(s).MarkFalse(ConditionPromoted, ReasonPromotionPaused,
+		"%s is built and verified; set spec.promotion.paused to false to roll it out", image)
+}
+
+// MarkAwaitingBuild records that nothing is promoted while a build is pending or running.
+func (s *PoolImageStatus) MarkAwaitingBuild() {
+	poolImageCondSet.Manage(s).MarkUnknown(ConditionPromoted, ReasonAwaitingBuild,
+		"no image has been promoted yet")
+}
+
+// MarkReverted records that the pool was handed back to the release's image.
+func (s *PoolImageStatus) MarkReverted() {
+	s.CurrentImage = ""
+	s.CurrentInputs = nil
+	poolImageCondSet.Manage(s).MarkTrueWithReason(ConditionPromoted, ReasonReverted,
+		"spec.revert is true: the pool runs the release's image")
+}

@@ -1,0 +1,78 @@
+package generator
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+)
+
+// Build arguments the rendered Containerfile declares; the build step sets them from the
+// fetch-base-digest stage's results, so the base is exactly the digest that stage pinned.
+const (
+	// BaseImageArg is the base OS image, repository@sha256:digest for the pool's architecture.
+	BaseImageArg = "OCL_BASE_IMAGE"
+	// ExtensionsImageArg is the CoreOS extensions image.
+	ExtensionsImageArg = "OCL_EXTENSIONS_IMAGE"
+)
+
+// Image labels the rendered Containerfile sets on every image.
+const (
+	LabelPool       = "io.openshift.machineconfigpool"
+	LabelBaseImage  = "dev.ocl-pipelines.base-image"
+	LabelInputsHash = "dev.ocl-pipelines.inputs-hash"
+)
+
+// trustedCAFile is the trust bundle's file name in the build context and in the image.
+const trustedCAFile = "ocl-additional-trust-bundle.crt"
+
+// RenderContainerfile returns the Containerfile a PoolImage builds with in: a stage named
+// `configs` on the pinned base image with the cluster's additional trust bundle and labels
+// recording the pool, base image and inputs hash, an `extensions` stage when there is an
+// extensions image, and the admin's Containerfile last, unchanged.
+//
+// MachineConfig extensions and kernelType are not installed here: when a MachineConfig sets
+// osImageURL, the machine-config daemon applies them on top of the custom image after the
+// rebase (pkg/daemon/update.go), so baking them in would install them twice.
+func RenderContainerfile(pi *v1alpha1.PoolImage, in Inputs) (string, error) {
+	p, err := newPlan(pi, in)
+	if err != nil {
+		return "", err
+	}
+	return p.containerfile(p.hash()), nil
+}
+
+func (p *plan) containerfile(hash string) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("# Rendered by ocl-pipelines for MachineConfigPool %s (inputs %s). Do not edit: change the PoolImage.", p.Pool, hash)
+	w("# %s is set by the build step to the base image pinned by the fetch-base-digest stage:", BaseImageArg)
+	w("# %s", p.BaseImage)
+	w("ARG %s", BaseImageArg)
+	if p.ExtensionsImage != "" {
+		w("ARG %s", ExtensionsImageArg)
+		w("")
+		w("# The release's CoreOS extensions. Install RPMs from it in your stage with")
+		w("#   RUN --mount=type=bind,from=extensions,source=/usr/share/rpm-ostree/extensions,target=/run/extensions ...")
+		w("FROM ${%s} AS extensions", ExtensionsImageArg)
+	}
+	w("")
+	w("FROM ${%s} AS configs", BaseImageArg)
+	w("ARG %s", BaseImageArg)
+	if p.trustedCA != nil {
+		w("# The cluster's additional trust bundle (public certificates), trusted by RUN steps and by the node.")
+		w("COPY %s /etc/pki/ca-trust/source/anchors/%s", trustedCAFile, trustedCAFile)
+		w("RUN update-ca-trust && ostree container commit")
+	}
+	w("LABEL %s=%s \\", LabelPool, strconv.Quote(p.Pool))
+	w("      %s=\"${%s}\" \\", LabelBaseImage, BaseImageArg)
+	w("      %s=%s", LabelInputsHash, strconv.Quote(hash))
+	w("")
+	w("# ---- spec.containerfile (%s), verbatim ----", p.Arch)
+	b.WriteString(p.Containerfile)
+	if !strings.HasSuffix(p.Containerfile, "\n") {
+		b.WriteString("\n")
+	}
+	return b.String()
+}

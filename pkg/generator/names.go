@@ -1,0 +1,90 @@
+package generator
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
+)
+
+// MaxRunNameLength bounds PipelineRun names so that Tekton's TaskRun and pod names
+// (<run>-<pipeline task>-pod[-retryN]) stay under 63 characters without truncation.
+const MaxRunNameLength = 44
+
+// runHashChars is how many characters of the inputs hash a run name carries.
+const runHashChars = 10
+
+// RunName returns the deterministic PipelineRun name of the build of inputs hash for pool:
+// "ocl-<pool>-<first 10 characters of hash>", at most 44 characters, a valid DNS-1123 label.
+// A long pool name is shortened and suffixed with a digest of the full name, so distinct
+// pools never share a name.
+func RunName(pool, hash string) string {
+	return runName(pool, hash, "")
+}
+
+// RetryRunName returns the name of the attempt-th retry (attempt ≥ 1) of the same inputs:
+// RunName with a "-r<attempt>" suffix, still at most 44 characters.
+func RetryRunName(pool, hash string, attempt int) string {
+	if attempt < 1 {
+		return RunName(pool, hash)
+	}
+	return runName(pool, hash, fmt.Sprintf("-r%d", attempt))
+}
+
+func runName(pool, hash, suffix string) string {
+	h := dnsLabelChars(hash)
+	if len(h) > runHashChars {
+		h = h[:runHashChars]
+	}
+	p := dnsLabelChars(pool)
+	budget := MaxRunNameLength - len("ocl-") - len("-") - len(h) - len(suffix)
+	if len(p) > budget {
+		sum := sha256.Sum256([]byte(pool))
+		p = strings.TrimRight(p[:budget-7], "-") + "-" + hex.EncodeToString(sum[:])[:6]
+	}
+	return "ocl-" + p + "-" + h + suffix
+}
+
+// dnsLabelChars lowercases s and replaces every character that is not [a-z0-9-] by '-',
+// trimming dashes at both ends.
+func dnsLabelChars(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	return strings.Trim(string(b), "-")
+}
+
+// PipelineLabelValue is the stable tekton.dev/pipeline label of a pool's runs: "ocl-<pool>",
+// shortened to a valid label value. The dashboard groups a pool's runs by it.
+func PipelineLabelValue(pool string) string {
+	return labelValue("ocl-" + pool)
+}
+
+// labelValue returns s if it is a valid label value (≤ 63 characters), else a prefix of it
+// suffixed with a digest of s.
+func labelValue(s string) string {
+	if len(s) <= 63 {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return strings.TrimRight(s[:52], "-.") + "-" + hex.EncodeToString(sum[:])[:10]
+}
+
+// Labels returns the labels of the PipelineRun that builds inputs hash for the pool of
+// PoolImage poolImage. The controller finds runs by these labels, so runs re-run from the
+// dashboard (which drops owner references) still count.
+func Labels(poolImage, pool, hash string) map[string]string {
+	return map[string]string{
+		"tekton.dev/pipeline":          PipelineLabelValue(pool),
+		layering.PoolLabel:             labelValue(pool),
+		layering.PoolImageLabel:        labelValue(poolImage),
+		layering.InputsHashLabel:       hash,
+		"app.kubernetes.io/managed-by": layering.ManagedByValue,
+		"app.kubernetes.io/part-of":    layering.ManagedByValue,
+	}
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# build: buildah build of the rendered Containerfile on the pinned base image.
+# Inputs arrive as environment variables only. Entitlements and credentials are mounted into RUN
+# steps with --volume (never COPYed), so they cannot land in a layer.
+set -euo pipefail
+
+ctx=/workspace/ocl/context
+mounts=/var/run/ocl-secrets
+export XDG_RUNTIME_DIR="$mounts/xdg" HOME="$mounts/home"
+mkdir -p "$XDG_RUNTIME_DIR" "$HOME"
+
+args=(
+  --storage-driver "$STORAGE_DRIVER"
+  build
+  --format "$IMAGE_FORMAT"
+  --tls-verify="$TLS_VERIFY"
+  --pull=missing
+  --file "$ctx/Containerfile"
+  --tag "$IMAGE"
+  --build-arg "OCL_BASE_IMAGE=$BASE_IMAGE"
+)
+if [ -n "$EXTENSIONS_IMAGE" ]; then
+  args+=(--build-arg "OCL_EXTENSIONS_IMAGE=$EXTENSIONS_IMAGE")
+fi
+for mount in entitlement:/etc/pki/entitlement activation-key:/run/secrets/rhsm-activation \
+  yum-repos:/etc/yum.repos.d rpm-gpg:/etc/pki/rpm-gpg; do
+  if [ -d "$mounts/${mount%%:*}" ]; then
+    args+=(--volume "$mounts/${mount%%:*}:${mount#*:}:ro")
+  fi
+done
+if [ -n "$CACHE_REPO" ]; then
+  args+=(--layers --cache-from "$CACHE_REPO" --cache-to "$CACHE_REPO")
+  echo "build: layer cache ${CACHE_REPO}"
+fi
+
+echo "build: ${IMAGE} from ${BASE_IMAGE} (${STORAGE_DRIVER}, ${IMAGE_FORMAT})"
+if ! buildah "${args[@]}" "$ctx"; then
+  echo "build: FAILED: buildah could not build the Containerfile; the failing instruction and its output are above" >&2
+  exit 1
+fi
+echo "build: done"

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# inject: prepare the build context and stage what RUN steps may mount.
+# Every input arrives as an environment variable set from a Tekton parameter; nothing in this
+# script is substituted by Tekton. Secret contents are copied to a memory-backed volume outside
+# the build context and are never printed.
+set -euo pipefail
+shopt -s nullglob
+
+ctx=/workspace/ocl/context
+mounts=/var/run/ocl-secrets
+mkdir -p "$ctx" "$mounts"
+
+echo "inject: MachineConfigPool ${POOL}, inputs ${INPUTS_HASH}"
+printf '%s' "$CONTAINERFILE_BASE64" | base64 -d > "$ctx/Containerfile"
+echo "::group::Containerfile ($(wc -c < "$ctx/Containerfile") bytes)"
+cat "$ctx/Containerfile"
+echo "::endgroup::"
+
+# stage NAME BOUND SOURCE TARGET: copy the files of a mounted Secret or ConfigMap so buildah can
+# bind them read-only into RUN steps (a copy avoids relabelling a read-only volume).
+stage() {
+  local name=$1 bound=$2 src=$3 target=$4 n=0 f
+  if [ "$bound" != "true" ]; then
+    echo "inject: ${name}: not configured"
+    return 0
+  fi
+  mkdir -p "$mounts/$name"
+  for f in "$src"/*; do
+    if [ -f "$f" ]; then
+      cp -L "$f" "$mounts/$name/"
+      n=$((n + 1))
+    fi
+  done
+  chmod -R a+rX "$mounts/$name"
+  echo "inject: ${name}: ${n} file(s), mounted read-only at ${target} during RUN steps"
+}
+stage entitlement "$ENTITLEMENT_BOUND" "$ENTITLEMENT_PATH" /etc/pki/entitlement
+stage activation-key "$ACTIVATION_KEY_BOUND" "$ACTIVATION_KEY_PATH" /run/secrets/rhsm-activation
+stage yum-repos "$YUM_REPOS_BOUND" "$YUM_REPOS_PATH" /etc/yum.repos.d
+stage rpm-gpg "$RPM_GPG_BOUND" "$RPM_GPG_PATH" /etc/pki/rpm-gpg
+
+# Registry credentials for buildah: the base pull secret and the push secret, each as its own
+# auth file; containers/image consults both (XDG_RUNTIME_DIR first, then HOME/.docker).
+if [ "$BASE_PULL_SECRET_BOUND" = "true" ]; then
+  mkdir -p "$mounts/xdg/containers"
+  cp -L "$BASE_PULL_SECRET_PATH/.dockerconfigjson" "$mounts/xdg/containers/auth.json"
+  echo "inject: base image pull credentials staged"
+fi
+if [ "$PUSH_SECRET_BOUND" = "true" ]; then
+  mkdir -p "$mounts/home/.docker"
+  cp -L "$PUSH_SECRET_PATH/.dockerconfigjson" "$mounts/home/.docker/config.json"
+  echo "inject: push credentials staged"
+fi
+
+if [ "$TRUSTED_CA_BOUND" = "true" ]; then
+  if [ ! -f "$TRUSTED_CA_PATH/$TRUSTED_CA_KEY" ]; then
+    echo "inject: FAILED: the trusted CA ConfigMap has no key ${TRUSTED_CA_KEY}" >&2
+    exit 1
+  fi
+  cp -L "$TRUSTED_CA_PATH/$TRUSTED_CA_KEY" "$ctx/ocl-additional-trust-bundle.crt"
+  echo "inject: additional trust bundle added to the build context"
+fi
+echo "inject: build context ready"
