@@ -100,7 +100,7 @@ func pipelineSpec(cfg Config, r retries) *tektonv1.PipelineSpec {
 				TaskSpec: &tektonv1.EmbeddedTask{TaskSpec: BuildTaskSpec(cfg)},
 				Params: append(pass("POOL", "INPUTS_HASH", "EXTENSIONS_IMAGE", "CONTAINERFILE_BASE64", "IMAGE",
 					"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "BUILDAH_IMAGE", "STORAGE_DRIVER", "IMAGE_FORMAT",
-					"TLS_VERIFY", "PUSH_RETRIES", "CACHE_REPO", "TRUSTED_CA_KEY"), param("BASE_IMAGE", baseRef)),
+					"TLS_VERIFY", "PUSH_RETRIES", "CACHE_REPO", "TRUSTED_CA_KEY"), param("PINNED_BASE_IMAGE", baseRef)),
 				Workspaces: bindWorkspaces(WorkspaceBasePullSecret, WorkspacePushSecret, WorkspaceEntitlement,
 					WorkspaceActivationKey, WorkspaceYumRepos, WorkspaceRPMGPG, WorkspaceTrustedCA),
 			},
@@ -110,7 +110,7 @@ func pipelineSpec(cfg Config, r retries) *tektonv1.PipelineSpec {
 				Description: "Refuses an image not derived from the base, without kernel, initramfs, os-release or " +
 					"bootable label, or of the wrong architecture.",
 				TaskSpec:   &tektonv1.EmbeddedTask{TaskSpec: VerifyTaskSpec(cfg)},
-				Params:     append(append(built, param("BASE_IMAGE", baseRef)), pass("TARGET_ARCH", "TOOLS_IMAGE", "TLS_VERIFY")...),
+				Params:     append(append(built, param("PINNED_BASE_IMAGE", baseRef)), pass("TARGET_ARCH", "TOOLS_IMAGE", "TLS_VERIFY")...),
 				Workspaces: bindWorkspaces(WorkspacePushSecret, WorkspaceBasePullSecret),
 				Retries:    r.verify,
 			},

@@ -62,6 +62,7 @@ var paramDoc = map[string]string{
 	"POOL":                 "Name of the MachineConfigPool the image is for.",
 	"INPUTS_HASH":          "Hash of the build's inputs; the image is pushed under this tag.",
 	"BASE_IMAGE":           "Base OS image, repository@sha256:digest (a tag is resolved by fetch-base-digest).",
+	"PINNED_BASE_IMAGE":    "Base OS image pinned by digest for TARGET_ARCH: the BASE_IMAGE result of fetch-base-digest.",
 	"EXTENSIONS_IMAGE":     "CoreOS extensions image available to the build as stage `extensions`; empty for none.",
 	"TARGET_ARCH":          "Architecture of the pool's nodes (amd64, arm64, ppc64le, s390x).",
 	"CONTAINERFILE_BASE64": "The rendered Containerfile, base64 encoded so that no variable substitution can alter it.",
@@ -223,7 +224,7 @@ func FetchBaseDigestTaskSpec(cfg Config) tektonv1.TaskSpec {
 // pod, sharing buildah's image store.
 func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 	cfg = cfg.withDefaults()
-	params := []string{"POOL", "INPUTS_HASH", "BASE_IMAGE", "EXTENSIONS_IMAGE", "CONTAINERFILE_BASE64", "IMAGE",
+	params := []string{"POOL", "INPUTS_HASH", "PINNED_BASE_IMAGE", "EXTENSIONS_IMAGE", "CONTAINERFILE_BASE64", "IMAGE",
 		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "BUILDAH_IMAGE", "STORAGE_DRIVER", "IMAGE_FORMAT", "TLS_VERIFY",
 		"PUSH_RETRIES", "CACHE_REPO", "TRUSTED_CA_KEY"}
 	storage := corev1.VolumeMount{Name: "varlibcontainers", MountPath: "/var/lib/containers"}
@@ -260,7 +261,7 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 				DisplayName: "Build the image with buildah",
 				Image:       "$(params.BUILDAH_IMAGE)",
 				Script:      buildScript,
-				Env: concatEnv(paramEnv("IMAGE", "BASE_IMAGE", "EXTENSIONS_IMAGE", "STORAGE_DRIVER", "IMAGE_FORMAT",
+				Env: concatEnv(paramEnv("IMAGE", "PINNED_BASE_IMAGE", "EXTENSIONS_IMAGE", "STORAGE_DRIVER", "IMAGE_FORMAT",
 					"TLS_VERIFY", "CACHE_REPO"), proxyEnv,
 					[]corev1.EnvVar{{Name: "BUILDAH_ISOLATION", Value: "chroot"}}),
 				VolumeMounts:    []corev1.VolumeMount{storage, secrets},
@@ -283,7 +284,7 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 // VerifyTaskSpec pulls the pushed digest and refuses an image that is not bootable or not
 // derived from the base.
 func VerifyTaskSpec(cfg Config) tektonv1.TaskSpec {
-	params := []string{"IMAGE_URL", "IMAGE_DIGEST", "BASE_IMAGE", "TARGET_ARCH", "TOOLS_IMAGE", "TLS_VERIFY"}
+	params := []string{"IMAGE_URL", "IMAGE_DIGEST", "PINNED_BASE_IMAGE", "TARGET_ARCH", "TOOLS_IMAGE", "TLS_VERIFY"}
 	return tektonv1.TaskSpec{
 		DisplayName: "Verify the image is bootable",
 		Description: "Pulls the pushed digest and refuses an image whose first layers are not the base image's, " +
@@ -292,7 +293,7 @@ func VerifyTaskSpec(cfg Config) tektonv1.TaskSpec {
 		Params:     paramSpecs(taskDefaults(cfg), params...),
 		Workspaces: workspaceDecls(WorkspacePushSecret, WorkspaceBasePullSecret),
 		Steps: []tektonv1.Step{toolStep(TaskVerify, "Check layers, kernel, os-release, labels and architecture", concatEnv(
-			paramEnv("IMAGE_URL", "IMAGE_DIGEST", "BASE_IMAGE", "TARGET_ARCH", "TLS_VERIFY"),
+			paramEnv("IMAGE_URL", "IMAGE_DIGEST", "PINNED_BASE_IMAGE", "TARGET_ARCH", "TLS_VERIFY"),
 			workspaceEnv(WorkspacePushSecret, WorkspaceBasePullSecret)))},
 	}
 }

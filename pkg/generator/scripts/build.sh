@@ -4,8 +4,9 @@
 # steps with --volume (never COPYed), so they cannot land in a layer.
 set -euo pipefail
 
-ctx=/workspace/ocl/context
-mounts=/var/run/ocl-secrets
+work=${OCL_WORKDIR:-/workspace/ocl}
+ctx="$work/context"
+mounts=${OCL_SECRETS_DIR:-/var/run/ocl-secrets}
 export XDG_RUNTIME_DIR="$mounts/xdg" HOME="$mounts/home"
 mkdir -p "$XDG_RUNTIME_DIR" "$HOME"
 
@@ -14,10 +15,9 @@ args=(
   build
   --format "$IMAGE_FORMAT"
   --tls-verify="$TLS_VERIFY"
-  --pull=missing
   --file "$ctx/Containerfile"
   --tag "$IMAGE"
-  --build-arg "OCL_BASE_IMAGE=$BASE_IMAGE"
+  --build-arg "OCL_BASE_IMAGE=$PINNED_BASE_IMAGE"
 )
 if [ -n "$EXTENSIONS_IMAGE" ]; then
   args+=(--build-arg "OCL_EXTENSIONS_IMAGE=$EXTENSIONS_IMAGE")
@@ -33,7 +33,7 @@ if [ -n "$CACHE_REPO" ]; then
   echo "build: layer cache ${CACHE_REPO}"
 fi
 
-echo "build: ${IMAGE} from ${BASE_IMAGE} (${STORAGE_DRIVER}, ${IMAGE_FORMAT})"
+echo "build: ${IMAGE} from ${PINNED_BASE_IMAGE} (${STORAGE_DRIVER}, ${IMAGE_FORMAT})"
 if ! buildah "${args[@]}" "$ctx"; then
   echo "build: FAILED: buildah could not build the Containerfile; the failing instruction and its output are above" >&2
   exit 1

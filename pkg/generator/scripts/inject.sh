@@ -6,8 +6,9 @@
 set -euo pipefail
 shopt -s nullglob
 
-ctx=/workspace/ocl/context
-mounts=/var/run/ocl-secrets
+work=${OCL_WORKDIR:-/workspace/ocl}
+ctx="$work/context"
+mounts=${OCL_SECRETS_DIR:-/var/run/ocl-secrets}
 mkdir -p "$ctx" "$mounts"
 
 echo "inject: MachineConfigPool ${POOL}, inputs ${INPUTS_HASH}"
@@ -41,16 +42,22 @@ stage rpm-gpg "$RPM_GPG_BOUND" "$RPM_GPG_PATH" /etc/pki/rpm-gpg
 
 # Registry credentials for buildah: the base pull secret and the push secret, each as its own
 # auth file; containers/image consults both (XDG_RUNTIME_DIR first, then HOME/.docker).
-if [ "$BASE_PULL_SECRET_BOUND" = "true" ]; then
-  mkdir -p "$mounts/xdg/containers"
-  cp -L "$BASE_PULL_SECRET_PATH/.dockerconfigjson" "$mounts/xdg/containers/auth.json"
-  echo "inject: base image pull credentials staged"
-fi
-if [ "$PUSH_SECRET_BOUND" = "true" ]; then
-  mkdir -p "$mounts/home/.docker"
-  cp -L "$PUSH_SECRET_PATH/.dockerconfigjson" "$mounts/home/.docker/config.json"
-  echo "inject: push credentials staged"
-fi
+# stage_auth NAME BOUND SOURCE DEST
+stage_auth() {
+  local name=$1 bound=$2 src=$3 dest=$4
+  if [ "$bound" != "true" ]; then
+    return 0
+  fi
+  if [ ! -f "$src/.dockerconfigjson" ]; then
+    echo "inject: FAILED: the ${name} Secret has no .dockerconfigjson key; it must be of type kubernetes.io/dockerconfigjson" >&2
+    exit 1
+  fi
+  mkdir -p "$(dirname "$dest")"
+  cp -L "$src/.dockerconfigjson" "$dest"
+  echo "inject: ${name} credentials staged"
+}
+stage_auth base-pull-secret "$BASE_PULL_SECRET_BOUND" "$BASE_PULL_SECRET_PATH" "$mounts/xdg/containers/auth.json"
+stage_auth push-secret "$PUSH_SECRET_BOUND" "$PUSH_SECRET_PATH" "$mounts/home/.docker/config.json"
 
 if [ "$TRUSTED_CA_BOUND" = "true" ]; then
   if [ ! -f "$TRUSTED_CA_PATH/$TRUSTED_CA_KEY" ]; then

@@ -1,0 +1,344 @@
+package generator
+
+import (
+	"context"
+	"encoding/base64"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const (
+	testBase = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	testExt  = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+)
+
+func testInputs() Inputs {
+	return Inputs{BaseImage: testBase, ExtensionsImage: testExt, Arch: v1alpha1.ArchAMD64, Trigger: "spec"}
+}
+
+func loadExample(t testing.TB, name string) *v1alpha1.PoolImage {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pi v1alpha1.PoolImage
+	if err := yaml.UnmarshalStrict(b, &pi); err != nil {
+		t.Fatalf("example %s: %v", name, err)
+	}
+	return &pi
+}
+
+func examples(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "*.yaml"))
+	if err != nil || len(files) < 4 {
+		t.Fatalf("want at least 4 examples, got %v (%v)", files, err)
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, strings.TrimSuffix(filepath.Base(f), ".yaml"))
+	}
+	return names
+}
+
+func decodeContainerfile(t *testing.T, pr *tektonv1.PipelineRun) string {
+	t.Helper()
+	for _, p := range pr.Spec.Params {
+		if p.Name == "CONTAINERFILE_BASE64" {
+			b, err := base64.StdEncoding.DecodeString(p.Value.StringVal)
+			if err != nil {
+				t.Fatalf("CONTAINERFILE_BASE64: %v", err)
+			}
+			return string(b)
+		}
+	}
+	t.Fatal("no CONTAINERFILE_BASE64 param")
+	return ""
+}
+
+func golden(t *testing.T, file string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", file)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run `make golden` to create it)", err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("%s differs from the rendered output; run `make golden` and review the diff.\ngot:\n%s", path, got)
+	}
+}
+
+// TestGolden renders every example and compares the PipelineRun and Containerfile with
+// testdata/<example>.*; `make golden` rewrites them for review.
+func TestGolden(t *testing.T) {
+	for _, name := range examples(t) {
+		t.Run(name, func(t *testing.T) {
+			pr, err := Render(loadExample(t, name), testInputs())
+			if err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			b, err := yaml.Marshal(pr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, name+".pipelinerun.yaml", b)
+			golden(t, name+".Containerfile", []byte(decodeContainerfile(t, pr)))
+		})
+	}
+}
+
+// TestTektonValidate runs Tekton's own defaulting and validation (v1.15 default feature flags)
+// on every rendered run, the standalone Tasks and the Pipeline, as its webhook would.
+func TestTektonValidate(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range examples(t) {
+		pr, err := Render(loadExample(t, name), testInputs())
+		if err != nil {
+			t.Fatalf("%s: Render: %v", name, err)
+		}
+		pr.SetDefaults(ctx)
+		if err := pr.Validate(ctx); err != nil {
+			t.Errorf("%s: PipelineRun.Validate: %v", name, err)
+		}
+	}
+	for _, st := range Tasks(Config{}) {
+		task := st.Task.DeepCopy()
+		task.SetDefaults(ctx)
+		if err := task.Validate(ctx); err != nil {
+			t.Errorf("Task %s: Validate: %v", task.Name, err)
+		}
+	}
+	p := Pipeline(Config{})
+	p.SetDefaults(ctx)
+	if err := p.Validate(ctx); err != nil {
+		t.Errorf("Pipeline: Validate: %v", err)
+	}
+}
+
+// TestYAMLRoundTrip checks a rendered run survives YAML serialisation unchanged.
+func TestYAMLRoundTrip(t *testing.T) {
+	for _, name := range examples(t) {
+		pr, err := Render(loadExample(t, name), testInputs())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := yaml.Marshal(pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back tektonv1.PipelineRun
+		if err := yaml.UnmarshalStrict(b, &back); err != nil {
+			t.Fatalf("%s: UnmarshalStrict: %v", name, err)
+		}
+		if !equality.Semantic.DeepEqual(pr, &back) {
+			t.Errorf("%s: the run changed in a YAML round trip", name)
+		}
+	}
+}
+
+func TestRenderDeterministic(t *testing.T) {
+	pi := loadExample(t, "per-arch")
+	a, _ := Render(pi, testInputs())
+	for i := 0; i < 20; i++ {
+		b, err := Render(pi, testInputs())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equality.Semantic.DeepEqual(a, b) {
+			t.Fatal("two renders of the same inputs differ")
+		}
+	}
+}
+
+func TestRenderShape(t *testing.T) {
+	pi := loadExample(t, "entitlements")
+	in := testInputs()
+	in.TrustedCA = &TrustedCA{ConfigMapName: "trusted-ca", SHA256: "abc"}
+	pr, err := Render(pi, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := InputsHash(pi, in)
+	if pr.Name != RunName("infra", hash) || pr.Namespace != "ocl-pipelines" {
+		t.Errorf("name = %s/%s", pr.Namespace, pr.Name)
+	}
+	if got := pr.Labels["tekton.dev/pipeline"]; got != "ocl-infra" {
+		t.Errorf("tekton.dev/pipeline = %q", got)
+	}
+	if pr.Spec.PipelineRef != nil || pr.Spec.PipelineSpec == nil {
+		t.Fatal("the run must embed its pipeline spec")
+	}
+	var tasks []string
+	for _, pt := range pr.Spec.PipelineSpec.Tasks {
+		tasks = append(tasks, pt.Name)
+		if pt.DisplayName == "" || pt.TaskSpec == nil || pt.TaskSpec.DisplayName == "" {
+			t.Errorf("task %s lacks a displayName", pt.Name)
+		}
+		for _, s := range pt.TaskSpec.Steps {
+			if s.DisplayName == "" {
+				t.Errorf("step %s/%s lacks a displayName", pt.Name, s.Name)
+			}
+		}
+	}
+	if got := strings.Join(tasks, ","); got != "fetch-base-digest,build,verify,promote" {
+		t.Errorf("tasks = %s", got)
+	}
+	build := pr.Spec.PipelineSpec.Tasks[1]
+	var steps []string
+	for _, s := range build.TaskSpec.Steps {
+		steps = append(steps, s.Name)
+	}
+	if got := strings.Join(steps, ","); got != "inject,build,push" {
+		t.Errorf("build steps = %s", got)
+	}
+	if f := pr.Spec.PipelineSpec.Finally; len(f) != 1 || f[0].Name != "report" {
+		t.Errorf("finally = %+v", f)
+	}
+	retries := map[string]int{}
+	for _, pt := range pr.Spec.PipelineSpec.Tasks {
+		retries[pt.Name] = pt.Retries
+	}
+	if retries["build"] != 0 || retries["fetch-base-digest"] != DefaultFetchRetries || retries["verify"] != DefaultVerifyRetries ||
+		retries["promote"] != DefaultPromoteRetries {
+		t.Errorf("retries = %v", retries)
+	}
+	ws := map[string]string{}
+	for _, w := range pr.Spec.Workspaces {
+		switch {
+		case w.Secret != nil:
+			ws[w.Name] = "Secret/" + w.Secret.SecretName
+		case w.ConfigMap != nil:
+			ws[w.Name] = "ConfigMap/" + w.ConfigMap.Name
+		}
+	}
+	want := map[string]string{
+		"base-pull-secret": "Secret/global-pull-secret", "push-secret": "Secret/push-credentials",
+		"entitlement": "Secret/etc-pki-entitlement", "yum-repos": "ConfigMap/satellite-repos",
+		"rpm-gpg": "Secret/satellite-gpg-keys", "trusted-ca": "ConfigMap/trusted-ca",
+	}
+	if !equality.Semantic.DeepEqual(ws, want) {
+		t.Errorf("workspaces = %v, want %v", ws, want)
+	}
+	var results []string
+	for _, r := range pr.Spec.PipelineSpec.Results {
+		results = append(results, r.Name)
+	}
+	if got := strings.Join(results, ","); got != "IMAGE_URL,IMAGE_DIGEST,BASE_IMAGE" {
+		t.Errorf("pipeline results = %s", got)
+	}
+}
+
+func TestRenderOverrides(t *testing.T) {
+	pi := loadExample(t, "per-arch")
+	in := testInputs()
+	in.Arch = v1alpha1.ArchARM64
+	in.Config = Config{BuildahImage: "localhost:5000/buildah:test", ServiceAccountName: "default-builder"}
+	pr, err := Render(pi, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]string{}
+	for _, p := range pr.Spec.Params {
+		params[p.Name] = p.Value.StringVal
+	}
+	if params["STORAGE_DRIVER"] != "overlay" || params["BUILDAH_IMAGE"] != "localhost:5000/buildah:test" ||
+		params["PUSH_RETRIES"] != "5" || params["TARGET_ARCH"] != "arm64" || params["CURRENT_TAG"] != "stable" {
+		t.Errorf("params = %v", params)
+	}
+	if !strings.HasSuffix(decodeContainerfile(t, pr), "RUN rpm-ostree install raspberrypi2-firmware && ostree container commit\n") {
+		t.Error("arm64 build did not use the arm64 Containerfile")
+	}
+	if pr.Spec.Timeouts.Pipeline.Duration.String() != "2h0m0s" {
+		t.Errorf("timeouts = %+v", pr.Spec.Timeouts)
+	}
+	if pr.Spec.TaskRunTemplate.ServiceAccountName != "default-builder" || pr.Spec.TaskRunTemplate.PodTemplate.NodeSelector == nil {
+		t.Errorf("taskRunTemplate = %+v", pr.Spec.TaskRunTemplate)
+	}
+}
+
+func TestRenderErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*v1alpha1.PoolImage, *Inputs)
+		want   string
+	}{{
+		name:   "base image by tag",
+		mutate: func(_ *v1alpha1.PoolImage, in *Inputs) { in.BaseImage = "quay.io/openshift/rhcos:4.20" },
+		want:   "invalid value: \"quay.io/openshift/rhcos:4.20\": not pinned by digest: inputs.baseImage\ngive repository@sha256:<digest>; resolve tags first (e.g. skopeo inspect --format '{{.Digest}}')",
+	}, {
+		name:   "no base image",
+		mutate: func(_ *v1alpha1.PoolImage, in *Inputs) { in.BaseImage = "" },
+		want:   "missing field(s): inputs.baseImage\nresolve the base image to repository@sha256:<digest> (the ControllerConfig's baseOSContainerImage is one)",
+	}, {
+		name:   "extensions by tag",
+		mutate: func(_ *v1alpha1.PoolImage, in *Inputs) { in.ExtensionsImage = "quay.io/ext:latest" },
+		want:   "invalid value: \"quay.io/ext:latest\": not pinned by digest: inputs.extensionsImage\ngive repository@sha256:<digest>; resolve tags first (e.g. skopeo inspect --format '{{.Digest}}')",
+	}, {
+		name:   "noarch pool",
+		mutate: func(_ *v1alpha1.PoolImage, in *Inputs) { in.Arch = v1alpha1.ArchNoArch },
+		want:   "invalid value: \"noarch\": inputs.arch\nthe pool's architecture must be one of amd64, arm64, ppc64le, s390x",
+	}, {
+		name: "no Containerfile for the arch",
+		mutate: func(pi *v1alpha1.PoolImage, in *Inputs) {
+			pi.Spec.Containerfile[0].Arch = v1alpha1.ArchARM64
+		},
+		want: "no Containerfile for arch amd64: spec.containerfile\nadd an entry with arch amd64 or noarch",
+	}, {
+		name:   "invalid spec",
+		mutate: func(pi *v1alpha1.PoolImage, _ *Inputs) { pi.Spec.ImagePushSpec = "quay.io/os/worker" },
+		want:   "invalid value: \"quay.io/os/worker\": no tag: spec.imagePushSpec\nadd the tag that will name the pool's current image; use host[:port]/repository:tag, e.g. registry.example.com/os/worker:latest",
+	}, {
+		name:   "trusted CA without hash",
+		mutate: func(_ *v1alpha1.PoolImage, in *Inputs) { in.TrustedCA = &TrustedCA{ConfigMapName: "ca"} },
+		want:   "missing field(s): inputs.trustedCA.configMapName, inputs.trustedCA.sha256\nname the ConfigMap holding the trust bundle and give the sha256 of its data",
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pi := loadExample(t, "minimal")
+			in := testInputs()
+			tc.mutate(pi, &in)
+			pr, err := Render(pi, in)
+			if err == nil || pr != nil {
+				t.Fatalf("Render() = %v, %v; want error", pr, err)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("Render() error =\n%s\nwant\n%s", err, tc.want)
+			}
+			if _, herr := InputsHash(pi, in); herr == nil || herr.Error() != tc.want {
+				t.Errorf("InputsHash() error = %v", herr)
+			}
+		})
+	}
+	if _, err := Render(nil, testInputs()); err == nil {
+		t.Error("Render(nil) succeeded")
+	}
+}
+
+func TestRenderDoesNotModifyPoolImage(t *testing.T) {
+	pi := loadExample(t, "per-arch")
+	before := pi.DeepCopy()
+	if _, err := Render(pi, testInputs()); err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(before, pi) {
+		t.Error("Render modified its PoolImage")
+	}
+}

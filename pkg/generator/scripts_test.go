@@ -1,0 +1,447 @@
+package generator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	presources "github.com/tektoncd/pipeline/pkg/reconciler/pipelinerun/resources"
+	tresources "github.com/tektoncd/pipeline/pkg/reconciler/taskrun/resources"
+	"github.com/tektoncd/pipeline/pkg/substitution"
+	"github.com/tektoncd/pipeline/pkg/workspace"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+)
+
+// tektonVar matches every kind of Tekton variable reference.
+var tektonVar = regexp.MustCompile(`\$\((params|context|workspaces|results|tasks|steps|credentials|artifacts)\.`)
+
+// TestScriptsUseNoTektonVariables: parameters, workspaces and results reach scripts only through
+// environment variables, in every Task, the Pipeline and every rendered run.
+func TestScriptsUseNoTektonVariables(t *testing.T) {
+	var specs []tektonv1.TaskSpec
+	for _, st := range Tasks(Config{}) {
+		specs = append(specs, st.Task.Spec)
+	}
+	for _, name := range examples(t) {
+		pr, err := Render(loadExample(t, name), testInputs())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pt := range append(pr.Spec.PipelineSpec.Tasks, pr.Spec.PipelineSpec.Finally...) {
+			specs = append(specs, pt.TaskSpec.TaskSpec)
+		}
+	}
+	scripts := 0
+	for _, spec := range specs {
+		for _, s := range spec.Steps {
+			if s.Script != "" {
+				scripts++
+			}
+			if m := tektonVar.FindString(s.Script); m != "" {
+				t.Errorf("step %s: script contains the Tekton variable %s…", s.Name, m)
+			}
+			for _, a := range append(append([]string{}, s.Command...), s.Args...) {
+				if tektonVar.MatchString(a) {
+					t.Errorf("step %s: command line contains a Tekton variable: %q", s.Name, a)
+				}
+			}
+			if s.Script == "" && len(s.Command) == 0 {
+				t.Errorf("step %s runs neither a script nor a command", s.Name)
+			}
+		}
+	}
+	if scripts < 3 {
+		t.Fatalf("found %d scripts, want inject, build and push", scripts)
+	}
+}
+
+// tektonTaskSpec applies to one pipeline task of pr the substitutions Tekton's own reconcilers
+// apply, in their order (pipeline parameters and context, task results, then the TaskRun's
+// parameters, context, results and workspaces), and returns the TaskSpec its pod would run.
+func tektonTaskSpec(t *testing.T, pr *tektonv1.PipelineRun, task string, results map[string]string) *tektonv1.TaskSpec {
+	t.Helper()
+	ps, err := presources.ApplyParameters(pr.Spec.PipelineSpec.DeepCopy(), pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps = presources.ApplyContexts(ps, "", pr)
+	ps = presources.ApplyWorkspaces(ps, pr)
+	var pt *tektonv1.PipelineTask
+	for i := range ps.Tasks {
+		if ps.Tasks[i].Name == task {
+			pt = &ps.Tasks[i]
+		}
+	}
+	if pt == nil {
+		t.Fatalf("no pipeline task %s", task)
+	}
+	tr := &tektonv1.TaskRun{ObjectMeta: metav1.ObjectMeta{Name: pr.Name + "-" + task, Namespace: pr.Namespace}}
+	for _, p := range pt.Params {
+		p.Value.StringVal = substitution.ApplyReplacements(p.Value.StringVal, results)
+		tr.Spec.Params = append(tr.Spec.Params, p)
+	}
+	bound := map[string]tektonv1.WorkspaceBinding{}
+	for _, w := range pr.Spec.Workspaces {
+		bound[w.Name] = w
+	}
+	for _, w := range pt.Workspaces {
+		if b, ok := bound[w.Workspace]; ok {
+			b.Name = w.Name
+			tr.Spec.Workspaces = append(tr.Spec.Workspaces, b)
+		}
+	}
+	// PropagateResults: result references propagated into the embedded spec are resolved too.
+	ts := tresources.ApplyReplacements(pt.TaskSpec.TaskSpec.DeepCopy(), results, nil, nil)
+	ts = tresources.ApplyParameters(ts, tr, ts.Params...)
+	ts = tresources.ApplyContexts(ts, task, tr)
+	ts = tresources.ApplyResults(ts)
+	ts = tresources.ApplyWorkspaces(context.Background(), ts, ts.Workspaces, tr.Spec.Workspaces, workspace.CreateVolumes(tr.Spec.Workspaces))
+	return ts
+}
+
+// fakePod simulates the filesystem of a build pod under a temporary directory.
+type fakePod struct {
+	root    string
+	env     map[string]string
+	fakeLog string
+}
+
+func newPod(t *testing.T) *fakePod {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"bin", "workspace", "results", "secrets", "ocl"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A stand-in buildah: records its arguments and the credential files it could read, writes
+	// the digest file of a push, and fails when FAKE_BUILDAH_EXIT says so.
+	fake := `#!/usr/bin/env bash
+printf '%s\n' "$@" > "$FAKE_BUILDAH_LOG"
+{ [ -f "$XDG_RUNTIME_DIR/containers/auth.json" ] && echo "xdg-auth";
+  [ -f "$HOME/.docker/config.json" ] && echo "home-auth"; } > "$FAKE_BUILDAH_LOG.auth"
+prev=
+for a in "$@"; do
+  if [ "$prev" = "--digestfile" ]; then printf 'sha256:%064d' 7 > "$a"; fi
+  prev=$a
+done
+echo "buildah output"
+exit "${FAKE_BUILDAH_EXIT:-0}"
+`
+	if err := os.WriteFile(filepath.Join(root, "bin", "buildah"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &fakePod{root: root, fakeLog: filepath.Join(root, "buildah.args")}
+}
+
+// write creates a workspace file.
+func (p *fakePod) write(t *testing.T, rel, content string) {
+	t.Helper()
+	path := filepath.Join(p.root, "workspace", rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run executes a step's script with the step's environment, mapping the pod's paths into root.
+func (p *fakePod) run(t *testing.T, step tektonv1.Step, extraEnv ...string) (string, error) {
+	t.Helper()
+	script := filepath.Join(p.root, "script-"+step.Name)
+	if err := os.WriteFile(script, []byte(step.Script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		"PATH=" + filepath.Join(p.root, "bin") + ":" + os.Getenv("PATH"),
+		"OCL_WORKDIR=" + filepath.Join(p.root, "ocl"),
+		"OCL_SECRETS_DIR=" + filepath.Join(p.root, "secrets"),
+		"FAKE_BUILDAH_LOG=" + p.fakeLog,
+	}
+	for _, e := range step.Env {
+		v := e.Value
+		v = strings.Replace(v, "/workspace/", filepath.Join(p.root, "workspace")+"/", 1)
+		v = strings.Replace(v, "/tekton/results/", filepath.Join(p.root, "results")+"/", 1)
+		env = append(env, e.Name+"="+v)
+	}
+	cmd := exec.Command("bash", script)
+	cmd.Dir = p.root
+	cmd.Env = append(env, extraEnv...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func step(t *testing.T, ts *tektonv1.TaskSpec, name string) tektonv1.Step {
+	t.Helper()
+	for _, s := range ts.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no step %s", name)
+	return tektonv1.Step{}
+}
+
+var fetchResults = map[string]string{
+	"tasks.fetch-base-digest.results.BASE_IMAGE": testBase,
+}
+
+func hostileContainerfile(marker string) string {
+	return "FROM configs AS final\n" +
+		"RUN echo $(params.IMAGE) $(params.CONTAINERFILE_BASE64) $(context.taskRun.name) $(context.pipelineRun.name)\n" +
+		"RUN echo $(workspaces.push-secret.path) $(workspaces.entitlement.bound) $(results.IMAGE_URL.path) $(tasks.status)\n" +
+		"RUN echo `touch " + marker + "` $(touch " + marker + ") ; touch " + marker + " && echo '\\'\" ${HOME} $$ \n" +
+		"COPY <<EOF /etc/x\n$(touch " + marker + ")\nEOF\n" +
+		"# unicode ✓ and\ttabs and a trailing backslash \\"
+}
+
+// TestContainerfileReachesBuildahByteForByte renders a Containerfile full of Tekton variables and
+// shell metacharacters, applies Tekton's real substitution code, runs the real inject script and
+// compares the Containerfile buildah would read: identical, and nothing in it was executed.
+func TestContainerfileReachesBuildahByteForByte(t *testing.T) {
+	p := newPod(t)
+	marker := filepath.Join(p.root, "MARKER")
+	pi := loadExample(t, "minimal")
+	pi.Spec.Containerfile[0].Content = hostileContainerfile(marker)
+	pr, err := Render(pi, testInputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered := decodeContainerfile(t, pr)
+	if !strings.HasSuffix(rendered, pi.Spec.Containerfile[0].Content+"\n") {
+		t.Fatalf("the rendered Containerfile does not end with the admin's content verbatim:\n%s", rendered)
+	}
+
+	p.write(t, "push-secret/.dockerconfigjson", canaryPush)
+	ts := tektonTaskSpec(t, pr, TaskBuild, fetchResults)
+	out, err := p.run(t, step(t, ts, StepInject))
+	if err != nil {
+		t.Fatalf("inject: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(filepath.Join(p.root, "ocl", "context", "Containerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != rendered {
+		t.Errorf("buildah would read a different Containerfile:\n%s\nwant:\n%s", got, rendered)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("a command in the Containerfile was executed")
+	}
+	if !strings.Contains(out, "::group::Containerfile") || !strings.Contains(out, "inject: build context ready") {
+		t.Errorf("inject log lacks its group or final line:\n%s", out)
+	}
+}
+
+const (
+	canaryCert = "-----BEGIN CERTIFICATE----- CANARY-ENTITLEMENT-3f9a1c -----END CERTIFICATE-----"
+	canaryKey  = "CANARY-ACTIVATION-KEY-77d2"
+	canaryPull = `{"auths":{"quay.io":{"auth":"Q0FOQVJZLVBVTEwtU0VDUkVU"}}}`
+	canaryPush = `{"auths":{"registry.example.com":{"auth":"Q0FOQVJZLVBVU0gtU0VDUkVU"}}}`
+)
+
+// TestSecretsAreMountedNotCopied runs inject, build and push with every secret bound: the build
+// sees entitlements only through read-only --volume mounts outside the build context, buildah
+// gets credentials through auth files, and no secret content reaches a log or a command line.
+func TestSecretsAreMountedNotCopied(t *testing.T) {
+	p := newPod(t)
+	pi := loadExample(t, "entitlements")
+	pi.Spec.Entitlements.ActivationKey = &v1alpha1.SecretReference{Name: "activation"}
+	in := testInputs()
+	in.TrustedCA = &TrustedCA{ConfigMapName: "trusted-ca", SHA256: "abc"}
+	pr, err := Render(pi, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Secret volumes as the kubelet projects them: files are symlinks into a ..data directory.
+	p.write(t, "entitlement/..2026_11_24/entitlement.pem", canaryCert)
+	p.write(t, "entitlement/..2026_11_24/entitlement-key.pem", canaryCert)
+	for _, f := range []string{"entitlement.pem", "entitlement-key.pem"} {
+		if err := os.Symlink("..2026_11_24/"+f, filepath.Join(p.root, "workspace", "entitlement", f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.write(t, "activation-key/activationkey", canaryKey)
+	p.write(t, "activation-key/org", "1234")
+	p.write(t, "yum-repos/satellite.repo", "[satellite]\nbaseurl=https://satellite.example.com\n")
+	p.write(t, "rpm-gpg/RPM-GPG-KEY-satellite", "gpg")
+	p.write(t, "base-pull-secret/.dockerconfigjson", canaryPull)
+	p.write(t, "push-secret/.dockerconfigjson", canaryPush)
+	p.write(t, "trusted-ca/ca-bundle.crt", "-----BEGIN CERTIFICATE----- public -----END CERTIFICATE-----")
+
+	ts := tektonTaskSpec(t, pr, TaskBuild, fetchResults)
+	var logs strings.Builder
+	for _, name := range []string{StepInject, StepBuild, StepPush} {
+		out, err := p.run(t, step(t, ts, name))
+		logs.WriteString(out)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		args, _ := os.ReadFile(p.fakeLog)
+		for _, secret := range []string{"CANARY", "Q0FOQVJZ"} {
+			if strings.Contains(string(args), secret) {
+				t.Errorf("%s: a secret reached buildah's command line:\n%s", name, args)
+			}
+		}
+		switch name {
+		case StepBuild:
+			secrets := filepath.Join(p.root, "secrets")
+			for _, want := range []string{
+				"--volume\n" + secrets + "/entitlement:/etc/pki/entitlement:ro\n",
+				"--volume\n" + secrets + "/activation-key:/run/secrets/rhsm-activation:ro\n",
+				"--volume\n" + secrets + "/yum-repos:/etc/yum.repos.d:ro\n",
+				"--volume\n" + secrets + "/rpm-gpg:/etc/pki/rpm-gpg:ro\n",
+				"--build-arg\nOCL_BASE_IMAGE=" + testBase + "\n",
+				"--build-arg\nOCL_EXTENSIONS_IMAGE=" + testExt + "\n",
+				"--tls-verify=true\n", "--storage-driver\nvfs\n",
+				filepath.Join(p.root, "ocl", "context") + "\n",
+			} {
+				if !strings.Contains(string(args), want) {
+					t.Errorf("build: buildah args lack %q:\n%s", want, args)
+				}
+			}
+			auth, _ := os.ReadFile(p.fakeLog + ".auth")
+			if string(auth) != "xdg-auth\nhome-auth\n" {
+				t.Errorf("build: buildah could read auth files %q, want both the pull and the push secret", auth)
+			}
+		case StepPush:
+			if !strings.Contains(string(args), "--authfile\n"+filepath.Join(p.root, "workspace", "push-secret", ".dockerconfigjson")+"\n") {
+				t.Errorf("push: no --authfile for the push secret:\n%s", args)
+			}
+		}
+	}
+	if l := logs.String(); strings.Contains(l, "CANARY") || strings.Contains(l, "Q0FOQVJZ") {
+		t.Errorf("a secret reached the step logs:\n%s", l)
+	}
+	// Nothing secret is in the build context: only the Containerfile and the public CA bundle.
+	entries, _ := os.ReadDir(filepath.Join(p.root, "ocl", "context"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, ","); got != "Containerfile,ocl-additional-trust-bundle.crt" {
+		t.Errorf("build context holds %s", got)
+	}
+	staged, err := os.ReadFile(filepath.Join(p.root, "secrets", "entitlement", "entitlement.pem"))
+	if err != nil || string(staged) != canaryCert {
+		t.Errorf("entitlement not staged for mounting: %q, %v", staged, err)
+	}
+	if _, err := os.Stat(filepath.Join(p.root, "secrets", "entitlement", "..2026_11_24")); err == nil {
+		t.Error("inject copied the kubelet's ..data directories")
+	}
+	// The rendered Containerfile never COPYs or ADDs secret material.
+	cf := decodeContainerfile(t, pr)
+	for _, line := range strings.Split(cf, "\n") {
+		if (strings.HasPrefix(line, "COPY") || strings.HasPrefix(line, "ADD")) && !strings.Contains(line, trustedCAFile) {
+			t.Errorf("rendered Containerfile copies something: %q", line)
+		}
+	}
+	for _, e := range ts.Steps {
+		for _, v := range e.Env {
+			if v.ValueFrom != nil {
+				t.Errorf("step %s: env %s comes from a Secret or ConfigMap", e.Name, v.Name)
+			}
+		}
+	}
+	url, _ := os.ReadFile(filepath.Join(p.root, "results", ResultImageURL))
+	digest, _ := os.ReadFile(filepath.Join(p.root, "results", ResultImageDigest))
+	hash, _ := InputsHash(pi, in)
+	if string(url) != "registry.example.com/os/infra:"+hash || string(digest) != fmt.Sprintf("sha256:%064d", 7) {
+		t.Errorf("results: IMAGE_URL=%q IMAGE_DIGEST=%q", url, digest)
+	}
+}
+
+// TestBuildFailureSaysSo: a failing buildah fails the step with one clear final line.
+func TestBuildFailureSaysSo(t *testing.T) {
+	p := newPod(t)
+	pr, err := Render(loadExample(t, "minimal"), testInputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := tektonTaskSpec(t, pr, TaskBuild, fetchResults)
+	out, err := p.run(t, step(t, ts, StepInject))
+	if err == nil || !strings.Contains(out, "inject: FAILED: the push-secret Secret has no .dockerconfigjson key; it must be of type kubernetes.io/dockerconfigjson") {
+		t.Errorf("inject with a push secret that is not a dockerconfigjson: err=%v\n%s", err, out)
+	}
+	p.write(t, "push-secret/.dockerconfigjson", canaryPush)
+	if out, err := p.run(t, step(t, ts, StepInject)); err != nil {
+		t.Fatalf("inject: %v\n%s", err, out)
+	}
+	for _, name := range []string{StepBuild, StepPush} {
+		out, err := p.run(t, step(t, ts, name), "FAKE_BUILDAH_EXIT=1")
+		if err == nil {
+			t.Fatalf("%s succeeded with a failing buildah", name)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if last := lines[len(lines)-1]; !strings.HasPrefix(last, name+": FAILED: ") {
+			t.Errorf("%s: last log line %q is not a clear failure line", name, last)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(p.root, "results", ResultImageDigest)); err == nil {
+		t.Error("a failed push wrote IMAGE_DIGEST")
+	}
+}
+
+// TestParamsReachStepsThroughEnv: after Tekton's substitution every step of every task sees its
+// inputs as environment variables with concrete values; no variable is left unresolved.
+func TestParamsReachStepsThroughEnv(t *testing.T) {
+	pi := loadExample(t, "entitlements")
+	pr, err := Render(pi, testInputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := map[string]string{
+		"tasks.fetch-base-digest.results.BASE_IMAGE": testBase,
+		"tasks.build.results.IMAGE_URL":              "registry.example.com/os/infra:x",
+		"tasks.build.results.IMAGE_DIGEST":           "sha256:1",
+	}
+	for _, task := range []string{TaskFetchBaseDigest, TaskBuild, TaskVerify, TaskPromote} {
+		ts := tektonTaskSpec(t, pr, task, results)
+		for _, s := range ts.Steps {
+			if tektonVar.MatchString(s.Image) {
+				t.Errorf("%s/%s: image %q unresolved", task, s.Name, s.Image)
+			}
+			for _, e := range s.Env {
+				if tektonVar.MatchString(e.Value) {
+					t.Errorf("%s/%s: env %s=%q unresolved", task, s.Name, e.Name, e.Value)
+				}
+			}
+		}
+	}
+	ts := tektonTaskSpec(t, pr, TaskVerify, results)
+	env := map[string]string{}
+	for _, e := range ts.Steps[0].Env {
+		env[e.Name] = e.Value
+	}
+	if env["IMAGE_DIGEST"] != "sha256:1" || env["PINNED_BASE_IMAGE"] != testBase || env["PUSH_SECRET_BOUND"] != "true" ||
+		env["PUSH_SECRET_PATH"] != "/workspace/push-secret" || env["TARGET_ARCH"] != "amd64" {
+		t.Errorf("verify env = %v", env)
+	}
+}
+
+// TestNoShadowedPipelineParams: Tekton propagates pipeline parameters into embedded task specs,
+// where a pipeline task's own parameter of the same name wins with its unresolved value. So a
+// pipeline task may pass a pipeline parameter only under its own name, as $(params.<name>).
+func TestNoShadowedPipelineParams(t *testing.T) {
+	spec := PipelineSpec(Config{})
+	declared := map[string]bool{}
+	for _, p := range spec.Params {
+		declared[p.Name] = true
+	}
+	for _, pt := range append(spec.Tasks, spec.Finally...) {
+		for _, p := range pt.Params {
+			if declared[p.Name] && p.Value.StringVal != "$(params."+p.Name+")" {
+				t.Errorf("task %s: param %s shadows the pipeline parameter with %q", pt.Name, p.Name, p.Value.StringVal)
+			}
+		}
+	}
+}
