@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
@@ -143,9 +144,18 @@ func readPoolImage(path string, stdin io.Reader) (*v1alpha1.PoolImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	var pi v1alpha1.PoolImage
-	if err := yaml.UnmarshalStrict(b, &pi); err != nil {
+	// Decode as the API server would: field names are case-sensitive, unknown fields are errors.
+	j, err := yaml.YAMLToJSONStrict(b)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var pi v1alpha1.PoolImage
+	strictErrs, err := kjson.UnmarshalStrict(j, &pi)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(strictErrs) > 0 {
+		return nil, fmt.Errorf("%s: %w", path, errors.Join(strictErrs...))
 	}
 	want := v1alpha1.SchemeGroupVersion.String()
 	if pi.Kind != "PoolImage" || pi.APIVersion != want {

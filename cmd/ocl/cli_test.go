@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const base = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+
+func ocl(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+func TestRender(t *testing.T) {
+	out, stderr, code := ocl(t, "", "render", "-f", "../../examples/minimal.yaml", "--base-image", base, "--trigger", "upgrade")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var pr tektonv1.PipelineRun
+	if err := yaml.UnmarshalStrict([]byte(out), &pr); err != nil {
+		t.Fatalf("output is not a PipelineRun: %v", err)
+	}
+	if pr.Namespace != "ocl-pipelines" || !strings.HasPrefix(pr.Name, "ocl-worker-") || pr.Annotations["layering.ocl-pipelines.dev/trigger"] != "upgrade" {
+		t.Errorf("metadata = %+v", pr.ObjectMeta)
+	}
+	hash, _, _ := ocl(t, "", "hash", "-f", "../../examples/minimal.yaml", "--base-image", base)
+	if strings.TrimSpace(hash) != pr.Labels["layering.ocl-pipelines.dev/inputs-hash"] {
+		t.Errorf("ocl hash = %q, run label %q", hash, pr.Labels["layering.ocl-pipelines.dev/inputs-hash"])
+	}
+	cf, _, _ := ocl(t, "", "containerfile", "-f", "../../examples/minimal.yaml", "--base-image", base)
+	for _, p := range pr.Spec.Params {
+		if p.Name == "CONTAINERFILE_BASE64" {
+			b, _ := base64.StdEncoding.DecodeString(p.Value.StringVal)
+			if string(b) != cf {
+				t.Errorf("ocl containerfile differs from the run's Containerfile")
+			}
+		}
+	}
+	in, _ := os.ReadFile("../../examples/minimal.yaml")
+	stdinOut, _, code := ocl(t, string(in), "render", "-f", "-", "--base-image", base, "-o", "json", "--trigger", "upgrade")
+	if code != 0 || !strings.Contains(stdinOut, `"name": "`+pr.Name+`"`) {
+		t.Errorf("render from stdin as JSON: exit %d\n%s", code, stdinOut)
+	}
+}
+
+func TestRenderErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	unknown := write("unknown.yaml", "apiVersion: layering.ocl-pipelines.dev/v1alpha1\nkind: PoolImage\nmetadata: {name: w}\nspec: {machineConfigPool: {name: w}, containerFile: []}\n")
+	wrongKind := write("kind.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: w}\n")
+	bad := write("bad.yaml", "apiVersion: layering.ocl-pipelines.dev/v1alpha1\nkind: PoolImage\nmetadata: {name: w, namespace: ns}\nspec: {machineConfigPool: {name: w}, imagePushSpec: quay.io/os/w, containerfile: [{content: 'RUN true'}]}\n")
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{}, 2, "Usage:"},
+		{[]string{"deploy"}, 2, `unknown command "deploy"`},
+		{[]string{"render", "-f", "../../examples/minimal.yaml"}, 2, "-f and --base-image are required"},
+		{[]string{"render", "-f", unknown, "--base-image", base}, 1, `unknown field "spec.containerFile"`},
+		{[]string{"render", "-f", wrongKind, "--base-image", base}, 1, `want apiVersion layering.ocl-pipelines.dev/v1alpha1, kind PoolImage; got apiVersion "v1", kind "ConfigMap"`},
+		{[]string{"render", "-f", bad, "--base-image", base}, 1, "ocl render: PoolImage ns/w: invalid value: \"quay.io/os/w\": no tag: spec.imagePushSpec"},
+		{[]string{"render", "-f", "../../examples/minimal.yaml", "--base-image", "quay.io/x/rhcos:4.20"}, 1, "not pinned by digest: inputs.baseImage"},
+		{[]string{"render", "-f", "../../examples/minimal.yaml", "--base-image", base, "-o", "xml"}, 1, `unknown output format "xml"`},
+	}
+	for _, tc := range tests {
+		_, stderr, code := ocl(t, "", tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("ocl %v: exit %d, stderr %q; want exit %d and %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+}
