@@ -121,16 +121,20 @@ func TestVerify(t *testing.T) {
 		},
 		kernels: []string{"6.1.0-rt"},
 	}, {
-		name:     "kernel deleted",
-		img:      func() v1.Image { return image(t, base, "amd64", nil, layer(t, entry{path: "usr/lib/modules/" + kver + "/.wh.vmlinuz"})) },
+		name: "kernel deleted",
+		img: func() v1.Image {
+			return image(t, base, "amd64", nil, layer(t, entry{path: "usr/lib/modules/" + kver + "/.wh.vmlinuz"}))
+		},
 		problems: []string{"no kernel: no /usr/lib/modules/<version>/vmlinuz (was it removed by the Containerfile?)"},
 	}, {
 		name:     "all modules deleted",
 		img:      func() v1.Image { return image(t, base, "amd64", nil, layer(t, entry{path: "./usr/lib/.wh.modules"})) },
 		problems: []string{"no kernel: no /usr/lib/modules/<version>/vmlinuz (was it removed by the Containerfile?)"},
 	}, {
-		name:     "initramfs deleted",
-		img:      func() v1.Image { return image(t, base, "amd64", nil, layer(t, entry{path: "usr/lib/modules/" + kver + "/.wh.initramfs.img"})) },
+		name: "initramfs deleted",
+		img: func() v1.Image {
+			return image(t, base, "amd64", nil, layer(t, entry{path: "usr/lib/modules/" + kver + "/.wh.initramfs.img"}))
+		},
 		problems: []string{"no initramfs: /usr/lib/modules/" + kver + "/vmlinuz has no initramfs.img beside it"},
 	}, {
 		name: "opaque kernel directory keeps only this layer's files",
