@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -340,5 +341,46 @@ func TestRenderDoesNotModifyPoolImage(t *testing.T) {
 	}
 	if !equality.Semantic.DeepEqual(before, pi) {
 		t.Error("Render modified its PoolImage")
+	}
+}
+
+func TestRunName(t *testing.T) {
+	hash := "0123456789abcdef0123456789abcdef01234567"
+	long := strings.Repeat("pool-with-a-very-long-name.", 9) + "x"
+	names := map[string]bool{}
+	for _, tc := range []struct{ pool, want string }{
+		{"worker", "ocl-worker-0123456789"},
+		{"infra.edge", "ocl-infra-edge-0123456789"},
+		{long, ""},
+		{long + "y", ""},
+	} {
+		for attempt := 0; attempt < 3; attempt++ {
+			got := RetryRunName(tc.pool, hash, attempt)
+			if attempt == 0 && tc.want != "" && got != tc.want {
+				t.Errorf("RunName(%q) = %q, want %q", tc.pool, got, tc.want)
+			}
+			if len(got) > MaxRunNameLength || !regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`).MatchString(got) {
+				t.Errorf("RetryRunName(%q, %d) = %q: not a DNS-1123 label of at most %d characters", tc.pool, attempt, got, MaxRunNameLength)
+			}
+			if names[got] {
+				t.Errorf("RetryRunName(%q, %d) = %q collides with another pool's or attempt's name", tc.pool, attempt, got)
+			}
+			names[got] = true
+		}
+	}
+	if RunName("worker", hash) != RetryRunName("worker", hash, 0) || RetryRunName("worker", hash, 2) != "ocl-worker-0123456789-r2" {
+		t.Errorf("retry names: %s, %s", RetryRunName("worker", hash, 0), RetryRunName("worker", hash, 2))
+	}
+}
+
+func TestLabelsFitLongPoolNames(t *testing.T) {
+	long := strings.Repeat("a", 200)
+	for k, v := range Labels(long, long, "0123456789abcdef0123456789abcdef01234567") {
+		if len(v) > 63 {
+			t.Errorf("label %s=%q is longer than 63 characters", k, v)
+		}
+	}
+	if PipelineLabelValue(long) == PipelineLabelValue(long+"b") {
+		t.Error("two long pool names share a tekton.dev/pipeline label")
 	}
 }

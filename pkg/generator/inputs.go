@@ -62,9 +62,12 @@ type TrustedCA struct {
 
 // Proxy is the cluster-wide proxy configuration.
 type Proxy struct {
-	HTTPProxy  string `json:"httpProxy,omitempty"`
+	// HTTPProxy is the proxy URL for HTTP requests.
+	HTTPProxy string `json:"httpProxy,omitempty"`
+	// HTTPSProxy is the proxy URL for HTTPS requests.
 	HTTPSProxy string `json:"httpsProxy,omitempty"`
-	NoProxy    string `json:"noProxy,omitempty"`
+	// NoProxy lists the hosts and domains that bypass the proxy.
+	NoProxy string `json:"noProxy,omitempty"`
 }
 
 // ContentSHA256 returns the hex sha256 of a ConfigMap's data, independent of key order; use it
