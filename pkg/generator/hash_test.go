@@ -83,18 +83,7 @@ func TestInputsHashChangesForEveryInput(t *testing.T) {
 		},
 		"image format config": func(_ *v1alpha1.PoolImage, in *Inputs) { in.Config.ImageFormat = "docker" },
 	}
-	for name, mutate := range tests {
-		pi, in := hashBase()
-		mutate(pi, &in)
-		h, err := InputsHash(pi, in)
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
-		if h == base {
-			t.Errorf("%s did not change the hash %s", name, h)
-		}
-	}
+	checkHashes(t, base, tests, true)
 }
 
 // An explicit entitlement secret wins over the cluster's default one, whether it exists or not.
@@ -169,18 +158,7 @@ func TestInputsHashIgnoresNonInputs(t *testing.T) {
 			in.YumReposSHA256 = ContentSHA256(map[string]string{"b.repo": "[b]", "a.repo": "[a]"})
 		},
 	}
-	for name, mutate := range tests {
-		pi, in := hashBase()
-		mutate(pi, &in)
-		h, err := InputsHash(pi, in)
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
-		if h != base {
-			t.Errorf("%s changed the hash: %s, want %s", name, h, base)
-		}
-	}
+	checkHashes(t, base, tests, false)
 }
 
 func TestContentSHA256(t *testing.T) {
@@ -219,5 +197,23 @@ func TestChangedInputs(t *testing.T) {
 	}
 	if cur.Entitlements[0] != "Secret/entitlement=etc-pki-entitlement" || cur.Entitlements[1] != "ConfigMap/yumRepos=repos" {
 		t.Errorf("entitlements summary = %v", cur.Entitlements)
+	}
+}
+
+// checkHashes applies each mutation to hashBase and checks whether the hash differs from base.
+func checkHashes(t *testing.T, base string, tests map[string]func(*v1alpha1.PoolImage, *Inputs), wantChange bool) {
+	t.Helper()
+	for name, mutate := range tests {
+		pi, in := hashBase()
+		mutate(pi, &in)
+		h, err := InputsHash(pi, in)
+		switch {
+		case err != nil:
+			t.Errorf("%s: %v", name, err)
+		case wantChange && h == base:
+			t.Errorf("%s did not change the hash %s", name, h)
+		case !wantChange && h != base:
+			t.Errorf("%s changed the hash: %s, want %s", name, h, base)
+		}
 	}
 }
