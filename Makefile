@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build test unit lint vet fmt generate verify-generated bench clean
+.PHONY: all build test unit integration lint vet fmt generate verify-generated bench clean
 
 all: build
 
@@ -12,12 +12,18 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## test: lint, check generated files are in step, run all unit tests (what CI runs)
-test: lint verify-generated unit
+## test: lint, check generated files are in step, unit and integration tests (what CI runs)
+test: lint verify-generated unit integration
 
 ## unit: go test of every package (table, golden, example and validation tests)
 unit:
 	$(GO) test -count=1 $(PKGS)
+
+## integration: the pipeline's stages with the real buildah and a real registry on 127.0.0.1
+## (installs the Debian packages it needs, idempotently)
+integration:
+	hack/install-packages.sh
+	$(GO) test -count=1 -tags integration ./test/integration/...
 
 ## lint: gofmt and go vet
 lint: fmt vet
@@ -28,6 +34,7 @@ fmt:
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags integration ./test/...
 
 ## generate: regenerate deepcopy, clients, injection, CRD, tasks/ and pipelines/
 generate:

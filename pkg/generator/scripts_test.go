@@ -1,22 +1,16 @@
 package generator
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
-	presources "github.com/tektoncd/pipeline/pkg/reconciler/pipelinerun/resources"
-	tresources "github.com/tektoncd/pipeline/pkg/reconciler/taskrun/resources"
-	"github.com/tektoncd/pipeline/pkg/substitution"
-	"github.com/tektoncd/pipeline/pkg/workspace"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ocl-pipelines/ocl-pipelines/internal/tektontest"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 )
 
@@ -63,64 +57,28 @@ func TestScriptsUseNoTektonVariables(t *testing.T) {
 	}
 }
 
-// tektonTaskSpec applies to one pipeline task of pr the substitutions Tekton's own reconcilers
-// apply, in their order (pipeline parameters and context, task results, then the TaskRun's
-// parameters, context, results and workspaces), and returns the TaskSpec its pod would run.
 func tektonTaskSpec(t *testing.T, pr *tektonv1.PipelineRun, task string, results map[string]string) *tektonv1.TaskSpec {
 	t.Helper()
-	ps, err := presources.ApplyParameters(pr.Spec.PipelineSpec.DeepCopy(), pr)
+	ts, err := tektontest.TaskSpec(pr, task, results)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps = presources.ApplyContexts(ps, "", pr)
-	ps = presources.ApplyWorkspaces(ps, pr)
-	var pt *tektonv1.PipelineTask
-	for i := range ps.Tasks {
-		if ps.Tasks[i].Name == task {
-			pt = &ps.Tasks[i]
-		}
-	}
-	if pt == nil {
-		t.Fatalf("no pipeline task %s", task)
-	}
-	tr := &tektonv1.TaskRun{ObjectMeta: metav1.ObjectMeta{Name: pr.Name + "-" + task, Namespace: pr.Namespace}}
-	for _, p := range pt.Params {
-		p.Value.StringVal = substitution.ApplyReplacements(p.Value.StringVal, results)
-		tr.Spec.Params = append(tr.Spec.Params, p)
-	}
-	bound := map[string]tektonv1.WorkspaceBinding{}
-	for _, w := range pr.Spec.Workspaces {
-		bound[w.Name] = w
-	}
-	for _, w := range pt.Workspaces {
-		if b, ok := bound[w.Workspace]; ok {
-			b.Name = w.Name
-			tr.Spec.Workspaces = append(tr.Spec.Workspaces, b)
-		}
-	}
-	// PropagateResults: result references propagated into the embedded spec are resolved too.
-	ts := tresources.ApplyReplacements(pt.TaskSpec.TaskSpec.DeepCopy(), results, nil, nil)
-	ts = tresources.ApplyParameters(ts, tr, ts.Params...)
-	ts = tresources.ApplyContexts(ts, task, tr)
-	ts = tresources.ApplyResults(ts)
-	ts = tresources.ApplyWorkspaces(context.Background(), ts, ts.Workspaces, tr.Spec.Workspaces, workspace.CreateVolumes(tr.Spec.Workspaces))
 	return ts
 }
 
-// fakePod simulates the filesystem of a build pod under a temporary directory.
+// fakePod is a tektontest.Pod with a stand-in buildah on its PATH.
 type fakePod struct {
+	*tektontest.Pod
 	root    string
-	env     map[string]string
 	fakeLog string
 }
 
 func newPod(t *testing.T) *fakePod {
 	t.Helper()
 	root := t.TempDir()
-	for _, d := range []string{"bin", "workspace", "results", "secrets", "ocl"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
+	pod, err := tektontest.NewPod(root)
+	if err != nil {
+		t.Fatal(err)
 	}
 	// A stand-in buildah: records its arguments and the credential files it could read, writes
 	// the digest file of a push, and fails when FAKE_BUILDAH_EXIT says so.
@@ -136,59 +94,36 @@ done
 echo "buildah output"
 exit "${FAKE_BUILDAH_EXIT:-0}"
 `
-	if err := os.WriteFile(filepath.Join(root, "bin", "buildah"), []byte(fake), 0o755); err != nil {
+	bin := filepath.Join(root, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return &fakePod{root: root, fakeLog: filepath.Join(root, "buildah.args")}
+	if err := os.WriteFile(filepath.Join(bin, "buildah"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pod.PathPrefix = bin
+	return &fakePod{Pod: pod, root: root, fakeLog: filepath.Join(root, "buildah.args")}
 }
 
-// write creates a workspace file.
 func (p *fakePod) write(t *testing.T, rel, content string) {
 	t.Helper()
-	path := filepath.Join(p.root, "workspace", rel)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+	if err := p.WriteFile(rel, content); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// run executes a step's script with the step's environment, mapping the pod's paths into root.
 func (p *fakePod) run(t *testing.T, step tektonv1.Step, extraEnv ...string) (string, error) {
 	t.Helper()
-	script := filepath.Join(p.root, "script-"+step.Name)
-	if err := os.WriteFile(script, []byte(step.Script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{
-		"PATH=" + filepath.Join(p.root, "bin") + ":" + os.Getenv("PATH"),
-		"OCL_WORKDIR=" + filepath.Join(p.root, "ocl"),
-		"OCL_SECRETS_DIR=" + filepath.Join(p.root, "secrets"),
-		"FAKE_BUILDAH_LOG=" + p.fakeLog,
-	}
-	for _, e := range step.Env {
-		v := e.Value
-		v = strings.Replace(v, "/workspace/", filepath.Join(p.root, "workspace")+"/", 1)
-		v = strings.Replace(v, "/tekton/results/", filepath.Join(p.root, "results")+"/", 1)
-		env = append(env, e.Name+"="+v)
-	}
-	cmd := exec.Command("bash", script)
-	cmd.Dir = p.root
-	cmd.Env = append(env, extraEnv...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return p.Run(step, append([]string{"FAKE_BUILDAH_LOG=" + p.fakeLog}, extraEnv...)...)
 }
 
 func step(t *testing.T, ts *tektonv1.TaskSpec, name string) tektonv1.Step {
 	t.Helper()
-	for _, s := range ts.Steps {
-		if s.Name == name {
-			return s
-		}
+	s, err := tektontest.Step(ts, name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no step %s", name)
-	return tektonv1.Step{}
+	return s
 }
 
 var fetchResults = map[string]string{

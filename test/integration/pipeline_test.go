@@ -1,0 +1,381 @@
+//go:build integration
+
+// Package integration runs the generated pipeline's stages for real, without Kubernetes: the
+// steps Tekton would run (after Tekton's own substitution code) execute with the real buildah
+// and the real ocl-step stages against a real registry (docker-registry) on 127.0.0.1.
+package integration
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ocl-pipelines/ocl-pipelines/internal/tektontest"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/steps"
+)
+
+// env is shared by the tests: the registry, the buildah storage and the stand-in images.
+var env struct {
+	registry    string
+	storageConf string
+	base, ext   string
+}
+
+func TestMain(m *testing.M) {
+	code, err := setup(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration setup:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func setup(m *testing.M) (int, error) {
+	for _, bin := range []string{"buildah", "docker-registry", "skopeo"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return 0, fmt.Errorf("%s not found: run hack/install-packages.sh", bin)
+		}
+	}
+	dir, err := os.MkdirTemp("", "ocl-integration-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+
+	// A real registry on a free loopback port.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	env.registry = l.Addr().String()
+	l.Close()
+	conf := filepath.Join(dir, "registry.yml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n",
+		filepath.Join(dir, "registry"), env.registry)), 0o644); err != nil {
+		return 0, err
+	}
+	reg := exec.Command("docker-registry", "serve", conf)
+	regLog, err := os.Create(filepath.Join(dir, "registry.log"))
+	if err != nil {
+		return 0, err
+	}
+	reg.Stdout, reg.Stderr = regLog, regLog
+	if err := reg.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { _ = reg.Process.Kill(); _, _ = reg.Process.Wait() }()
+	if err := waitFor(func() error {
+		resp, err := http.Get("http://" + env.registry + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}, 30*time.Second); err != nil {
+		return 0, fmt.Errorf("registry did not come up: %w", err)
+	}
+
+	// buildah storage of its own, so the tests never touch the machine's.
+	env.storageConf = filepath.Join(dir, "storage.conf")
+	if err := os.WriteFile(env.storageConf, []byte(fmt.Sprintf("[storage]\ndriver = \"vfs\"\ngraphroot = %q\nrunroot = %q\n",
+		filepath.Join(dir, "storage"), filepath.Join(dir, "run"))), 0o644); err != nil {
+		return 0, err
+	}
+	os.Setenv("CONTAINERS_STORAGE_CONF", env.storageConf)
+
+	script, _ := filepath.Abs("../images/build-standin-images.sh")
+	out, err := exec.Command("bash", script, env.registry, "1").CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("stand-in images: %v\n%s", err, out)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) < 2 {
+		return 0, fmt.Errorf("stand-in images: unexpected output %q", out)
+	}
+	env.base, env.ext = lines[len(lines)-2], lines[len(lines)-1]
+	return m.Run(), nil
+}
+
+// waitFor polls check until it succeeds or the timeout passes.
+func waitFor(check func() error, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+const canary = "CANARY-ENTITLEMENT-CERT-5d1e"
+
+func poolImage(containerfile string) *v1alpha1.PoolImage {
+	return &v1alpha1.PoolImage{
+		ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: "ocl"},
+		Spec: v1alpha1.PoolImageSpec{
+			MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
+			Containerfile:     []v1alpha1.Containerfile{{Content: containerfile}},
+			ImagePushSpec:     env.registry + "/os/worker:latest",
+			Entitlements:      &v1alpha1.Entitlements{Secret: &v1alpha1.SecretReference{Name: "etc-pki-entitlement"}},
+			Pipeline: &v1alpha1.PipelineOptions{Params: []v1alpha1.Param{
+				{Name: "TLS_VERIFY", Value: "false"},
+			}},
+		},
+	}
+}
+
+// run is one pipeline run's outcome.
+type run struct {
+	image    name.Digest // the pushed image
+	log      strings.Builder
+	failedAt string // "task/step" that failed, if any
+}
+
+// runPipeline runs the stages of the rendered PipelineRun in order, as Tekton would, stopping
+// at the first failure like the pipeline's runAfter chain.
+func runPipeline(t *testing.T, pi *v1alpha1.PoolImage) *run {
+	t.Helper()
+	pr, err := generator.Render(pi, generator.Inputs{BaseImage: env.base, ExtensionsImage: env.ext, Arch: v1alpha1.ArchAMD64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &run{}
+	results := map[string]string{}
+	ctx := context.Background()
+
+	goStage := func(task string, resultNames ...string) bool {
+		ts, err := tektontest.TaskSpec(pr, task, results)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pod, err := tektontest.NewPod(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := steps.Run(ctx, task, steps.Env{Getenv: pod.Getenv(ts.Steps[0]), Stdout: &r.log}); err != nil {
+			r.failedAt = task
+			return false
+		}
+		for _, n := range resultNames {
+			v, err := pod.Result(n)
+			if err != nil {
+				t.Fatalf("%s: result %s: %v", task, n, err)
+			}
+			results["tasks."+task+".results."+n] = v
+		}
+		return true
+	}
+
+	if !goStage(generator.TaskFetchBaseDigest, generator.ResultBaseImage) {
+		return r
+	}
+	ts, err := tektontest.TaskSpec(pr, generator.TaskBuild, results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, err := tektontest.NewPod(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pod.WriteFile("entitlement/entitlement.pem", canary+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ts.Steps {
+		out, err := pod.Run(s, "CONTAINERS_STORAGE_CONF="+env.storageConf)
+		r.log.WriteString(out)
+		if err != nil {
+			r.failedAt = generator.TaskBuild + "/" + s.Name
+			return r
+		}
+	}
+	url, _ := pod.Result(generator.ResultImageURL)
+	digest, _ := pod.Result(generator.ResultImageDigest)
+	results["tasks.build.results.IMAGE_URL"], results["tasks.build.results.IMAGE_DIGEST"] = url, digest
+	r.image, err = name.NewDigest(url[:strings.LastIndex(url, ":")]+"@"+digest, name.Insecure)
+	if err != nil {
+		t.Fatalf("results IMAGE_URL=%q IMAGE_DIGEST=%q: %v", url, digest, err)
+	}
+	if goStage(generator.TaskVerify) {
+		goStage(generator.TaskPromote, generator.ResultPromotedImage)
+	}
+	return r
+}
+
+// files returns the contents of the regular files of the flattened image whose paths are
+// wanted, and whether any layer contains needle.
+func files(t *testing.T, img v1.Image, needle string, wanted ...string) (map[string]string, bool) {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, found := map[string]string{}, false
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(tr)
+			if bytes.Contains(b, []byte(needle)) || strings.Contains(h.Name, needle) {
+				found = true
+			}
+			p := strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/")
+			for _, w := range wanted {
+				if p == w {
+					got[w] = string(b)
+				}
+			}
+		}
+		rc.Close()
+	}
+	return got, found
+}
+
+func tagDigest(t *testing.T, tag string) string {
+	t.Helper()
+	ref, err := name.NewTag(tag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := remote.Head(ref)
+	if err != nil {
+		return ""
+	}
+	return d.Digest.String()
+}
+
+func TestBuildVerifyPromote(t *testing.T) {
+	containerfile := "FROM configs AS final\n" +
+		"RUN echo hello > /etc/ocl-hello\n" +
+		"RUN test -s /etc/pki/entitlement/entitlement.pem && echo visible > /etc/entitlement-was-visible\n" +
+		"RUN echo '$(params.IMAGE) $(context.taskRun.name)' > /etc/literal\n" +
+		"RUN echo $(touch /etc/marker-from-shell) > /etc/shell-ran-inside-build\n"
+	r := runPipeline(t, poolImage(containerfile))
+	defer func() {
+		if t.Failed() {
+			t.Logf("pipeline log:\n%s", r.log.String())
+		}
+	}()
+	if r.failedAt != "" {
+		t.Fatalf("the pipeline failed at %s:\n%s", r.failedAt, r.log.String())
+	}
+
+	// The digest the push step reported is the registry's, by skopeo and by go-containerregistry.
+	hash, _ := generator.InputsHash(poolImage(containerfile), generator.Inputs{BaseImage: env.base, ExtensionsImage: env.ext})
+	skopeo, err := exec.Command("skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
+		"docker://"+r.image.Context().Name()+":"+hash).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(skopeo)) != r.image.DigestStr() {
+		t.Errorf("skopeo sees %s (%v), the push step reported %s", skopeo, err, r.image.DigestStr())
+	}
+
+	img, err := remote.Image(r.image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := remote.Image(mustDigest(t, env.base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgCfg, _ := img.ConfigFile()
+	baseCfg, _ := base.ConfigFile()
+	if len(imgCfg.RootFS.DiffIDs) <= len(baseCfg.RootFS.DiffIDs) {
+		t.Fatalf("the image has %d layers, the base %d", len(imgCfg.RootFS.DiffIDs), len(baseCfg.RootFS.DiffIDs))
+	}
+	for i, id := range baseCfg.RootFS.DiffIDs {
+		if imgCfg.RootFS.DiffIDs[i] != id {
+			t.Errorf("layer %d is not the base's", i)
+		}
+	}
+	if got := imgCfg.Config.Labels["dev.ocl-pipelines.inputs-hash"]; got != hash {
+		t.Errorf("inputs-hash label = %q, want %q", got, hash)
+	}
+	if got := imgCfg.Config.Labels["dev.ocl-pipelines.base-image"]; got != env.base {
+		t.Errorf("base-image label = %q, want %q", got, env.base)
+	}
+
+	got, leaked := files(t, img, canary, "etc/ocl-hello", "etc/entitlement-was-visible", "etc/literal", "etc/shell-ran-inside-build")
+	if leaked {
+		t.Error("the entitlement certificate is in a layer of the image")
+	}
+	want := map[string]string{
+		"etc/ocl-hello":               "hello\n",
+		"etc/entitlement-was-visible": "visible\n",
+		"etc/literal":                 "$(params.IMAGE) $(context.taskRun.name)\n",
+		"etc/shell-ran-inside-build":  "\n",
+	}
+	for f, w := range want {
+		if got[f] != w {
+			t.Errorf("/%s = %q, want %q", f, got[f], w)
+		}
+	}
+	if strings.Contains(r.log.String(), canary) {
+		t.Error("the entitlement certificate is in the step logs")
+	}
+	if d := tagDigest(t, env.registry+"/os/worker:latest"); d != r.image.DigestStr() {
+		t.Errorf("promote: latest = %s, want %s", d, r.image.DigestStr())
+	}
+}
+
+// TestVerifyGate: an image whose Containerfile deletes the kernel is built and pushed, refused by
+// verify, and never promoted.
+func TestVerifyGate(t *testing.T) {
+	before := tagDigest(t, env.registry+"/os/worker:latest")
+	r := runPipeline(t, poolImage("FROM configs AS final\nRUN rm -rf /usr/lib/modules/*\n"))
+	if r.failedAt != generator.TaskVerify {
+		t.Fatalf("failed at %q, want verify:\n%s", r.failedAt, r.log.String())
+	}
+	if !strings.Contains(r.log.String(), "verify: problem: no kernel") {
+		t.Errorf("verify log:\n%s", r.log.String())
+	}
+	if after := tagDigest(t, env.registry+"/os/worker:latest"); after != before {
+		t.Errorf("latest moved from %s to %s after a failed verify", before, after)
+	}
+}
+
+// TestBuildFailure: a failing RUN fails the build step with a clear final line; nothing is pushed.
+func TestBuildFailure(t *testing.T) {
+	r := runPipeline(t, poolImage("FROM configs AS final\nRUN echo about to fail && false\n"))
+	if r.failedAt != "build/build" {
+		t.Fatalf("failed at %q, want build/build:\n%s", r.failedAt, r.log.String())
+	}
+	log := r.log.String()
+	if !strings.Contains(log, "about to fail") || !strings.Contains(log, "build: FAILED: buildah could not build the Containerfile") {
+		t.Errorf("build log:\n%s", log)
+	}
+}
+
+func mustDigest(t *testing.T, ref string) name.Digest {
+	t.Helper()
+	d, err := name.NewDigest(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
