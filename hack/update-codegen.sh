@@ -40,6 +40,14 @@ echo "knative injection and genreconciler"
   --output-package "$CLIENT/injection" --output-dir pkg/client/injection \
   --go-header-file "$HEADER"
 
+echo "knative injection for the MCO's machineconfiguration/v1 (openshift/client-go)"
+"$BIN/injection-gen" --input-dirs github.com/openshift/api/machineconfiguration/v1 \
+  --versioned-clientset-package github.com/openshift/client-go/machineconfiguration/clientset/versioned \
+  --external-versions-informers-package github.com/openshift/client-go/machineconfiguration/informers/externalversions \
+  --listers-package github.com/openshift/client-go/machineconfiguration/listers \
+  --output-package "$CLIENT/mco/injection" --output-dir pkg/client/mco/injection \
+  --go-header-file "$HEADER"
+
 echo "CRD"
 "$BIN/controller-gen" crd:crdVersions=v1 paths=./pkg/apis/... output:crd:stdout > config/300-poolimage.yaml.tmp
 {

@@ -107,6 +107,7 @@ func (s *PoolImageStatus) MarkBuildFailed(f *BuildFailure) {
 func (s *PoolImageStatus) MarkPromoted(image string) {
 	s.CurrentImage = image
 	if s.LatestBuild != nil {
+		s.CurrentInputsHash = s.LatestBuild.InputsHash
 		s.CurrentInputs = s.LatestBuild.Inputs.DeepCopy()
 		if s.CurrentInputs != nil {
 			s.CurrentInputs.Changed = nil
@@ -132,6 +133,8 @@ func (s *PoolImageStatus) MarkAwaitingBuild() {
 func (s *PoolImageStatus) MarkReverted() {
 	s.CurrentImage = ""
 	s.CurrentInputs = nil
+	s.CurrentInputsHash = ""
+	s.Pending = nil
 	poolImageCondSet.Manage(s).MarkTrueWithReason(ConditionPromoted, ReasonReverted,
 		"spec.revert is true: the pool runs the release's image")
 }

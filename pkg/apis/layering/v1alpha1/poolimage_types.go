@@ -70,14 +70,16 @@ type PoolImageSpec struct {
 	// +optional
 	BaseImagePullSecret *SecretReference `json:"baseImagePullSecret,omitempty"`
 
-	// baseImage overrides the base OS image. Default: the cluster ControllerConfig's
-	// baseOSContainerImage, so the image follows cluster upgrades. An override stops that.
+	// baseImage overrides the base OS image, pinned by digest (repository@sha256:...). Default:
+	// the cluster ControllerConfig's baseOSContainerImage, so the image follows cluster
+	// upgrades. An override stops that.
 	// +optional
 	// +kubebuilder:validation:MaxLength=447
 	BaseImage string `json:"baseImage,omitempty"`
 
 	// extensionsImage overrides the CoreOS extensions image made available to the build as the
-	// stage `extensions`. Default: the ControllerConfig's baseOSExtensionsContainerImage.
+	// stage `extensions`, pinned by digest. Default: the ControllerConfig's
+	// baseOSExtensionsContainerImage.
 	// +optional
 	// +kubebuilder:validation:MaxLength=447
 	ExtensionsImage string `json:"extensionsImage,omitempty"`
@@ -313,9 +315,27 @@ type PoolImageStatus struct {
 	// +optional
 	CurrentInputs *BuildInputs `json:"currentInputs,omitempty"`
 
+	// currentInputsHash is the inputs hash of the promoted image: inputs with this hash are not
+	// built again.
+	// +optional
+	CurrentInputsHash string `json:"currentInputsHash,omitempty"`
+
+	// pending is a change of inputs waiting for the quiet period to pass before its build starts.
+	// +optional
+	Pending *PendingBuild `json:"pending,omitempty"`
+
 	// latestBuild is the most recent build, running or finished.
 	// +optional
 	LatestBuild *BuildStatus `json:"latestBuild,omitempty"`
+}
+
+// PendingBuild is a change of inputs not built yet.
+type PendingBuild struct {
+	// inputsHash is the hash of the new inputs.
+	InputsHash string `json:"inputsHash"`
+	// since is when these inputs were first seen; the build starts once they stay unchanged for
+	// the controller's quiet period.
+	Since metav1.Time `json:"since"`
 }
 
 // BuildStatus describes one build (one PipelineRun).

@@ -30,10 +30,10 @@ func (s *PoolImageSpec) Validate(ctx context.Context) *apis.FieldError {
 	errs = errs.Also(validateSecretRef(s.PushSecret).ViaField("pushSecret"))
 	errs = errs.Also(validateSecretRef(s.BaseImagePullSecret).ViaField("baseImagePullSecret"))
 	if s.BaseImage != "" {
-		errs = errs.Also(validatePullSpec(s.BaseImage).ViaField("baseImage"))
+		errs = errs.Also(validatePinnedSpec(s.BaseImage).ViaField("baseImage"))
 	}
 	if s.ExtensionsImage != "" {
-		errs = errs.Also(validatePullSpec(s.ExtensionsImage).ViaField("extensionsImage"))
+		errs = errs.Also(validatePinnedSpec(s.ExtensionsImage).ViaField("extensionsImage"))
 	}
 	if e := s.Entitlements; e != nil {
 		var ee *apis.FieldError
@@ -149,12 +149,28 @@ func ValidatePushSpec(spec string) *apis.FieldError {
 }
 
 func validatePullSpec(spec string) *apis.FieldError {
-	const example = "use host[:port]/repository@sha256:<digest> (or :tag)"
+	return validateReference(spec, "use host[:port]/repository:tag or host[:port]/repository@sha256:<digest>")
+}
+
+func validateReference(spec, example string) *apis.FieldError {
 	if !hasExplicitRegistry(spec) {
 		return fieldErr(fmt.Sprintf("invalid value: %q: no registry host", spec), example, apis.CurrentField)
 	}
 	if _, err := name.ParseReference(spec, name.StrictValidation); err != nil {
 		return fieldErr(fmt.Sprintf("invalid value: %q: %v", spec, err), example, apis.CurrentField)
+	}
+	return nil
+}
+
+// validatePinnedSpec checks an image reference pinned by digest: a tag could move without the
+// controller noticing, and the same inputs must always build the same image.
+func validatePinnedSpec(spec string) *apis.FieldError {
+	if err := validateReference(spec, "use host[:port]/repository@sha256:<digest>"); err != nil {
+		return err
+	}
+	if _, err := name.NewDigest(spec, name.StrictValidation); err != nil {
+		return fieldErr(fmt.Sprintf("invalid value: %q: not pinned by digest", spec),
+			"use repository@sha256:<digest> (skopeo inspect --format '{{.Digest}}' docker://IMAGE gives it); a tag could move without a rebuild", apis.CurrentField)
 	}
 	return nil
 }

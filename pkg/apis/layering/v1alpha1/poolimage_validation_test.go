@@ -31,7 +31,7 @@ func TestValidateValid(t *testing.T) {
 		case "everything":
 			pi.Spec.BaseImagePullSecret = &SecretReference{Name: "pull"}
 			pi.Spec.BaseImage = "quay.io/openshift/rhcos@sha256:" + strings.Repeat("a", 64)
-			pi.Spec.ExtensionsImage = "quay.io/openshift/ext:4.20"
+			pi.Spec.ExtensionsImage = "quay.io/openshift/ext@sha256:" + strings.Repeat("b", 64)
 			pi.Spec.Entitlements = &Entitlements{Secret: &SecretReference{Name: "e"}, ActivationKey: &SecretReference{Name: "k"},
 				YumRepos: &ConfigMapReference{Name: "r"}, RPMGPG: &SecretReference{Name: "g"}}
 			pi.Spec.Pipeline = &PipelineOptions{
@@ -137,7 +137,11 @@ func TestValidateInvalid(t *testing.T) {
 	}, {
 		name:   "base image without registry",
 		mutate: func(p *PoolImage) { p.Spec.BaseImage = "rhcos:latest" },
-		want:   "invalid value: \"rhcos:latest\": no registry host: spec.baseImage\nuse host[:port]/repository@sha256:<digest> (or :tag)",
+		want:   "invalid value: \"rhcos:latest\": no registry host: spec.baseImage\nuse host[:port]/repository@sha256:<digest>",
+	}, {
+		name:   "base image by tag",
+		mutate: func(p *PoolImage) { p.Spec.BaseImage = "quay.io/openshift/rhcos:4.20" },
+		want:   "invalid value: \"quay.io/openshift/rhcos:4.20\": not pinned by digest: spec.baseImage\nuse repository@sha256:<digest> (skopeo inspect --format '{{.Digest}}' docker://IMAGE gives it); a tag could move without a rebuild",
 	}, {
 		name: "unknown param",
 		mutate: func(p *PoolImage) {

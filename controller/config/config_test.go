@@ -1,0 +1,63 @@
+package config
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func cm(data map[string]string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: Name, Namespace: "ocl-pipelines"}, Data: data}
+}
+
+func TestFromConfigMap(t *testing.T) {
+	c, err := FromConfigMap(cm(map[string]string{
+		KeyBuildahImage: "localhost:5000/buildah:1", KeyToolsImage: "localhost:5000/tools:1",
+		KeyStorageDriver: "overlay", KeyImageFormat: "docker", KeyTLSVerify: "false",
+		KeyServiceAccount: "builder", KeyPodTemplate: "hostNetwork: true\nnodeSelector: {a: b}\n",
+		KeyTimeout: "2h", KeyQuietPeriod: "0s", KeyDashboardURL: "https://dashboard.example.com/",
+		KeyDefaultPullSecret: "",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := c.Generator
+	if g.BuildahImage != "localhost:5000/buildah:1" || g.ToolsImage != "localhost:5000/tools:1" || g.StorageDriver != "overlay" ||
+		g.ImageFormat != "docker" || *g.TLSVerify || g.ServiceAccountName != "builder" || !g.PodTemplate.HostNetwork ||
+		g.Timeouts.Pipeline.Duration != 2*time.Hour {
+		t.Errorf("generator config = %+v", g)
+	}
+	if c.QuietPeriod != 0 || c.DashboardURL != "https://dashboard.example.com" || c.DefaultPullSecret != "" {
+		t.Errorf("config = %+v", c)
+	}
+	d, err := FromConfigMap(cm(nil))
+	if err != nil || d.QuietPeriod != DefaultQuietPeriod || d.DefaultPullSecret != "global-pull-secret" {
+		t.Errorf("defaults = %+v, %v", d, err)
+	}
+}
+
+func TestFromConfigMapErrors(t *testing.T) {
+	for key, value := range map[string]string{
+		KeyStorageDriver: "btrfs", KeyImageFormat: "v1", KeyTLSVerify: "maybe", KeyPodTemplate: "hostNetwork: [",
+		KeyTimeout: "forever", KeyQuietPeriod: "-1s",
+	} {
+		_, err := FromConfigMap(cm(map[string]string{key: value}))
+		if err == nil || !strings.Contains(err.Error(), Name+": "+key) {
+			t.Errorf("%s=%q: err = %v, want one naming the key", key, value, err)
+		}
+	}
+}
+
+func TestContext(t *testing.T) {
+	if FromContextOrDefaults(context.Background()).QuietPeriod != DefaultQuietPeriod {
+		t.Error("no config in context: want defaults")
+	}
+	c := &Config{QuietPeriod: time.Minute}
+	if FromContextOrDefaults(ToContext(context.Background(), c)) != c {
+		t.Error("config not carried by the context")
+	}
+}
