@@ -354,22 +354,25 @@ func TestRunName(t *testing.T) {
 		{long, ""},
 		{long + "y", ""},
 	} {
-		for attempt := 0; attempt < 3; attempt++ {
-			got := RetryRunName(tc.pool, hash, attempt)
-			if attempt == 0 && tc.want != "" && got != tc.want {
+		for _, token := range []string{"", "1", "2", "2026-11-24T10:00:00Z"} {
+			got := RetryRunName(tc.pool, hash, token)
+			if token == "" && tc.want != "" && got != tc.want {
 				t.Errorf("RunName(%q) = %q, want %q", tc.pool, got, tc.want)
 			}
 			if len(got) > MaxRunNameLength || !regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`).MatchString(got) {
-				t.Errorf("RetryRunName(%q, %d) = %q: not a DNS-1123 label of at most %d characters", tc.pool, attempt, got, MaxRunNameLength)
+				t.Errorf("RetryRunName(%q, %q) = %q: not a DNS-1123 label of at most %d characters", tc.pool, token, got, MaxRunNameLength)
 			}
 			if names[got] {
-				t.Errorf("RetryRunName(%q, %d) = %q collides with another pool's or attempt's name", tc.pool, attempt, got)
+				t.Errorf("RetryRunName(%q, %q) = %q collides with another pool's or retry's name", tc.pool, token, got)
 			}
 			names[got] = true
+			if again := RetryRunName(tc.pool, hash, token); again != got {
+				t.Errorf("RetryRunName is not deterministic: %q then %q", got, again)
+			}
 		}
 	}
-	if RunName("worker", hash) != RetryRunName("worker", hash, 0) || RetryRunName("worker", hash, 2) != "ocl-worker-0123456789-r2" {
-		t.Errorf("retry names: %s, %s", RetryRunName("worker", hash, 0), RetryRunName("worker", hash, 2))
+	if RunName("worker", hash) != RetryRunName("worker", hash, "") {
+		t.Error("a retry without token is not the first run")
 	}
 }
 

@@ -3,7 +3,6 @@ package generator
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"strings"
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
@@ -24,13 +23,16 @@ func RunName(pool, hash string) string {
 	return runName(pool, hash, "")
 }
 
-// RetryRunName returns the name of the attempt-th retry (attempt ≥ 1) of the same inputs:
-// RunName with a "-r<attempt>" suffix, still at most 44 characters.
-func RetryRunName(pool, hash string, attempt int) string {
-	if attempt < 1 {
+// RetryRunName returns the name of the run that rebuilds the same inputs because the PoolImage's
+// retry annotation was set to token: RunName with a suffix derived from the token, at most 44
+// characters. The same token always gives the same name, so a restarted controller finds the
+// retry it already started instead of starting another.
+func RetryRunName(pool, hash, token string) string {
+	if token == "" {
 		return RunName(pool, hash)
 	}
-	return runName(pool, hash, fmt.Sprintf("-r%d", attempt))
+	sum := sha256.Sum256([]byte(token))
+	return runName(pool, hash, "-r"+hex.EncodeToString(sum[:])[:5])
 }
 
 func runName(pool, hash, suffix string) string {
@@ -63,6 +65,12 @@ func dnsLabelChars(s string) string {
 // shortened to a valid label value. The dashboard groups a pool's runs by it.
 func PipelineLabelValue(pool string) string {
 	return labelValue("ocl-" + pool)
+}
+
+// PoolLabelValue is the value of the layering.ocl-pipelines.dev/pool label for pool (the name,
+// shortened when it is longer than a label value may be).
+func PoolLabelValue(pool string) string {
+	return labelValue(pool)
 }
 
 // labelValue returns s if it is a valid label value (≤ 63 characters), else a prefix of it

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
@@ -29,6 +31,9 @@ const (
 	ReasonPromotionPaused  = "PromotionPaused"
 	ReasonReverted         = "Reverted"
 	ReasonAwaitingBuild    = "AwaitingBuild"
+	ReasonQuietPeriod      = "QuietPeriod"
+	ReasonPromotionFailed  = "PromotionFailed"
+	ReasonSuperseded       = "Superseded"
 )
 
 var poolImageCondSet = apis.NewLivingConditionSet(ConditionBuildSucceeded, ConditionPromoted)
@@ -63,6 +68,13 @@ func (s *PoolImageStatus) InitializeConditions() {
 // name the field or object and the fix.
 func (s *PoolImageStatus) MarkInvalid(reason, messageFormat string, args ...interface{}) {
 	poolImageCondSet.Manage(s).MarkFalse(ConditionBuildSucceeded, reason, messageFormat, args...)
+}
+
+// MarkQuietPeriod records that the inputs changed and their build starts at start unless they
+// change again first.
+func (s *PoolImageStatus) MarkQuietPeriod(start time.Time) {
+	poolImageCondSet.Manage(s).MarkUnknown(ConditionBuildSucceeded, ReasonQuietPeriod,
+		"the inputs changed; their build starts at %s unless they change again", start.UTC().Format(time.RFC3339))
 }
 
 // MarkBuilding records that build is running in the named PipelineRun.
@@ -117,16 +129,28 @@ func (s *PoolImageStatus) MarkPromoted(image string) {
 		"the pool's MachineConfig sets osImageURL to %s", image)
 }
 
+// MarkPromotionFailed records that a built image could not be promoted; the message names the
+// object in the way and the fix.
+func (s *PoolImageStatus) MarkPromotionFailed(messageFormat string, args ...interface{}) {
+	poolImageCondSet.Manage(s).MarkFalse(ConditionPromoted, ReasonPromotionFailed, messageFormat, args...)
+}
+
 // MarkPromotionPaused records that a built image waits for promotion.paused to be lifted.
 func (s *PoolImageStatus) MarkPromotionPaused(image string) {
 	poolImageCondSet.Manage(s).MarkFalse(ConditionPromoted, ReasonPromotionPaused,
 		"%s is built and verified; set spec.promotion.paused to false to roll it out", image)
 }
 
-// MarkAwaitingBuild records that nothing is promoted while a build is pending or running.
+// MarkAwaitingBuild records that the current inputs are not promoted yet because their build is
+// pending or running; the pool keeps its current image meanwhile.
 func (s *PoolImageStatus) MarkAwaitingBuild() {
+	if s.CurrentImage == "" {
+		poolImageCondSet.Manage(s).MarkUnknown(ConditionPromoted, ReasonAwaitingBuild,
+			"no image promoted yet; the pool runs the release's image until the build succeeds")
+		return
+	}
 	poolImageCondSet.Manage(s).MarkUnknown(ConditionPromoted, ReasonAwaitingBuild,
-		"no image has been promoted yet")
+		"the pool keeps %s until the build of the new inputs succeeds", s.CurrentImage)
 }
 
 // MarkReverted records that the pool was handed back to the release's image.

@@ -344,6 +344,9 @@ type BuildStatus struct {
 	PipelineRun string `json:"pipelineRun,omitempty"`
 	// inputsHash identifies the build's inputs; the same hash is never built twice.
 	InputsHash string `json:"inputsHash,omitempty"`
+	// retry is the value of the retry annotation this build was started for, if any.
+	// +optional
+	Retry string `json:"retry,omitempty"`
 	// inputs summarises what went into the build and what changed against the promoted image.
 	// +optional
 	Inputs *BuildInputs `json:"inputs,omitempty"`

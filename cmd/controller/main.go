@@ -1,0 +1,31 @@
+// Command controller runs the ocl-pipelines PoolImage controller with knative's sharedmain:
+// leader election (config-leader-election-ocl-pipelines), logging (config-logging), observability
+// (config-observability) and the controller's own ConfigMap (config-ocl-pipelines), all read
+// from the namespace in SYSTEM_NAMESPACE (default ocl-pipelines) and watched live.
+//
+// Flags are sharedmain's: --kubeconfig, --server, --disable-ha, and the client QPS/burst.
+package main
+
+import (
+	"os"
+
+	"knative.dev/pkg/injection/sharedmain"
+
+	"github.com/ocl-pipelines/ocl-pipelines/controller/poolimage"
+)
+
+func main() {
+	defaults := map[string]string{
+		"SYSTEM_NAMESPACE":           "ocl-pipelines",
+		"CONFIG_LOGGING_NAME":        "config-logging",
+		"CONFIG_OBSERVABILITY_NAME":  "config-observability",
+		"CONFIG_LEADERELECTION_NAME": "config-leader-election-ocl-pipelines",
+		"METRICS_DOMAIN":             "ocl-pipelines.dev/controller",
+	}
+	for k, v := range defaults {
+		if os.Getenv(k) == "" {
+			os.Setenv(k, v)
+		}
+	}
+	sharedmain.Main(poolimage.ControllerName, poolimage.NewController)
+}

@@ -1,0 +1,161 @@
+package poolimage
+
+import (
+	"context"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	tektonclient "github.com/tektoncd/pipeline/pkg/client/injection/client"
+	pipelineruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1/pipelinerun"
+	taskruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1/taskrun"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+	configmapinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/configmap"
+	nodeinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/node"
+	secretinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/secret"
+	"knative.dev/pkg/configmap"
+	"knative.dev/pkg/controller"
+	"knative.dev/pkg/logging"
+
+	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	poolimageinformer "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/informers/layering/v1alpha1/poolimage"
+	poolimagereconciler "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/reconciler/layering/v1alpha1/poolimage"
+	mcoclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/mco/injection/client"
+	controllerconfiginformer "github.com/ocl-pipelines/ocl-pipelines/pkg/client/mco/injection/informers/machineconfiguration/v1/controllerconfig"
+	machineconfiginformer "github.com/ocl-pipelines/ocl-pipelines/pkg/client/mco/injection/informers/machineconfiguration/v1/machineconfig"
+	machineconfigpoolinformer "github.com/ocl-pipelines/ocl-pipelines/pkg/client/mco/injection/informers/machineconfiguration/v1/machineconfigpool"
+)
+
+// ControllerName is the name of the controller, its agent in events and its leader-election bucket.
+const ControllerName = "ocl-pipelines-controller"
+
+// NewController wires the PoolImage reconciler to its informers: PoolImages; the PipelineRuns
+// and MachineConfigs it creates (found by label and annotation, never by owner reference);
+// and, through the tracker, every MachineConfigPool, ControllerConfig, Node, Secret and
+// ConfigMap a PoolImage depends on. config-ocl-pipelines is watched live.
+func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl {
+	logger := logging.FromContext(ctx)
+	poolImageInformer := poolimageinformer.Get(ctx)
+	pipelineRunInformer := pipelineruninformer.Get(ctx)
+	taskRunInformer := taskruninformer.Get(ctx)
+	poolInformer := machineconfigpoolinformer.Get(ctx)
+	machineConfigInformer := machineconfiginformer.Get(ctx)
+	controllerConfigInformer := controllerconfiginformer.Get(ctx)
+	secretInformer := secretinformer.Get(ctx)
+	configMapInformer := configmapinformer.Get(ctx)
+	nodeInformer := nodeinformer.Get(ctx)
+
+	r := &Reconciler{
+		PipelineClient:         tektonclient.Get(ctx),
+		MCOClient:              mcoclient.Get(ctx),
+		PoolImageLister:        poolImageInformer.Lister(),
+		PipelineRunLister:      pipelineRunInformer.Lister(),
+		TaskRunLister:          taskRunInformer.Lister(),
+		PoolLister:             poolInformer.Lister(),
+		MachineConfigLister:    machineConfigInformer.Lister(),
+		ControllerConfigLister: controllerConfigInformer.Lister(),
+		SecretLister:           secretInformer.Lister(),
+		ConfigMapLister:        configMapInformer.Lister(),
+		NodeLister:             nodeInformer.Lister(),
+		Clock:                  clock.RealClock{},
+	}
+	store := config.NewStore(logger.Named("config-store"))
+	store.WatchConfigs(cmw)
+
+	impl := poolimagereconciler.NewImpl(ctx, r, func(*controller.Impl) controller.Options {
+		return controller.Options{AgentName: ControllerName, ConfigStore: store}
+	})
+	r.Tracker = impl.Tracker
+	r.EnqueueAfter = impl.EnqueueAfter
+
+	must := func(_ cache.ResourceEventHandlerRegistration, err error) {
+		if err != nil {
+			logger.Fatalw("register informer event handler", "error", err)
+		}
+	}
+	must(poolImageInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    impl.Enqueue,
+		UpdateFunc: controller.PassNew(impl.Enqueue),
+		// A deleted PoolImage may free its pool for another that claims it.
+		DeleteFunc: func(obj interface{}) {
+			impl.Enqueue(obj)
+			enqueueClaimants(r, impl, obj)
+		},
+	}))
+	managed := func(obj interface{}) bool {
+		o, ok := obj.(interface{ GetLabels() map[string]string })
+		return ok && o.GetLabels()["app.kubernetes.io/managed-by"] == layering.ManagedByValue
+	}
+	// Runs carry the PoolImage's name in an annotation (labels may be shortened).
+	must(pipelineRunInformer.Informer().AddEventHandler(cache.FilteringResourceEventHandler{
+		FilterFunc: managed,
+		Handler:    controller.HandleAll(enqueueByAnnotations(impl, "", layering.PoolImageLabel)),
+	}))
+	must(machineConfigInformer.Informer().AddEventHandler(cache.FilteringResourceEventHandler{
+		FilterFunc: managed,
+		Handler: controller.HandleAll(enqueueByAnnotations(impl,
+			MachineConfigPoolImageNamespaceAnnotation, MachineConfigPoolImageNameAnnotation)),
+	}))
+	for gvk, inf := range map[string]cache.SharedIndexInformer{
+		"MachineConfigPool": poolInformer.Informer(),
+		"ControllerConfig":  controllerConfigInformer.Informer(),
+	} {
+		must(inf.AddEventHandler(controller.HandleAll(
+			controller.EnsureTypeMeta(impl.Tracker.OnChanged, mcfgv1.GroupVersion.WithKind(gvk)))))
+	}
+	for kind, inf := range map[string]cache.SharedIndexInformer{
+		"Secret":    secretInformer.Informer(),
+		"ConfigMap": configMapInformer.Informer(),
+		"Node":      nodeInformer.Informer(),
+	} {
+		must(inf.AddEventHandler(controller.HandleAll(
+			controller.EnsureTypeMeta(impl.Tracker.OnChanged, corev1.SchemeGroupVersion.WithKind(kind)))))
+	}
+	return impl
+}
+
+// enqueueByAnnotations enqueues the PoolImage an object names in its annotations; an empty
+// namespace annotation means the object's own namespace.
+func enqueueByAnnotations(impl *controller.Impl, nsAnnotation, nameAnnotation string) func(obj interface{}) {
+	return func(obj interface{}) {
+		o, ok := obj.(interface {
+			GetAnnotations() map[string]string
+			GetNamespace() string
+		})
+		if !ok {
+			return
+		}
+		name := o.GetAnnotations()[nameAnnotation]
+		ns := o.GetNamespace()
+		if nsAnnotation != "" {
+			ns = o.GetAnnotations()[nsAnnotation]
+		}
+		if name != "" && ns != "" {
+			impl.EnqueueKey(types.NamespacedName{Namespace: ns, Name: name})
+		}
+	}
+}
+
+// enqueueClaimants enqueues the PoolImages that claim the same pool as a deleted one.
+func enqueueClaimants(r *Reconciler, impl *controller.Impl, obj interface{}) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	deleted, ok := obj.(*v1alpha1.PoolImage)
+	if !ok {
+		return
+	}
+	all, err := r.PoolImageLister.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, pi := range all {
+		if pi.Spec.MachineConfigPool.Name == deleted.Spec.MachineConfigPool.Name && pi.UID != deleted.UID {
+			impl.Enqueue(pi)
+		}
+	}
+}

@@ -1,0 +1,338 @@
+package poolimage
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	configv1 "github.com/openshift/api/config/v1"
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	mcofake "github.com/openshift/client-go/machineconfiguration/clientset/versioned/fake"
+	mcolisters "github.com/openshift/client-go/machineconfiguration/listers/machineconfiguration/v1"
+	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	tektonfake "github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
+	tektonlisters "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	clientgotesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	clocktesting "k8s.io/utils/clock/testing"
+	"knative.dev/pkg/apis"
+	"knative.dev/pkg/controller"
+	logtesting "knative.dev/pkg/logging/testing"
+	pkgreconciler "knative.dev/pkg/reconciler"
+	. "knative.dev/pkg/reconciler/testing"
+
+	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	layeringfake "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned/fake"
+	poolimagereconciler "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/reconciler/layering/v1alpha1/poolimage"
+	listers "github.com/ocl-pipelines/ocl-pipelines/pkg/client/listers/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+)
+
+const (
+	ns         = "ocl"
+	piName     = "worker"
+	poolName   = "worker"
+	baseV1     = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	baseV2     = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	extV1      = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:eeee111111111111111111111111111111111111111111111111111111111111"
+	extV2      = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:eeee222222222222222222222222222222222222222222222222222222222222"
+	digestA    = "sha256:aaaa000000000000000000000000000000000000000000000000000000000000"
+	digestB    = "sha256:bbbb000000000000000000000000000000000000000000000000000000000000"
+	pushRepo   = "registry.example.com/os/worker"
+	finalizer  = "poolimages.layering.ocl-pipelines.dev"
+	dashboard  = "https://tekton.example.com"
+	retryToken = "2026-11-24T09:00:00Z"
+)
+
+var (
+	now     = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	testCfg = &config.Config{Generator: generator.Config{BuildahImage: "localhost:5000/buildah:1", ToolsImage: "localhost:5000/tools:1"},
+		DashboardURL: dashboard, DefaultPullSecret: "global-pull-secret"}
+)
+
+// poolImage is the PoolImage of the tests, mutated by opts.
+func poolImage(opts ...func(*v1alpha1.PoolImage)) *v1alpha1.PoolImage {
+	pi := &v1alpha1.PoolImage{
+		TypeMeta: metav1.TypeMeta{APIVersion: "layering.ocl-pipelines.dev/v1alpha1", Kind: "PoolImage"},
+		ObjectMeta: metav1.ObjectMeta{Name: piName, Namespace: ns, Generation: 1, UID: "pi-uid",
+			Finalizers: []string{finalizer}, CreationTimestamp: metav1.NewTime(now.Add(-time.Hour))},
+		Spec: v1alpha1.PoolImageSpec{
+			MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: poolName},
+			Containerfile:     []v1alpha1.Containerfile{{Content: "FROM configs AS final\nRUN echo hi > /etc/hi\n"}},
+			ImagePushSpec:     pushRepo + ":latest",
+			PushSecret:        &v1alpha1.SecretReference{Name: "push"},
+		},
+	}
+	pi.SetDefaults(context.Background())
+	for _, o := range opts {
+		o(pi)
+	}
+	return pi
+}
+
+func withContainerfile(c string) func(*v1alpha1.PoolImage) {
+	return func(pi *v1alpha1.PoolImage) { pi.Spec.Containerfile[0].Content = c }
+}
+
+// inputs are the generator inputs the reconciler resolves from the default cluster objects.
+func inputs(base, ext string) generator.Inputs {
+	return generator.Inputs{BaseImage: base, ExtensionsImage: ext, Arch: v1alpha1.ArchAMD64, Config: testCfg.Generator}
+}
+
+func hashOf(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs) string {
+	t.Helper()
+	h, err := generator.InputsHash(pi, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func summaryOf(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, changed ...string) *v1alpha1.BuildInputs {
+	t.Helper()
+	s, err := generator.Summary(pi, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Changed = changed
+	return s
+}
+
+// wantRun is the PipelineRun the reconciler should create.
+func wantRun(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, trigger, token string) *tektonv1.PipelineRun {
+	t.Helper()
+	in.Trigger = trigger
+	pr, err := generator.Render(pi, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Name = generator.RetryRunName(poolName, hashOf(t, pi, in), token)
+	if token != "" {
+		pr.Annotations[layering.RetryAnnotation] = token
+	}
+	return pr
+}
+
+// run is a PipelineRun of the pool in the given state (status Unknown = running).
+func run(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, name string, created time.Time, state corev1.ConditionStatus, results ...string) *tektonv1.PipelineRun {
+	t.Helper()
+	pr := wantRun(t, pi, in, "spec", "")
+	if name != "" {
+		pr.Name = name
+	}
+	pr.CreationTimestamp = metav1.NewTime(created)
+	pr.Status.StartTime = &metav1.Time{Time: created}
+	reason := "Running"
+	switch state {
+	case corev1.ConditionTrue:
+		reason = "Succeeded"
+		pr.Status.CompletionTime = &metav1.Time{Time: created.Add(5 * time.Minute)}
+	case corev1.ConditionFalse:
+		reason = "Failed"
+		pr.Status.CompletionTime = &metav1.Time{Time: created.Add(time.Minute)}
+	}
+	pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: state, Reason: reason, Message: "Tasks Completed: 4"})
+	for i := 0; i+1 < len(results); i += 2 {
+		pr.Status.Results = append(pr.Status.Results, tektonv1.PipelineRunResult{Name: results[i], Value: *tektonv1.NewStructuredValues(results[i+1])})
+	}
+	return pr
+}
+
+func succeededRun(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, created time.Time, digest string) *tektonv1.PipelineRun {
+	return run(t, pi, in, "", created, corev1.ConditionTrue,
+		generator.ResultImageURL, pushRepo+":"+hashOf(t, pi, in), generator.ResultImageDigest, digest)
+}
+
+func pool(opts ...func(*mcfgv1.MachineConfigPool)) *mcfgv1.MachineConfigPool {
+	p := &mcfgv1.MachineConfigPool{
+		ObjectMeta: metav1.ObjectMeta{Name: poolName},
+		Spec: mcfgv1.MachineConfigPoolSpec{
+			MachineConfigSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"machineconfiguration.openshift.io/role": "worker"}},
+			NodeSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{"node-role.kubernetes.io/worker": ""}},
+		},
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+func controllerConfig(base, ext string) *mcfgv1.ControllerConfig {
+	return &mcfgv1.ControllerConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: ControllerConfigName},
+		Spec: mcfgv1.ControllerConfigSpec{BaseOSContainerImage: base, BaseOSExtensionsContainerImage: ext,
+			Proxy: &configv1.ProxyStatus{}},
+	}
+}
+
+func secret(name string, typ corev1.SecretType) *corev1.Secret {
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Type: typ,
+		Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{}}`)}}
+}
+
+func node(name, arch string) *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name,
+		Labels: map[string]string{"node-role.kubernetes.io/worker": "", corev1.LabelArchStable: arch}}}
+}
+
+// cluster is the default set of cluster objects: the pool, the ControllerConfig, a worker node
+// and the push secret.
+func cluster() []runtime.Object {
+	return []runtime.Object{pool(), controllerConfig(baseV1, extV1), node("worker-0", "amd64"),
+		secret("push", corev1.SecretTypeDockerConfigJson)}
+}
+
+func machineConfig(t testing.TB, pi *v1alpha1.PoolImage, image, ext, hash string) *mcfgv1.MachineConfig {
+	t.Helper()
+	mc, err := desiredMachineConfig(pi, pool(), image, ext, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mc
+}
+
+// status builds an expected status: initialized conditions, observed generation 1, then f.
+func status(pi *v1alpha1.PoolImage, f func(*v1alpha1.PoolImageStatus)) *v1alpha1.PoolImage {
+	out := pi.DeepCopy()
+	st := &out.Status
+	st.InitializeConditions()
+	f(st)
+	st.ObservedGeneration = out.Generation
+	return out
+}
+
+func statusUpdate(pi *v1alpha1.PoolImage) clientgotesting.UpdateActionImpl {
+	return clientgotesting.UpdateActionImpl{
+		ActionImpl: clientgotesting.ActionImpl{Namespace: pi.Namespace, Verb: "update",
+			Resource: v1alpha1.SchemeGroupVersion.WithResource("poolimages"), Subresource: "status"},
+		Object: pi,
+	}
+}
+
+// factory builds the generated PoolImage reconciler around our Reconciler, with fake clients
+// seeded with the row's objects and listers over the same objects.
+func factory(t *testing.T, row *TableRow) (controller.Reconciler, ActionRecorderList, EventList) {
+	ctx := row.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx = logtesting.TestContextWithLogger(t)
+	cfg := testCfg
+	if c, ok := row.OtherTestData["config"].(*config.Config); ok {
+		cfg = c
+	}
+
+	indexers := map[string]cache.Indexer{}
+	idx := func(kind string) cache.Indexer {
+		if indexers[kind] == nil {
+			indexers[kind] = cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+		}
+		return indexers[kind]
+	}
+	var layeringObjs, tektonObjs, mcoObjs []runtime.Object
+	for _, o := range row.Objects {
+		var kind string
+		switch o.(type) {
+		case *v1alpha1.PoolImage:
+			kind, layeringObjs = "PoolImage", append(layeringObjs, o)
+		case *tektonv1.PipelineRun:
+			kind, tektonObjs = "PipelineRun", append(tektonObjs, o)
+		case *tektonv1.TaskRun:
+			kind, tektonObjs = "TaskRun", append(tektonObjs, o)
+		case *mcfgv1.MachineConfigPool:
+			kind, mcoObjs = "MachineConfigPool", append(mcoObjs, o)
+		case *mcfgv1.MachineConfig:
+			kind, mcoObjs = "MachineConfig", append(mcoObjs, o)
+		case *mcfgv1.ControllerConfig:
+			kind, mcoObjs = "ControllerConfig", append(mcoObjs, o)
+		case *corev1.Secret:
+			kind = "Secret"
+		case *corev1.ConfigMap:
+			kind = "ConfigMap"
+		case *corev1.Node:
+			kind = "Node"
+		default:
+			t.Fatalf("unexpected object %T", o)
+		}
+		if err := idx(kind).Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	layeringClient := layeringfake.NewSimpleClientset(layeringObjs...)
+	tektonClient := tektonfake.NewSimpleClientset(tektonObjs...)
+	mcoClient := mcofake.NewSimpleClientset(mcoObjs...)
+	for _, reactor := range row.WithReactors {
+		tektonClient.PrependReactor("*", "*", reactor)
+		mcoClient.PrependReactor("*", "*", reactor)
+		layeringClient.PrependReactor("*", "*", reactor)
+	}
+
+	recorder := record.NewFakeRecorder(100)
+	ctx = controller.WithEventRecorder(ctx, recorder)
+	enqueued := &[]time.Duration{}
+	if row.OtherTestData == nil {
+		row.OtherTestData = map[string]interface{}{}
+	}
+	row.OtherTestData["enqueued"] = enqueued
+	fakeTracker := &FakeTracker{}
+	row.OtherTestData["tracker"] = fakeTracker
+
+	r := &Reconciler{
+		PipelineClient:         tektonClient,
+		MCOClient:              mcoClient,
+		PoolImageLister:        listers.NewPoolImageLister(idx("PoolImage")),
+		PipelineRunLister:      tektonlisters.NewPipelineRunLister(idx("PipelineRun")),
+		TaskRunLister:          tektonlisters.NewTaskRunLister(idx("TaskRun")),
+		PoolLister:             mcolisters.NewMachineConfigPoolLister(idx("MachineConfigPool")),
+		MachineConfigLister:    mcolisters.NewMachineConfigLister(idx("MachineConfig")),
+		ControllerConfigLister: mcolisters.NewControllerConfigLister(idx("ControllerConfig")),
+		SecretLister:           corelisters.NewSecretLister(idx("Secret")),
+		ConfigMapLister:        corelisters.NewConfigMapLister(idx("ConfigMap")),
+		NodeLister:             corelisters.NewNodeLister(idx("Node")),
+		Tracker:                fakeTracker,
+		Clock:                  clocktesting.NewFakePassiveClock(now),
+		EnqueueAfter:           func(_ interface{}, d time.Duration) { *enqueued = append(*enqueued, d) },
+	}
+	rec := poolimagereconciler.NewReconciler(ctx, logtesting.TestLogger(t), layeringClient,
+		listers.NewPoolImageLister(idx("PoolImage")), recorder, r,
+		controller.Options{ConfigStore: staticConfigStore{cfg}})
+	// Act as the leader of every bucket, as the single replica of a real deployment does.
+	if la, ok := rec.(pkgreconciler.LeaderAware); ok {
+		if err := la.Promote(pkgreconciler.UniversalBucket(), func(pkgreconciler.Bucket, types.NamespacedName) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rec, ActionRecorderList{layeringClient, tektonClient, mcoClient}, EventList{Recorder: recorder}
+}
+
+// staticConfigStore hands the reconciler a fixed config.
+type staticConfigStore struct{ cfg *config.Config }
+
+func (s staticConfigStore) ToContext(ctx context.Context) context.Context {
+	return config.ToContext(ctx, s.cfg)
+}
+
+func key() string { return ns + "/" + piName }
+
+func eventf(typ, reason, format string, args ...interface{}) string {
+	return Eventf(typ, reason, format, args...)
+}
+
+// contains reports whether s contains every part.
+func contains(s string, parts ...string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}

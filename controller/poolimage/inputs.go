@@ -1,0 +1,327 @@
+package poolimage
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"knative.dev/pkg/tracker"
+
+	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+)
+
+// ControllerConfigName is the name of the MCO's cluster-wide ControllerConfig.
+const ControllerConfigName = "machine-config-controller"
+
+// TrustedCAConfigMapName is the ConfigMap, in a PoolImage's namespace, whose ca-bundle.crt is baked
+// into the image and trusted by RUN steps when it exists. On OpenShift, create it empty with the
+// label config.openshift.io/inject-trusted-cabundle=true and the cluster fills it in.
+const TrustedCAConfigMapName = "trusted-ca"
+
+// inputError is a problem with the PoolImage's inputs that only a change of the cluster or the
+// spec can fix: the build does not start and the status says what to do.
+type inputError struct {
+	msg string
+}
+
+func (e *inputError) Error() string { return e.msg }
+
+func inputErrorf(format string, args ...any) error {
+	return &inputError{msg: fmt.Sprintf(format, args...)}
+}
+
+// resolved is everything a reconcile learns about a PoolImage's inputs.
+type resolved struct {
+	pool   *mcfgv1.MachineConfigPool
+	inputs generator.Inputs
+	hash   string
+	sum    *v1alpha1.BuildInputs
+}
+
+// resolve reads the pool, the ControllerConfig, the nodes and the referenced Secrets and
+// ConfigMaps from the listers (tracking each, so a change re-enqueues the PoolImage), and
+// computes the build's inputs and their hash. An *inputError says what the admin must fix.
+func (r *Reconciler) resolve(ctx context.Context, pi *v1alpha1.PoolImage) (*resolved, error) {
+	cfg := config.FromContextOrDefaults(ctx)
+	poolName := pi.Spec.MachineConfigPool.Name
+
+	if err := r.track(pi, mcfgv1.GroupVersion.WithKind("MachineConfigPool"), "", poolName); err != nil {
+		return nil, err
+	}
+	pool, err := r.PoolLister.Get(poolName)
+	if apierrors.IsNotFound(err) {
+		return nil, inputErrorf("MachineConfigPool %q not found: create it, or fix spec.machineConfigPool.name", poolName)
+	} else if err != nil {
+		return nil, fmt.Errorf("get MachineConfigPool %s: %w", poolName, err)
+	}
+	if other, err := r.claimant(pi); err != nil {
+		return nil, err
+	} else if other != nil {
+		return nil, inputErrorf("MachineConfigPool %q is already claimed by PoolImage %s/%s (the older one wins): delete one of them",
+			poolName, other.Namespace, other.Name)
+	}
+
+	if err := r.track(pi, mcfgv1.GroupVersion.WithKind("ControllerConfig"), "", ControllerConfigName); err != nil {
+		return nil, err
+	}
+	cc, err := r.ControllerConfigLister.Get(ControllerConfigName)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("get ControllerConfig %s: %w", ControllerConfigName, err)
+	}
+	in := generator.Inputs{Config: cfg.Generator, BaseImage: pi.Spec.BaseImage, ExtensionsImage: pi.Spec.ExtensionsImage}
+	if cc != nil {
+		if in.BaseImage == "" {
+			in.BaseImage = cc.Spec.BaseOSContainerImage
+		}
+		if in.ExtensionsImage == "" && pi.Spec.BaseImage == "" {
+			// The release's extensions image belongs with the release's base image only.
+			in.ExtensionsImage = cc.Spec.BaseOSExtensionsContainerImage
+		}
+		if p := cc.Spec.Proxy; p != nil {
+			in.Proxy = generator.Proxy{HTTPProxy: p.HTTPProxy, HTTPSProxy: p.HTTPSProxy, NoProxy: p.NoProxy}
+		}
+	}
+	switch {
+	case in.BaseImage == "" && cc == nil:
+		return nil, inputErrorf("ControllerConfig %s not found, so the release's base OS image is unknown: run on an OpenShift cluster or set spec.baseImage", ControllerConfigName)
+	case in.BaseImage == "":
+		return nil, inputErrorf("ControllerConfig %s has no spec.baseOSContainerImage: wait for the MCO to render it, or set spec.baseImage", ControllerConfigName)
+	}
+
+	arch, err := r.poolArch(pi, pool)
+	if err != nil {
+		return nil, err
+	}
+	in.Arch = arch
+
+	// Secrets the build mounts: they must exist and have the right type.
+	dockerConfig := func(field string, ref *v1alpha1.SecretReference) error {
+		if ref == nil {
+			return nil
+		}
+		s, err := r.secret(pi, ref.Name, field)
+		if err != nil {
+			return err
+		}
+		if s.Type != corev1.SecretTypeDockerConfigJson {
+			return inputErrorf("Secret %s/%s (%s) is of type %s: it must be of type %s; recreate it with `oc create secret docker-registry` or `--from-file=.dockerconfigjson=...`",
+				pi.Namespace, ref.Name, field, s.Type, corev1.SecretTypeDockerConfigJson)
+		}
+		return nil
+	}
+	if err := dockerConfig("spec.pushSecret", pi.Spec.PushSecret); err != nil {
+		return nil, err
+	}
+	if err := dockerConfig("spec.baseImagePullSecret", pi.Spec.BaseImagePullSecret); err != nil {
+		return nil, err
+	}
+	if pi.Spec.BaseImagePullSecret == nil && cfg.DefaultPullSecret != "" {
+		if ok, err := r.optionalSecret(pi, cfg.DefaultPullSecret); err != nil {
+			return nil, err
+		} else if ok {
+			if err := dockerConfig("the default pull secret of "+config.Name, &v1alpha1.SecretReference{Name: cfg.DefaultPullSecret}); err != nil {
+				return nil, err
+			}
+			in.DefaultPullSecret = cfg.DefaultPullSecret
+		}
+	}
+	if e := pi.Spec.Entitlements; e != nil {
+		for _, s := range []struct {
+			field string
+			ref   *v1alpha1.SecretReference
+		}{{"spec.entitlements.secret", e.Secret}, {"spec.entitlements.activationKey", e.ActivationKey}, {"spec.entitlements.rpmGPG", e.RPMGPG}} {
+			if s.ref != nil {
+				if _, err := r.secret(pi, s.ref.Name, s.field); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if e.YumRepos != nil {
+			cm, err := r.configMap(pi, e.YumRepos.Name, "spec.entitlements.yumRepos")
+			if err != nil {
+				return nil, err
+			}
+			in.YumReposSHA256 = configMapSHA256(cm)
+		}
+	}
+	if pi.Spec.Entitlements == nil || pi.Spec.Entitlements.Secret == nil {
+		ok, err := r.optionalSecret(pi, v1alpha1.DefaultEntitlementSecretName)
+		if err != nil {
+			return nil, err
+		}
+		in.DefaultEntitlementSecret = ok
+	}
+	if err := r.track(pi, corev1.SchemeGroupVersion.WithKind("ConfigMap"), pi.Namespace, TrustedCAConfigMapName); err != nil {
+		return nil, err
+	}
+	if cm, err := r.ConfigMapLister.ConfigMaps(pi.Namespace).Get(TrustedCAConfigMapName); err == nil {
+		if bundle := cm.Data["ca-bundle.crt"]; strings.TrimSpace(bundle) != "" {
+			in.TrustedCA = &generator.TrustedCA{ConfigMapName: cm.Name, Key: "ca-bundle.crt",
+				SHA256: generator.ContentSHA256(map[string]string{"ca-bundle.crt": bundle})}
+		}
+	} else if !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("get ConfigMap %s/%s: %w", pi.Namespace, TrustedCAConfigMapName, err)
+	}
+
+	hash, err := generator.InputsHash(pi, in)
+	if err != nil {
+		return nil, inputErrorf("cannot build with these inputs: %v", err)
+	}
+	sum, err := generator.Summary(pi, in)
+	if err != nil {
+		return nil, inputErrorf("cannot build with these inputs: %v", err)
+	}
+	sum.Changed = generator.ChangedInputs(pi.Status.CurrentInputs, sum)
+	return &resolved{pool: pool, inputs: in, hash: hash, sum: sum}, nil
+}
+
+// track asks the tracker to re-enqueue pi when the named object changes.
+func (r *Reconciler) track(pi *v1alpha1.PoolImage, gvk schema.GroupVersionKind, ns, name string) error {
+	ref := tracker.Reference{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Namespace: ns, Name: name}
+	if err := r.Tracker.TrackReference(ref, pi); err != nil {
+		return fmt.Errorf("track %s %s/%s: %w", gvk.Kind, ns, name, err)
+	}
+	return nil
+}
+
+// claimant returns the PoolImage that owns pi's pool when it is not pi: the oldest PoolImage
+// naming the pool (by creation time, then namespace/name).
+func (r *Reconciler) claimant(pi *v1alpha1.PoolImage) (*v1alpha1.PoolImage, error) {
+	all, err := r.PoolImageLister.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("list PoolImages: %w", err)
+	}
+	var claims []*v1alpha1.PoolImage
+	for _, o := range all {
+		if o.Spec.MachineConfigPool.Name == pi.Spec.MachineConfigPool.Name && o.DeletionTimestamp == nil {
+			claims = append(claims, o)
+		}
+	}
+	if len(claims) < 2 {
+		return nil, nil
+	}
+	sort.Slice(claims, func(i, j int) bool {
+		a, b := claims[i], claims[j]
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		}
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+	if claims[0].Namespace == pi.Namespace && claims[0].Name == pi.Name {
+		return nil, nil
+	}
+	return claims[0], nil
+}
+
+// poolArch returns the architecture of the pool's nodes: the kubernetes.io/arch label they share,
+// or, for a pool without nodes yet, that of the cluster's nodes; amd64 when there are none.
+func (r *Reconciler) poolArch(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool) (v1alpha1.Arch, error) {
+	sel := labels.Everything()
+	if pool.Spec.NodeSelector != nil {
+		s, err := metav1.LabelSelectorAsSelector(pool.Spec.NodeSelector)
+		if err != nil {
+			return "", inputErrorf("MachineConfigPool %s has an invalid spec.nodeSelector: %v", pool.Name, err)
+		}
+		sel = s
+	}
+	nodeSel := pool.Spec.NodeSelector
+	if nodeSel == nil {
+		nodeSel = &metav1.LabelSelector{}
+	}
+	if err := r.Tracker.TrackReference(tracker.Reference{APIVersion: "v1", Kind: "Node", Selector: nodeSel}, pi); err != nil {
+		return "", fmt.Errorf("track nodes of pool %s: %w", pool.Name, err)
+	}
+	nodes, err := r.NodeLister.List(sel)
+	if err != nil {
+		return "", fmt.Errorf("list nodes of pool %s: %w", pool.Name, err)
+	}
+	if len(nodes) == 0 {
+		if nodes, err = r.NodeLister.List(labels.Everything()); err != nil {
+			return "", fmt.Errorf("list nodes: %w", err)
+		}
+	}
+	arches := map[string]bool{}
+	for _, n := range nodes {
+		if a := n.Labels[corev1.LabelArchStable]; a != "" {
+			arches[a] = true
+		}
+	}
+	switch len(arches) {
+	case 0:
+		return v1alpha1.ArchAMD64, nil
+	case 1:
+		for a := range arches {
+			return v1alpha1.Arch(a), nil
+		}
+	}
+	list := make([]string, 0, len(arches))
+	for a := range arches {
+		list = append(list, a)
+	}
+	sort.Strings(list)
+	return "", inputErrorf("MachineConfigPool %s has nodes of several architectures (%s): split it into one pool per architecture", pool.Name, strings.Join(list, ", "))
+}
+
+// secret returns a Secret the PoolImage names (tracking it); NotFound is an inputError naming the field.
+func (r *Reconciler) secret(pi *v1alpha1.PoolImage, name, field string) (*corev1.Secret, error) {
+	if err := r.track(pi, corev1.SchemeGroupVersion.WithKind("Secret"), pi.Namespace, name); err != nil {
+		return nil, err
+	}
+	s, err := r.SecretLister.Secrets(pi.Namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil, inputErrorf("Secret %s/%s (%s) not found: create it in the PoolImage's namespace, or fix %s", pi.Namespace, name, field, field)
+	} else if err != nil {
+		return nil, fmt.Errorf("get Secret %s/%s: %w", pi.Namespace, name, err)
+	}
+	return s, nil
+}
+
+// optionalSecret reports whether a Secret exists in the PoolImage's namespace (tracking it).
+func (r *Reconciler) optionalSecret(pi *v1alpha1.PoolImage, name string) (bool, error) {
+	if err := r.track(pi, corev1.SchemeGroupVersion.WithKind("Secret"), pi.Namespace, name); err != nil {
+		return false, err
+	}
+	_, err := r.SecretLister.Secrets(pi.Namespace).Get(name)
+	switch {
+	case err == nil:
+		return true, nil
+	case apierrors.IsNotFound(err):
+		return false, nil
+	}
+	return false, fmt.Errorf("get Secret %s/%s: %w", pi.Namespace, name, err)
+}
+
+// configMap returns a ConfigMap the PoolImage names (tracking it).
+func (r *Reconciler) configMap(pi *v1alpha1.PoolImage, name, field string) (*corev1.ConfigMap, error) {
+	if err := r.track(pi, corev1.SchemeGroupVersion.WithKind("ConfigMap"), pi.Namespace, name); err != nil {
+		return nil, err
+	}
+	cm, err := r.ConfigMapLister.ConfigMaps(pi.Namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil, inputErrorf("ConfigMap %s/%s (%s) not found: create it in the PoolImage's namespace, or fix %s", pi.Namespace, name, field, field)
+	} else if err != nil {
+		return nil, fmt.Errorf("get ConfigMap %s/%s: %w", pi.Namespace, name, err)
+	}
+	return cm, nil
+}
+
+// configMapSHA256 hashes a ConfigMap's data and binary data.
+func configMapSHA256(cm *corev1.ConfigMap) string {
+	data := make(map[string]string, len(cm.Data)+len(cm.BinaryData))
+	for k, v := range cm.Data {
+		data[k] = v
+	}
+	for k, v := range cm.BinaryData {
+		data["binary:"+k] = string(v)
+	}
+	return generator.ContentSHA256(data)
+}

@@ -1,0 +1,246 @@
+package poolimage
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgotesting "k8s.io/client-go/testing"
+	logtesting "knative.dev/pkg/logging/testing"
+	. "knative.dev/pkg/reconciler/testing"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+)
+
+func infraPool() *mcfgv1.MachineConfigPool {
+	return pool(func(p *mcfgv1.MachineConfigPool) {
+		p.Name = "infra"
+		p.Spec.MachineConfigSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: "machineconfiguration.openshift.io/role", Operator: metav1.LabelSelectorOpIn, Values: []string{"worker", "infra"}}}}
+		p.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"node-role.kubernetes.io/infra": ""}}
+	})
+}
+
+// TestReconcileMore covers the inputs the default cluster does not have: every entitlement
+// object, the cluster's defaults, custom pools, races and API errors.
+func TestReconcileMore(t *testing.T) {
+	ent := poolImage(func(p *v1alpha1.PoolImage) {
+		p.Spec.BaseImagePullSecret = &v1alpha1.SecretReference{Name: "pull"}
+		p.Spec.Entitlements = &v1alpha1.Entitlements{ActivationKey: &v1alpha1.SecretReference{Name: "key"},
+			YumRepos: &v1alpha1.ConfigMapReference{Name: "repos"}, RPMGPG: &v1alpha1.SecretReference{Name: "gpg"}}
+	})
+	repos := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "repos", Namespace: ns}, Data: map[string]string{"a.repo": "[a]"},
+		BinaryData: map[string][]byte{"b.bin": {1}}}
+	ca := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: TrustedCAConfigMapName, Namespace: ns}, Data: map[string]string{"ca-bundle.crt": "PEM"}}
+	entIn := inputs(baseV1, extV1)
+	entIn.DefaultEntitlementSecret = true
+	entIn.YumReposSHA256 = configMapSHA256(repos)
+	entIn.TrustedCA = &generator.TrustedCA{ConfigMapName: TrustedCAConfigMapName, Key: "ca-bundle.crt", SHA256: generator.ContentSHA256(map[string]string{"ca-bundle.crt": "PEM"})}
+	entHash := hashOf(t, ent, entIn)
+
+	defaults := poolImage()
+	defIn := inputs(baseV1, extV1)
+	defIn.DefaultPullSecret = "global-pull-secret"
+	defHash := hashOf(t, defaults, defIn)
+
+	infra := poolImage(func(p *v1alpha1.PoolImage) { p.Name, p.Spec.MachineConfigPool.Name = "infra", "infra" })
+	infraIn := inputs(baseV1, extV1)
+	infraIn.Arch = v1alpha1.ArchARM64
+	infraHash := hashOf(t, infra, infraIn)
+	infraRun := succeededRun(t, infra, infraIn, now.Add(-time.Minute), digestA)
+	infraRun.Name = generator.RunName("infra", infraHash)
+	infraImage := pushRepo + "@" + digestA
+	infraMC, err := desiredMachineConfig(infra, infraPool(), infraImage, extV1, infraHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pi := poolImage()
+	in := inputs(baseV1, extV1)
+	h := hashOf(t, pi, in)
+	name := generator.RunName(poolName, h)
+
+	table := TableTest{{
+		Name: "every entitlement object and cluster default is wired into the run",
+		Key:  key(),
+		Objects: objects(ent, secret("pull", corev1.SecretTypeDockerConfigJson), secret("key", corev1.SecretTypeOpaque),
+			secret("gpg", corev1.SecretTypeOpaque), secret("etc-pki-entitlement", corev1.SecretTypeOpaque), repos, ca),
+		WantCreates: []runtime.Object{wantRun(t, ent, entIn, TriggerSpec, "")},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(ent, func(st *v1alpha1.PoolImageStatus) {
+			n := generator.RunName(poolName, entHash)
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: n, InputsHash: entHash, Inputs: summaryOf(t, ent, entIn)}
+			st.MarkBuilding(n)
+			st.MarkAwaitingBuild()
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)",
+			generator.RunName(poolName, entHash), entHash)},
+	}, {
+		Name:        "the default pull secret of the controller's config is used when it exists",
+		Key:         key(),
+		Objects:     objects(defaults, secret("global-pull-secret", corev1.SecretTypeDockerConfigJson)),
+		WantCreates: []runtime.Object{wantRun(t, defaults, defIn, TriggerSpec, "")},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(defaults, func(st *v1alpha1.PoolImageStatus) {
+			n := generator.RunName(poolName, defHash)
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: n, InputsHash: defHash, Inputs: summaryOf(t, defaults, defIn)}
+			st.MarkBuilding(n)
+			st.MarkAwaitingBuild()
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)",
+			generator.RunName(poolName, defHash), defHash)},
+	}, {
+		Name:    "a default pull secret of the wrong type is reported",
+		Key:     key(),
+		Objects: objects(defaults, secret("global-pull-secret", corev1.SecretTypeOpaque)),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(defaults, func(st *v1alpha1.PoolImageStatus) {
+			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "Secret ocl/global-pull-secret (the default pull secret of config-ocl-pipelines) is of type Opaque: it must be of type kubernetes.io/dockerconfigjson; recreate it with `oc create secret docker-registry` or `--from-file=.dockerconfigjson=...`")
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", "Secret ocl/global-pull-secret (the default pull secret of config-ocl-pipelines) is of type Opaque: it must be of type kubernetes.io/dockerconfigjson; recreate it with `oc create secret docker-registry` or `--from-file=.dockerconfigjson=...`")},
+	}, {
+		Name: "a custom pool: arm64 nodes, an In selector, a MachineConfig that sorts after the worker one",
+		Key:  ns + "/infra",
+		Objects: []runtime.Object{infra, infraPool(), controllerConfig(baseV1, extV1), secret("push", corev1.SecretTypeDockerConfigJson),
+			&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "infra-0", Labels: map[string]string{"node-role.kubernetes.io/infra": "", corev1.LabelArchStable: "arm64"}}},
+			infraRun},
+		WantCreates:             []runtime.Object{infraMC},
+		SkipNamespaceValidation: true,
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(infra, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: infraRun.Name, InputsHash: infraHash, Inputs: summaryOf(t, infra, infraIn), Image: infraImage,
+				StartTime: &metav1.Time{Time: now.Add(-time.Minute)}, CompletionTime: &metav1.Time{Time: now.Add(4 * time.Minute)}}
+			st.MarkBuildSucceeded(infraImage)
+			st.MarkPromoted(infraImage)
+		}))},
+		WantEvents: []string{
+			eventf(corev1.EventTypeNormal, "BuildSucceeded", "PipelineRun %s built and verified %s", infraRun.Name, infraImage),
+			eventf(corev1.EventTypeNormal, "Promoted", "MachineConfig zz-ocl-1-infra-os-image sets osImageURL of MachineConfigPool infra to %s", infraImage),
+		},
+	}, {
+		Name: "a pool without machineConfigSelector cannot be promoted to",
+		Key:  key(),
+		Objects: []runtime.Object{pi, pool(func(p *mcfgv1.MachineConfigPool) { p.Spec.MachineConfigSelector = nil }), controllerConfig(baseV1, extV1),
+			node("worker-0", "amd64"), secret("push", corev1.SecretTypeDockerConfigJson), succeededRun(t, pi, in, now.Add(-time.Minute), digestA)},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in), Image: pushRepo + "@" + digestA,
+				StartTime: &metav1.Time{Time: now.Add(-time.Minute)}, CompletionTime: &metav1.Time{Time: now.Add(4 * time.Minute)}}
+			st.MarkBuildSucceeded(pushRepo + "@" + digestA)
+			st.MarkPromotionFailed("MachineConfigPool worker has no spec.machineConfigSelector, so no MachineConfig can target it")
+		}))},
+		WantEvents: []string{
+			eventf(corev1.EventTypeNormal, "BuildSucceeded", "PipelineRun %s built and verified %s", name, pushRepo+"@"+digestA),
+			eventf(corev1.EventTypeWarning, "PromotionFailed", "MachineConfigPool worker has no spec.machineConfigSelector, so no MachineConfig can target it"),
+		},
+	}, {
+		Name:    "a run created meanwhile (stale lister) is followed, not duplicated",
+		Key:     key(),
+		Objects: objects(pi),
+		WithReactors: []clientgotesting.ReactionFunc{func(a clientgotesting.Action) (bool, runtime.Object, error) {
+			if a.GetVerb() == "create" && a.GetResource().Resource == "pipelineruns" {
+				return true, nil, apierrors.NewAlreadyExists(tektonv1.Resource("pipelineruns"), name)
+			}
+			if a.GetVerb() == "get" && a.GetResource().Resource == "pipelineruns" {
+				return true, run(t, pi, in, "", now, corev1.ConditionUnknown), nil
+			}
+			return false, nil, nil
+		}},
+		WantCreates: []runtime.Object{wantRun(t, pi, in, TriggerSpec, "")},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in), StartTime: &metav1.Time{Time: now}}
+			st.MarkBuilding(name)
+			st.MarkAwaitingBuild()
+		}))},
+	}, {
+		Name:    "an API error creating the run is retried",
+		Key:     key(),
+		Objects: objects(pi),
+		WithReactors: []clientgotesting.ReactionFunc{func(a clientgotesting.Action) (bool, runtime.Object, error) {
+			if a.GetVerb() == "create" && a.GetResource().Resource == "pipelineruns" {
+				return true, nil, apierrors.NewServiceUnavailable("etcd is busy")
+			}
+			return false, nil, nil
+		}},
+		WantErr:     true,
+		WantCreates: []runtime.Object{wantRun(t, pi, in, TriggerSpec, "")},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			// The inputs were seen; the create is retried with the next reconcile.
+			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now)}
+			(&v1alpha1.PoolImage{}).GetConditionSet().Manage(st).MarkUnknown(v1alpha1.ConditionReady, "NewObservedGenFailure", "unsuccessfully observed a new generation")
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "InternalError", "create PipelineRun ocl/%s: etcd is busy", name)},
+	}, {
+		Name: "deleting a PoolImage that does not own its pool leaves the MachineConfig",
+		Key:  key(),
+		Objects: objects(poolImage(func(p *v1alpha1.PoolImage) { p.DeletionTimestamp = &metav1.Time{Time: now} }),
+			poolImage(func(p *v1alpha1.PoolImage) {
+				p.Namespace, p.Name, p.UID = "team-a", "older", "older-uid"
+				p.CreationTimestamp = metav1.NewTime(now.Add(-48 * time.Hour))
+			}), machineConfig(t, poolImage(func(p *v1alpha1.PoolImage) { p.Namespace, p.Name = "team-a", "older" }), pushRepo+"@"+digestA, extV1, h)),
+		WantPatches: []clientgotesting.PatchActionImpl{{ActionImpl: clientgotesting.ActionImpl{Namespace: ns, Verb: "patch",
+			Resource: v1alpha1.SchemeGroupVersion.WithResource("poolimages")}, Name: piName, PatchType: "application/merge-patch+json",
+			Patch: []byte(`{"metadata":{"finalizers":[],"resourceVersion":""}}`)}},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "FinalizerUpdate", "Updated %q finalizers", piName)},
+	}, {
+		Name:    "revert with nothing promoted: no event",
+		Key:     key(),
+		Objects: objects(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Revert = true })),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Revert = true }),
+			func(st *v1alpha1.PoolImageStatus) { st.MarkReverted() }))},
+	}}
+	table.Test(t, factory)
+}
+
+// TestSecondReconcileWritesNothing reconciles a PoolImage, feeds back what the first reconcile
+// wrote (its status and its PipelineRun), and reconciles again: no write at all.
+func TestSecondReconcileWritesNothing(t *testing.T) {
+	pi := poolImage()
+	first := &TableRow{Name: "first", Key: key(), Objects: objects(pi)}
+	r, actions, _ := factory(t, first)
+	if err := r.Reconcile(logtesting.TestContextWithLogger(t), first.Key); err != nil {
+		t.Fatal(err)
+	}
+	got, err := actions.ActionsByVerb()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Creates) != 1 || len(got.Updates) != 1 {
+		t.Fatalf("first reconcile: %d creates, %d status updates; want 1 and 1", len(got.Creates), len(got.Updates))
+	}
+	created := got.Creates[0].GetObject().(*tektonv1.PipelineRun)
+	updated := got.Updates[0].GetObject().(*v1alpha1.PoolImage)
+	second := TableRow{Name: "second reconcile of unchanged inputs", Key: key(), Objects: objects(updated, created)}
+	TableTest{second}.Test(t, factory)
+}
+
+func TestHelpers(t *testing.T) {
+	long := strings.Repeat("p", 250)
+	if n := MachineConfigName(long); len(n) > 253 || !strings.HasPrefix(n, "zz-ocl-1-") || n == MachineConfigName(long+"q") {
+		t.Errorf("MachineConfigName of a long pool = %q", n)
+	}
+	if MachineConfigName("worker") >= MachineConfigName("infra") {
+		t.Error("the worker MachineConfig must sort before custom pools' ones")
+	}
+	if got := tail(strings.Repeat("x", 3000)); len(got) > maxMessageBytes+len("…") || !strings.HasPrefix(got, "…") {
+		t.Errorf("tail of a long line = %d bytes", len(got))
+	}
+	if _, err := machineConfigLabels(pool(func(p *mcfgv1.MachineConfigPool) {
+		p.Spec.MachineConfigSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "a", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"x"}}, {Key: "b", Operator: metav1.LabelSelectorOpExists}}}
+	})); err != nil {
+		t.Errorf("NotIn + Exists selector: %v", err)
+	}
+	if _, err := machineConfigLabels(pool(func(p *mcfgv1.MachineConfigPool) {
+		p.Spec.MachineConfigSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "a", Operator: metav1.LabelSelectorOpDoesNotExist}, {Key: "a", Operator: metav1.LabelSelectorOpExists}}}
+	})); err == nil || !strings.Contains(err.Error(), "give the selector matchLabels") {
+		t.Errorf("unsatisfiable selector: %v", err)
+	}
+	e := inputErrorf("x %d", 1)
+	if e.Error() != "x 1" {
+		t.Errorf("inputError = %q", e)
+	}
+}

@@ -1,0 +1,486 @@
+package poolimage
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgotesting "k8s.io/client-go/testing"
+	"knative.dev/pkg/apis"
+	. "knative.dev/pkg/reconciler/testing"
+
+	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+)
+
+func objects(extra ...runtime.Object) []runtime.Object {
+	return append(cluster(), extra...)
+}
+
+func cancelPatch(name string) clientgotesting.PatchActionImpl {
+	return clientgotesting.PatchActionImpl{
+		ActionImpl: clientgotesting.ActionImpl{Namespace: ns, Verb: "patch",
+			Resource: tektonv1.SchemeGroupVersion.WithResource("pipelineruns")},
+		Name: name, PatchType: "application/merge-patch+json", Patch: []byte(`{"spec":{"status":"Cancelled"}}`),
+	}
+}
+
+func deleteRun(name string) clientgotesting.DeleteActionImpl {
+	return clientgotesting.DeleteActionImpl{ActionImpl: clientgotesting.ActionImpl{Namespace: ns, Verb: "delete",
+		Resource: tektonv1.SchemeGroupVersion.WithResource("pipelineruns")}, Name: name}
+}
+
+func mcUpdate(mc *mcfgv1.MachineConfig) clientgotesting.UpdateActionImpl {
+	return clientgotesting.UpdateActionImpl{ActionImpl: clientgotesting.ActionImpl{Verb: "update",
+		Resource: mcfgv1.GroupVersion.WithResource("machineconfigs")}, Object: mc}
+}
+
+// TestReconcile is the reconciler's behaviour, one row per case: objects in, wanted writes and
+// events out.
+func TestReconcile(t *testing.T) {
+	pi := poolImage()
+	in := inputs(baseV1, extV1)
+	h := hashOf(t, pi, in)
+	name := generator.RunName(poolName, h)
+	sum := summaryOf(t, pi, in)
+	image := pushRepo + "@" + digestA
+	mcA := machineConfig(t, pi, image, extV1, h)
+
+	// The pool runs image A, built from pi on baseV1.
+	promoted := func(st *v1alpha1.PoolImageStatus) {
+		st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum, Image: image,
+			StartTime: &metav1.Time{Time: now.Add(-2 * time.Hour)}, CompletionTime: &metav1.Time{Time: now.Add(-2*time.Hour + 5*time.Minute)}}
+		st.MarkBuildSucceeded(image)
+		st.MarkPromoted(image)
+	}
+	promotedPI := status(pi, promoted)
+
+	// An edited Containerfile: new inputs.
+	edited := withContainerfile("FROM configs AS final\nRUN echo edited > /etc/hi\n")
+	pi2 := poolImage(edited)
+	h2 := hashOf(t, pi2, in)
+	name2 := generator.RunName(poolName, h2)
+	sum2 := summaryOf(t, pi2, in, "containerfile")
+
+	upgraded := inputs(baseV2, extV2)
+	hUp := hashOf(t, pi, upgraded)
+	sumUp := summaryOf(t, pi, upgraded, "baseImage", "extensionsImage")
+
+	withRetry := func(p *v1alpha1.PoolImage) { p.Annotations = map[string]string{layering.RetryAnnotation: retryToken} }
+
+	failedTaskRun := &tektonv1.TaskRun{
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-build", Namespace: ns},
+		Status: tektonv1.TaskRunStatus{TaskRunStatusFields: tektonv1.TaskRunStatusFields{Steps: []tektonv1.StepState{
+			{Name: "inject", ContainerState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
+			{Name: "build", ContainerState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}},
+		}}},
+	}
+	failedTaskRun.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionFalse, Reason: "Failed",
+		Message: "line 1\nline 2\nline 3\nline 4\nline 5\n\"step-build\" exited with code 1"})
+	failedRun := run(t, pi, in, "", now.Add(-10*time.Minute), corev1.ConditionFalse)
+	failedRun.Status.ChildReferences = []tektonv1.ChildStatusReference{
+		{TypeMeta: runtime.TypeMeta{Kind: "TaskRun"}, Name: name + "-fetch-base-digest", PipelineTaskName: "fetch-base-digest"},
+		{TypeMeta: runtime.TypeMeta{Kind: "TaskRun"}, Name: name + "-build", PipelineTaskName: "build"},
+	}
+	failure := &v1alpha1.BuildFailure{Task: "build", Step: "build", Reason: "Failed",
+		Message:      "line 2\nline 3\nline 4\nline 5\n\"step-build\" exited with code 1",
+		LogsCommand:  fmt.Sprintf("tkn pipelinerun logs %s -n %s --task build", name, ns),
+		DashboardURL: fmt.Sprintf("%s/#/namespaces/%s/pipelineruns/%s?pipelineTask=build&step=build", dashboard, ns, name)}
+
+	quiet := &config.Config{Generator: testCfg.Generator, QuietPeriod: 15 * time.Second, DefaultPullSecret: "global-pull-secret"}
+
+	table := TableTest{{
+		Name: "invalid spec: no run, a condition and an event naming the field",
+		Key:  key(),
+		Objects: objects(poolImage(func(p *v1alpha1.PoolImage) {
+			p.Spec.ImagePushSpec = "registry.example.com/os/worker"
+		})),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(func(p *v1alpha1.PoolImage) {
+			p.Spec.ImagePushSpec = "registry.example.com/os/worker"
+		}), func(st *v1alpha1.PoolImageStatus) {
+			st.MarkInvalid(v1alpha1.ReasonInvalidSpec, "invalid value: \"registry.example.com/os/worker\": no tag: spec.imagePushSpec; add the tag that will name the pool's current image; use host[:port]/repository:tag, e.g. registry.example.com/os/worker:latest")
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "InvalidSpec", "invalid value: \"registry.example.com/os/worker\": no tag: spec.imagePushSpec; add the tag that will name the pool's current image; use host[:port]/repository:tag, e.g. registry.example.com/os/worker:latest")},
+	}, {
+		Name:    "missing pool",
+		Key:     key(),
+		Objects: []runtime.Object{pi, controllerConfig(baseV1, extV1), secret("push", corev1.SecretTypeDockerConfigJson)},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, `MachineConfigPool "worker" not found: create it, or fix spec.machineConfigPool.name`)
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", `MachineConfigPool "worker" not found: create it, or fix spec.machineConfigPool.name`)},
+	}, {
+		Name:    "missing push secret",
+		Key:     key(),
+		Objects: []runtime.Object{pi, pool(), controllerConfig(baseV1, extV1), node("worker-0", "amd64")},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "Secret ocl/push (spec.pushSecret) not found: create it in the PoolImage's namespace, or fix spec.pushSecret")
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", "Secret ocl/push (spec.pushSecret) not found: create it in the PoolImage's namespace, or fix spec.pushSecret")},
+	}, {
+		Name:    "push secret of the wrong type",
+		Key:     key(),
+		Objects: []runtime.Object{pi, pool(), controllerConfig(baseV1, extV1), node("worker-0", "amd64"), secret("push", corev1.SecretTypeOpaque)},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "Secret ocl/push (spec.pushSecret) is of type Opaque: it must be of type kubernetes.io/dockerconfigjson; recreate it with `oc create secret docker-registry` or `--from-file=.dockerconfigjson=...`")
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", "Secret ocl/push (spec.pushSecret) is of type Opaque: it must be of type kubernetes.io/dockerconfigjson; recreate it with `oc create secret docker-registry` or `--from-file=.dockerconfigjson=...`")},
+	}, {
+		Name: "missing entitlement ConfigMap",
+		Key:  key(),
+		Objects: objects(poolImage(func(p *v1alpha1.PoolImage) {
+			p.Spec.Entitlements = &v1alpha1.Entitlements{YumRepos: &v1alpha1.ConfigMapReference{Name: "repos"}}
+		})),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(func(p *v1alpha1.PoolImage) {
+			p.Spec.Entitlements = &v1alpha1.Entitlements{YumRepos: &v1alpha1.ConfigMapReference{Name: "repos"}}
+		}), func(st *v1alpha1.PoolImageStatus) {
+			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "ConfigMap ocl/repos (spec.entitlements.yumRepos) not found: create it in the PoolImage's namespace, or fix spec.entitlements.yumRepos")
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", "ConfigMap ocl/repos (spec.entitlements.yumRepos) not found: create it in the PoolImage's namespace, or fix spec.entitlements.yumRepos")},
+	}, {
+		Name: "two PoolImages claim one pool: the younger one waits",
+		Key:  key(),
+		Objects: objects(pi, poolImage(func(p *v1alpha1.PoolImage) {
+			p.Namespace, p.Name, p.UID = "team-a", "older", "older-uid"
+			p.CreationTimestamp = metav1.NewTime(now.Add(-48 * time.Hour))
+		})),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, `MachineConfigPool "worker" is already claimed by PoolImage team-a/older (the older one wins): delete one of them`)
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", `MachineConfigPool "worker" is already claimed by PoolImage team-a/older (the older one wins): delete one of them`)},
+	}, {
+		Name:    "no ControllerConfig and no baseImage: the base is unresolvable",
+		Key:     key(),
+		Objects: []runtime.Object{pi, pool(), node("worker-0", "amd64"), secret("push", corev1.SecretTypeDockerConfigJson)},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "ControllerConfig machine-config-controller not found, so the release's base OS image is unknown: run on an OpenShift cluster or set spec.baseImage")
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", "ControllerConfig machine-config-controller not found, so the release's base OS image is unknown: run on an OpenShift cluster or set spec.baseImage")},
+	}, {
+		Name:    "mixed architectures in one pool",
+		Key:     key(),
+		Objects: objects(pi, node("worker-1", "arm64")),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "MachineConfigPool worker has nodes of several architectures (amd64, arm64): split it into one pool per architecture")
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", "MachineConfigPool worker has nodes of several architectures (amd64, arm64): split it into one pool per architecture")},
+	}, {
+		Name:        "new inputs: one deterministic PipelineRun",
+		Key:         key(),
+		Objects:     objects(pi),
+		WantCreates: []runtime.Object{wantRun(t, pi, in, TriggerSpec, "")},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
+			st.MarkBuilding(name)
+			st.MarkAwaitingBuild()
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)", name, h)},
+	}, {
+		Name:          "quiet period: inputs first seen are recorded and re-checked later",
+		Key:           key(),
+		Objects:       objects(pi),
+		OtherTestData: map[string]interface{}{"config": quiet},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now)}
+			st.MarkAwaitingBuild()
+			st.MarkQuietPeriod(now.Add(15 * time.Second))
+		}))},
+		PostConditions: []func(*testing.T, *TableRow){wantEnqueued(15 * time.Second)},
+	}, {
+		Name: "quiet period over: the build starts",
+		Key:  key(),
+		Objects: objects(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.ObservedGeneration = 1
+			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now.Add(-20 * time.Second))}
+		})),
+		OtherTestData: map[string]interface{}{"config": quiet},
+		WantCreates:   []runtime.Object{wantRun(t, pi, in, TriggerSpec, "")},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
+			st.MarkBuilding(name)
+			st.MarkAwaitingBuild()
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)", name, h)},
+	}, {
+		Name: "burst: a change during the quiet period restarts it, no run",
+		Key:  key(),
+		Objects: objects(status(pi2, func(st *v1alpha1.PoolImageStatus) {
+			st.ObservedGeneration = 1
+			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now.Add(-10 * time.Second))}
+		})),
+		OtherTestData: map[string]interface{}{"config": quiet},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi2, func(st *v1alpha1.PoolImageStatus) {
+			st.Pending = &v1alpha1.PendingBuild{InputsHash: h2, Since: metav1.NewTime(now)}
+			st.MarkAwaitingBuild()
+			st.MarkQuietPeriod(now.Add(15 * time.Second))
+		}))},
+		PostConditions: []func(*testing.T, *TableRow){wantEnqueued(15 * time.Second)},
+	}, {
+		Name:    "restart: the run of these inputs exists, it is followed, not duplicated",
+		Key:     key(),
+		Objects: objects(pi, run(t, pi, in, "", now.Add(-time.Minute), corev1.ConditionUnknown)),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum, StartTime: &metav1.Time{Time: now.Add(-time.Minute)}}
+			st.MarkBuilding(name)
+			st.MarkAwaitingBuild()
+		}))},
+	}, {
+		Name: "dashboard re-run: the newest copy of these inputs is followed",
+		Key:  key(),
+		Objects: objects(pi, run(t, pi, in, "", now.Add(-time.Hour), corev1.ConditionFalse),
+			run(t, pi, in, name+"-rerun", now.Add(-time.Minute), corev1.ConditionUnknown)),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name + "-rerun", InputsHash: h, Inputs: sum, StartTime: &metav1.Time{Time: now.Add(-time.Minute)}}
+			st.MarkBuilding(name + "-rerun")
+			st.MarkAwaitingBuild()
+		}))},
+	}, {
+		Name:        "newer inputs supersede the active run",
+		Key:         key(),
+		Objects:     objects(pi2, run(t, pi, in, "", now.Add(-time.Minute), corev1.ConditionUnknown)),
+		WantCreates: []runtime.Object{wantRun(t, pi2, in, TriggerSpec, "")},
+		WantPatches: []clientgotesting.PatchActionImpl{cancelPatch(name)},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi2, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name2, InputsHash: h2, Inputs: summaryOf(t, pi2, in)}
+			st.MarkBuilding(name2)
+			st.MarkAwaitingBuild()
+		}))},
+		WantEvents: []string{
+			eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)", name2, h2),
+			eventf(corev1.EventTypeNormal, "Superseded", "cancelled PipelineRun %s: its inputs are out of date", name),
+		},
+	}, {
+		Name: "success: the verified digest is promoted through a MachineConfig",
+		Key:  key(),
+		Objects: objects(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.ObservedGeneration = 1
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
+			st.MarkBuilding(name)
+		}), succeededRun(t, pi, in, now.Add(-10*time.Minute), digestA)),
+		WantCreates:             []runtime.Object{mcA},
+		SkipNamespaceValidation: true, // MachineConfigs are cluster-scoped
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum, Image: image,
+				StartTime: &metav1.Time{Time: now.Add(-10 * time.Minute)}, CompletionTime: &metav1.Time{Time: now.Add(-5 * time.Minute)}}
+			st.MarkBuildSucceeded(image)
+			st.MarkPromoted(image)
+		}))},
+		WantEvents: []string{
+			eventf(corev1.EventTypeNormal, "BuildSucceeded", "PipelineRun %s built and verified %s", name, image),
+			eventf(corev1.EventTypeNormal, "Promoted", "MachineConfig zz-ocl-0-worker-os-image sets osImageURL of MachineConfigPool worker to %s", image),
+		},
+	}, {
+		Name: "success while promotion is paused: recorded, not promoted",
+		Key:  key(),
+		Objects: objects(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Promotion = &v1alpha1.Promotion{Paused: true} }),
+			succeededRun(t, pi, in, now.Add(-10*time.Minute), digestA)),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(func(p *v1alpha1.PoolImage) {
+			p.Spec.Promotion = &v1alpha1.Promotion{Paused: true}
+		}), func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum, Image: image,
+				StartTime: &metav1.Time{Time: now.Add(-10 * time.Minute)}, CompletionTime: &metav1.Time{Time: now.Add(-5 * time.Minute)}}
+			st.MarkBuildSucceeded(image)
+			st.MarkPromotionPaused(image)
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildSucceeded", "PipelineRun %s built and verified %s", name, image)},
+	}, {
+		Name:    "success without results: a clear failure, nothing promoted",
+		Key:     key(),
+		Objects: objects(pi, run(t, pi, in, "", now.Add(-10*time.Minute), corev1.ConditionTrue)),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum,
+				StartTime: &metav1.Time{Time: now.Add(-10 * time.Minute)}, CompletionTime: &metav1.Time{Time: now.Add(-5 * time.Minute)}}
+			st.MarkBuildFailed(&v1alpha1.BuildFailure{Reason: "MissingResults",
+				Message:     fmt.Sprintf("PipelineRun ocl/%s succeeded without the results IMAGE_URL and IMAGE_DIGEST (got \"\", \"\")", name),
+				LogsCommand: fmt.Sprintf("tkn pipelinerun logs %s -n ocl", name)})
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "BuildFailed",
+			"PipelineRun ocl/%s succeeded without the results IMAGE_URL and IMAGE_DIGEST (got \"\", \"\"); the pool keeps its current image", name)},
+	}, {
+		Name: "failure: task, step, reason, message tail, logs command; the promoted image stays",
+		Key:  key(),
+		Objects: objects(status(pi2, func(st *v1alpha1.PoolImageStatus) {
+			promoted(st)
+			st.ObservedGeneration = 1
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
+		}), taskRunNamed(failedTaskRun, name2+"-build"), mcA, failedRunFor(t, pi2, in, failedRun)),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi2, func(st *v1alpha1.PoolImageStatus) {
+			promoted(st)
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name2, InputsHash: h2, Inputs: sum2,
+				StartTime: &metav1.Time{Time: now.Add(-10 * time.Minute)}, CompletionTime: &metav1.Time{Time: now.Add(-9 * time.Minute)}}
+			st.MarkBuildFailed(failureFor(failure, name2))
+			st.MarkAwaitingBuild()
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "BuildFailed",
+			"task build, step build failed: line 2; line 3; line 4; line 5; \"step-build\" exited with code 1; logs: tkn pipelinerun logs %s -n ocl --task build; the pool keeps its current image", name2)},
+	}, {
+		Name:    "promoted inputs: nothing to do, no write",
+		Key:     key(),
+		Objects: objects(promotedPI, mcA, succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA)),
+	}, {
+		Name:        "MachineConfig drift is repaired",
+		Key:         key(),
+		Objects:     objects(promotedPI, machineConfig(t, pi, pushRepo+"@"+digestB, extV1, h), succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA)),
+		WantUpdates: []clientgotesting.UpdateActionImpl{mcUpdate(mcA)},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "Promoted",
+			"MachineConfig zz-ocl-0-worker-os-image sets osImageURL of MachineConfigPool worker to %s", image)},
+	}, {
+		Name: "a MachineConfig of that name not managed by us is left alone and reported",
+		Key:  key(),
+		Objects: objects(promotedPI, &mcfgv1.MachineConfig{ObjectMeta: metav1.ObjectMeta{Name: "zz-ocl-0-worker-os-image"}},
+			succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA)),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			promoted(st)
+			st.MarkPromotionFailed("MachineConfig zz-ocl-0-worker-os-image exists and is not managed by ocl-pipelines: rename or delete it so the pool's image can be promoted")
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "PromotionFailed", "MachineConfig zz-ocl-0-worker-os-image exists and is not managed by ocl-pipelines: rename or delete it so the pool's image can be promoted")},
+	}, {
+		Name:        "upgrade: a new base image in the ControllerConfig rebuilds without user action",
+		Key:         key(),
+		Objects:     []runtime.Object{promotedPI, mcA, pool(), controllerConfig(baseV2, extV2), node("worker-0", "amd64"), secret("push", corev1.SecretTypeDockerConfigJson)},
+		WantCreates: []runtime.Object{wantRun(t, pi, upgraded, TriggerUpgrade, "")},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			promoted(st)
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: generator.RunName(poolName, hUp), InputsHash: hUp, Inputs: sumUp}
+			st.MarkBuilding(generator.RunName(poolName, hUp))
+			st.MarkAwaitingBuild()
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: upgrade, inputs %s)", generator.RunName(poolName, hUp), hUp)},
+	}, {
+		Name: "retry annotation: the same inputs run again",
+		Key:  key(),
+		Objects: objects(status(poolImage(withRetry), func(st *v1alpha1.PoolImageStatus) {
+			st.ObservedGeneration = 1
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum, Failure: failure}
+			st.MarkBuildFailed(failure)
+		}), failedRun),
+		WantCreates: []runtime.Object{wantRun(t, poolImage(withRetry), in, TriggerRetry, retryToken)},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(withRetry), func(st *v1alpha1.PoolImageStatus) {
+			n := generator.RetryRunName(poolName, h, retryToken)
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: n, InputsHash: h, Inputs: sum, Retry: retryToken}
+			st.MarkBuilding(n)
+			st.MarkAwaitingBuild()
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: retry, inputs %s)",
+			generator.RetryRunName(poolName, h, retryToken), h)},
+	}, {
+		Name: "a success after a failure clears the failure and promotes",
+		Key:  key(),
+		Objects: objects(status(poolImage(withRetry), func(st *v1alpha1.PoolImageStatus) {
+			st.ObservedGeneration = 1
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: generator.RetryRunName(poolName, h, retryToken), InputsHash: h, Inputs: sum, Retry: retryToken, Failure: failure}
+			st.MarkBuildFailed(failure)
+		}), failedRun, retried(succeededRun(t, poolImage(withRetry), in, now.Add(-time.Minute), digestA), h)),
+		WantCreates:             []runtime.Object{mcA},
+		SkipNamespaceValidation: true, // MachineConfigs are cluster-scoped
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(withRetry), func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: generator.RetryRunName(poolName, h, retryToken), InputsHash: h, Inputs: sum, Retry: retryToken,
+				Image: image, StartTime: &metav1.Time{Time: now.Add(-time.Minute)}, CompletionTime: &metav1.Time{Time: now.Add(4 * time.Minute)}}
+			st.MarkBuildSucceeded(image)
+			st.MarkPromoted(image)
+		}))},
+		WantEvents: []string{
+			eventf(corev1.EventTypeNormal, "BuildSucceeded", "PipelineRun %s built and verified %s", generator.RetryRunName(poolName, h, retryToken), image),
+			eventf(corev1.EventTypeNormal, "Promoted", "MachineConfig zz-ocl-0-worker-os-image sets osImageURL of MachineConfigPool worker to %s", image),
+		},
+	}, {
+		Name: "the running PipelineRun was deleted: say so, do not rebuild",
+		Key:  key(),
+		Objects: objects(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.ObservedGeneration = 1
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
+			st.MarkBuilding(name)
+		})),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
+			st.MarkBuildFailed(&v1alpha1.BuildFailure{Reason: "PipelineRunDeleted",
+				Message: fmt.Sprintf("PipelineRun %s was deleted before it finished; set the annotation layering.ocl-pipelines.dev/retry to a new value to build again", name)})
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "BuildFailed", "PipelineRun %s was deleted before it finished", name)},
+	}, {
+		Name:        "revert: the MachineConfig goes, the pool returns to the release's image",
+		Key:         key(),
+		Objects:     objects(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Revert = true }), promoted), mcA),
+		WantDeletes: []clientgotesting.DeleteActionImpl{{ActionImpl: clientgotesting.ActionImpl{Verb: "delete", Resource: mcfgv1.GroupVersion.WithResource("machineconfigs")}, Name: mcA.Name}},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Revert = true }), func(st *v1alpha1.PoolImageStatus) {
+			promoted(st)
+			st.MarkReverted()
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "Reverted", "removed MachineConfig zz-ocl-0-worker-os-image: MachineConfigPool worker returns to the release's image")},
+	}, {
+		Name: "deleting the PoolImage reverts the pool and releases the finalizer",
+		Key:  key(),
+		Objects: objects(status(poolImage(func(p *v1alpha1.PoolImage) {
+			p.DeletionTimestamp = &metav1.Time{Time: now}
+		}), promoted), mcA),
+		WantDeletes: []clientgotesting.DeleteActionImpl{{ActionImpl: clientgotesting.ActionImpl{Verb: "delete", Resource: mcfgv1.GroupVersion.WithResource("machineconfigs")}, Name: mcA.Name}},
+		WantPatches: []clientgotesting.PatchActionImpl{{ActionImpl: clientgotesting.ActionImpl{Namespace: ns, Verb: "patch",
+			Resource: v1alpha1.SchemeGroupVersion.WithResource("poolimages")}, Name: piName, PatchType: "application/merge-patch+json",
+			Patch: []byte(`{"metadata":{"finalizers":[],"resourceVersion":""}}`)}},
+		WantEvents: []string{
+			eventf(corev1.EventTypeNormal, "FinalizerUpdate", "Updated %q finalizers", piName),
+			eventf(corev1.EventTypeNormal, "Reverted", "removed MachineConfig zz-ocl-0-worker-os-image: MachineConfigPool worker returns to the release's image"),
+		},
+	}, {
+		Name: "retention: finished runs beyond keep are deleted, the promoted one's is kept",
+		Key:  key(),
+		Objects: objects(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Retention.Keep = ptr(int32(2)) }), promoted), mcA,
+			succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA),
+			run(t, pi2, in, "old-1", now.Add(-50*time.Minute), corev1.ConditionFalse),
+			run(t, pi2, in, "old-2", now.Add(-40*time.Minute), corev1.ConditionFalse),
+			run(t, pi2, in, "new-1", now.Add(-30*time.Minute), corev1.ConditionFalse),
+			run(t, pi2, in, "new-2", now.Add(-20*time.Minute), corev1.ConditionFalse)),
+		WantDeletes: []clientgotesting.DeleteActionImpl{deleteRun("old-2"), deleteRun("old-1")},
+	}}
+	table.Test(t, factory)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func taskRunNamed(tr *tektonv1.TaskRun, name string) *tektonv1.TaskRun {
+	out := tr.DeepCopy()
+	out.Name = name
+	return out
+}
+
+// failedRunFor re-labels a failed run as the run of pi's inputs.
+func failedRunFor(t *testing.T, pi *v1alpha1.PoolImage, in generator.Inputs, tmpl *tektonv1.PipelineRun) *tektonv1.PipelineRun {
+	pr := tmpl.DeepCopy()
+	h := hashOf(t, pi, in)
+	pr.Name = generator.RunName(poolName, h)
+	pr.Labels[layering.InputsHashLabel] = h
+	for i := range pr.Status.ChildReferences {
+		pr.Status.ChildReferences[i].Name = pr.Name + "-" + pr.Status.ChildReferences[i].PipelineTaskName
+	}
+	return pr
+}
+
+func failureFor(f *v1alpha1.BuildFailure, run string) *v1alpha1.BuildFailure {
+	out := f.DeepCopy()
+	out.LogsCommand = fmt.Sprintf("tkn pipelinerun logs %s -n %s --task build", run, ns)
+	out.DashboardURL = fmt.Sprintf("%s/#/namespaces/%s/pipelineruns/%s?pipelineTask=build&step=build", dashboard, ns, run)
+	return out
+}
+
+// retried marks a run as the retry of hash for retryToken.
+func retried(pr *tektonv1.PipelineRun, hash string) *tektonv1.PipelineRun {
+	pr.Name = generator.RetryRunName(poolName, hash, retryToken)
+	pr.Annotations[layering.RetryAnnotation] = retryToken
+	return pr
+}
+
+func wantEnqueued(d time.Duration) func(*testing.T, *TableRow) {
+	return func(t *testing.T, row *TableRow) {
+		got := *row.OtherTestData["enqueued"].(*[]time.Duration)
+		if len(got) != 1 || got[0] != d {
+			t.Errorf("EnqueueAfter calls = %v, want [%v]", got, d)
+		}
+	}
+}

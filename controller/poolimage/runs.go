@@ -1,0 +1,141 @@
+package poolimage
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"knative.dev/pkg/apis"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+)
+
+// poolRuns returns the PipelineRuns of pi's pool in pi's namespace, newest first. They are found
+// by label, so copies made by the dashboard's re-run (which drops owner references) count too.
+func (r *Reconciler) poolRuns(pi *v1alpha1.PoolImage) ([]*tektonv1.PipelineRun, error) {
+	sel := labels.SelectorFromSet(labels.Set{layering.PoolLabel: generator.PoolLabelValue(pi.Spec.MachineConfigPool.Name)})
+	runs, err := r.PipelineRunLister.PipelineRuns(pi.Namespace).List(sel)
+	if err != nil {
+		return nil, fmt.Errorf("list PipelineRuns of pool %s: %w", pi.Spec.MachineConfigPool.Name, err)
+	}
+	sort.Slice(runs, func(i, j int) bool {
+		a, b := runs[i], runs[j]
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return b.CreationTimestamp.Before(&a.CreationTimestamp)
+		}
+		return a.Name > b.Name
+	})
+	return runs, nil
+}
+
+func runHash(pr *tektonv1.PipelineRun) string { return pr.Labels[layering.InputsHashLabel] }
+
+func succeeded(pr *tektonv1.PipelineRun) bool {
+	c := pr.Status.GetCondition(apis.ConditionSucceeded)
+	return c != nil && c.IsTrue()
+}
+
+// runImage returns the verified image of a successful run as repository@sha256:digest, from the
+// pipeline results IMAGE_URL and IMAGE_DIGEST.
+func runImage(pr *tektonv1.PipelineRun) (string, error) {
+	var url, digest string
+	for _, res := range pr.Status.Results {
+		switch res.Name {
+		case generator.ResultImageURL:
+			url = res.Value.StringVal
+		case generator.ResultImageDigest:
+			digest = res.Value.StringVal
+		}
+	}
+	if url == "" || !strings.HasPrefix(digest, "sha256:") {
+		return "", fmt.Errorf("PipelineRun %s/%s succeeded without the results IMAGE_URL and IMAGE_DIGEST (got %q, %q)", pr.Namespace, pr.Name, url, digest)
+	}
+	repo := url
+	if i := strings.LastIndex(url, ":"); i > strings.LastIndex(url, "/") {
+		repo = url[:i]
+	}
+	if i := strings.Index(repo, "@"); i >= 0 {
+		repo = repo[:i]
+	}
+	return repo + "@" + digest, nil
+}
+
+// createRun renders and creates the run of res's inputs (a retry of them when token is set). An
+// existing run of the same name (a restart, or a stale lister) is followed instead of duplicated.
+// Following it then cancels the runs it supersedes.
+func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res *resolved, trigger, token string) (*tektonv1.PipelineRun, error) {
+	in := res.inputs
+	in.Trigger = trigger
+	pr, err := generator.Render(pi, in)
+	if err != nil {
+		return nil, inputErrorf("cannot render the PipelineRun: %v", err)
+	}
+	pr.Name = generator.RetryRunName(pi.Spec.MachineConfigPool.Name, res.hash, token)
+	if token != "" {
+		pr.Annotations[layering.RetryAnnotation] = token
+	}
+	created, err := r.PipelineClient.TektonV1().PipelineRuns(pi.Namespace).Create(ctx, pr, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		existing, gerr := r.PipelineClient.TektonV1().PipelineRuns(pi.Namespace).Get(ctx, pr.Name, metav1.GetOptions{})
+		if gerr != nil {
+			return nil, fmt.Errorf("get PipelineRun %s/%s: %w", pi.Namespace, pr.Name, gerr)
+		}
+		if runHash(existing) != res.hash {
+			return nil, inputErrorf("PipelineRun %s/%s exists but builds other inputs (%s): delete it", pi.Namespace, pr.Name, runHash(existing))
+		}
+		return existing, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("create PipelineRun %s/%s: %w", pi.Namespace, pr.Name, err)
+	}
+	r.event(ctx, pi, "Normal", "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool %s (trigger: %s, inputs %s)",
+		created.Name, pi.Spec.MachineConfigPool.Name, trigger, res.hash)
+	return created, nil
+}
+
+// supersede cancels the pool's active runs other than keep: at most one run per pool is active.
+func (r *Reconciler) supersede(ctx context.Context, pi *v1alpha1.PoolImage, runs []*tektonv1.PipelineRun, keep string) error {
+	patch := []byte(`{"spec":{"status":"` + tektonv1.PipelineRunSpecStatusCancelled + `"}}`)
+	for _, pr := range runs {
+		if pr.Name == keep || pr.IsDone() || pr.IsCancelled() {
+			continue
+		}
+		_, err := r.PipelineClient.TektonV1().PipelineRuns(pr.Namespace).Patch(ctx, pr.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("cancel superseded PipelineRun %s/%s: %w", pr.Namespace, pr.Name, err)
+		}
+		r.event(ctx, pi, "Normal", "Superseded", "cancelled PipelineRun %s: its inputs are out of date", pr.Name)
+	}
+	return nil
+}
+
+// prune deletes the pool's finished runs beyond the newest keep, always keeping the newest
+// successful run of the promoted inputs and every run still active.
+func (r *Reconciler) prune(ctx context.Context, pi *v1alpha1.PoolImage, runs []*tektonv1.PipelineRun, keep int) error {
+	promoted := ""
+	for _, pr := range runs {
+		if pi.Status.CurrentInputsHash != "" && runHash(pr) == pi.Status.CurrentInputsHash && succeeded(pr) {
+			promoted = pr.Name
+			break
+		}
+	}
+	kept := 0
+	for _, pr := range runs {
+		if kept < keep || pr.Name == promoted || !pr.IsDone() {
+			kept++
+			continue
+		}
+		err := r.PipelineClient.TektonV1().PipelineRuns(pr.Namespace).Delete(ctx, pr.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete PipelineRun %s/%s beyond retention: %w", pr.Namespace, pr.Name, err)
+		}
+	}
+	return nil
+}
