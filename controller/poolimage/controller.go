@@ -8,7 +8,6 @@ import (
 	pipelineruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1/pipelinerun"
 	taskruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1/taskrun"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -49,11 +48,23 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 	configMapInformer := configmapinformer.Get(ctx)
 	nodeInformer := nodeinformer.Get(ctx)
 
+	must := func(_ cache.ResourceEventHandlerRegistration, err error) {
+		if err != nil {
+			logger.Fatalw("register informer event handler", "error", err)
+		}
+	}
+	if err := pipelineRunInformer.Informer().AddIndexers(cache.Indexers{ByPoolIndex: RunsByPool}); err != nil {
+		logger.Fatalw("add PipelineRun index", "error", err)
+	}
+	if err := poolImageInformer.Informer().AddIndexers(cache.Indexers{ByPoolIndex: PoolImagesByPool}); err != nil {
+		logger.Fatalw("add PoolImage index", "error", err)
+	}
 	r := &Reconciler{
 		PipelineClient:         tektonclient.Get(ctx),
 		MCOClient:              mcoclient.Get(ctx),
 		PoolImageLister:        poolImageInformer.Lister(),
-		PipelineRunLister:      pipelineRunInformer.Lister(),
+		PipelineRunIndexer:     pipelineRunInformer.Informer().GetIndexer(),
+		PoolImageIndexer:       poolImageInformer.Informer().GetIndexer(),
 		TaskRunLister:          taskRunInformer.Lister(),
 		PoolLister:             poolInformer.Lister(),
 		MachineConfigLister:    machineConfigInformer.Lister(),
@@ -72,11 +83,6 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 	r.Tracker = impl.Tracker
 	r.EnqueueAfter = impl.EnqueueAfter
 
-	must := func(_ cache.ResourceEventHandlerRegistration, err error) {
-		if err != nil {
-			logger.Fatalw("register informer event handler", "error", err)
-		}
-	}
 	must(poolImageInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    impl.Enqueue,
 		UpdateFunc: controller.PassNew(impl.Enqueue),
@@ -149,12 +155,12 @@ func enqueueClaimants(r *Reconciler, impl *controller.Impl, obj interface{}) {
 	if !ok {
 		return
 	}
-	all, err := r.PoolImageLister.List(labels.Everything())
+	all, err := r.PoolImageIndexer.ByIndex(ByPoolIndex, deleted.Spec.MachineConfigPool.Name)
 	if err != nil {
 		return
 	}
-	for _, pi := range all {
-		if pi.Spec.MachineConfigPool.Name == deleted.Spec.MachineConfigPool.Name && pi.UID != deleted.UID {
+	for _, obj := range all {
+		if pi, ok := obj.(*v1alpha1.PoolImage); ok && pi.UID != deleted.UID {
 			impl.Enqueue(pi)
 		}
 	}

@@ -70,7 +70,7 @@ func TestNewController(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rec := &Reconciler{PoolImageLister: listersFor(ctx)}
+	rec := &Reconciler{PoolImageLister: listersFor(ctx), PoolImageIndexer: idx}
 	enqueueClaimants(rec, impl, cache.DeletedFinalStateUnknown{Key: key(), Obj: poolImage()})
 	if queue.Len() != 3 {
 		t.Fatalf("queue length %d after deleting a PoolImage with one competing claimant; want 3", queue.Len())

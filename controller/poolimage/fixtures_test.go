@@ -221,25 +221,46 @@ func statusUpdate(pi *v1alpha1.PoolImage) clientgotesting.UpdateActionImpl {
 // factory builds the generated PoolImage reconciler around our Reconciler, with fake clients
 // seeded with the row's objects and listers over the same objects.
 func factory(t *testing.T, row *TableRow) (controller.Reconciler, ActionRecorderList, EventList) {
-	ctx := row.Ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx = logtesting.TestContextWithLogger(t)
 	cfg := testCfg
 	if c, ok := row.OtherTestData["config"].(*config.Config); ok {
 		cfg = c
 	}
+	if row.OtherTestData == nil {
+		row.OtherTestData = map[string]interface{}{}
+	}
+	env := newTestEnv(t, row.Objects, cfg, row.WithReactors)
+	row.OtherTestData["enqueued"] = env.enqueued
+	row.OtherTestData["tracker"] = env.tracker
+	return env.reconciler, env.actions, EventList{Recorder: env.recorder}
+}
 
+// testEnv is a generated reconciler over fake clients and listers.
+type testEnv struct {
+	reconciler controller.Reconciler
+	actions    ActionRecorderList
+	recorder   *record.FakeRecorder
+	enqueued   *[]time.Duration
+	tracker    *FakeTracker
+}
+
+func newTestEnv(tb testing.TB, objs []runtime.Object, cfg *config.Config, reactors []clientgotesting.ReactionFunc) *testEnv {
+	ctx := logtesting.TestContextWithLogger(tb)
 	indexers := map[string]cache.Indexer{}
 	idx := func(kind string) cache.Indexer {
 		if indexers[kind] == nil {
-			indexers[kind] = cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+			ix := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
+			switch kind {
+			case "PipelineRun":
+				ix[ByPoolIndex] = RunsByPool
+			case "PoolImage":
+				ix[ByPoolIndex] = PoolImagesByPool
+			}
+			indexers[kind] = cache.NewIndexer(cache.MetaNamespaceKeyFunc, ix)
 		}
 		return indexers[kind]
 	}
 	var layeringObjs, tektonObjs, mcoObjs []runtime.Object
-	for _, o := range row.Objects {
+	for _, o := range objs {
 		var kind string
 		switch o.(type) {
 		case *v1alpha1.PoolImage:
@@ -261,36 +282,29 @@ func factory(t *testing.T, row *TableRow) (controller.Reconciler, ActionRecorder
 		case *corev1.Node:
 			kind = "Node"
 		default:
-			t.Fatalf("unexpected object %T", o)
+			tb.Fatalf("unexpected object %T", o)
 		}
 		if err := idx(kind).Add(o); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	layeringClient := layeringfake.NewSimpleClientset(layeringObjs...)
 	tektonClient := tektonfake.NewSimpleClientset(tektonObjs...)
 	mcoClient := mcofake.NewSimpleClientset(mcoObjs...)
-	for _, reactor := range row.WithReactors {
+	for _, reactor := range reactors {
 		tektonClient.PrependReactor("*", "*", reactor)
 		mcoClient.PrependReactor("*", "*", reactor)
 		layeringClient.PrependReactor("*", "*", reactor)
 	}
 
-	recorder := record.NewFakeRecorder(100)
-	ctx = controller.WithEventRecorder(ctx, recorder)
-	enqueued := &[]time.Duration{}
-	if row.OtherTestData == nil {
-		row.OtherTestData = map[string]interface{}{}
-	}
-	row.OtherTestData["enqueued"] = enqueued
-	fakeTracker := &FakeTracker{}
-	row.OtherTestData["tracker"] = fakeTracker
-
+	env := &testEnv{recorder: record.NewFakeRecorder(1000), enqueued: &[]time.Duration{}, tracker: &FakeTracker{}}
+	ctx = controller.WithEventRecorder(ctx, env.recorder)
 	r := &Reconciler{
 		PipelineClient:         tektonClient,
 		MCOClient:              mcoClient,
 		PoolImageLister:        listers.NewPoolImageLister(idx("PoolImage")),
-		PipelineRunLister:      tektonlisters.NewPipelineRunLister(idx("PipelineRun")),
+		PipelineRunIndexer:     idx("PipelineRun"),
+		PoolImageIndexer:       idx("PoolImage"),
 		TaskRunLister:          tektonlisters.NewTaskRunLister(idx("TaskRun")),
 		PoolLister:             mcolisters.NewMachineConfigPoolLister(idx("MachineConfigPool")),
 		MachineConfigLister:    mcolisters.NewMachineConfigLister(idx("MachineConfig")),
@@ -298,20 +312,21 @@ func factory(t *testing.T, row *TableRow) (controller.Reconciler, ActionRecorder
 		SecretLister:           corelisters.NewSecretLister(idx("Secret")),
 		ConfigMapLister:        corelisters.NewConfigMapLister(idx("ConfigMap")),
 		NodeLister:             corelisters.NewNodeLister(idx("Node")),
-		Tracker:                fakeTracker,
+		Tracker:                env.tracker,
 		Clock:                  clocktesting.NewFakePassiveClock(now),
-		EnqueueAfter:           func(_ interface{}, d time.Duration) { *enqueued = append(*enqueued, d) },
+		EnqueueAfter:           func(_ interface{}, d time.Duration) { *env.enqueued = append(*env.enqueued, d) },
 	}
-	rec := poolimagereconciler.NewReconciler(ctx, logtesting.TestLogger(t), layeringClient,
-		listers.NewPoolImageLister(idx("PoolImage")), recorder, r,
+	env.reconciler = poolimagereconciler.NewReconciler(ctx, logtesting.TestLogger(tb), layeringClient,
+		listers.NewPoolImageLister(idx("PoolImage")), env.recorder, r,
 		controller.Options{ConfigStore: staticConfigStore{cfg}})
 	// Act as the leader of every bucket, as the single replica of a real deployment does.
-	if la, ok := rec.(pkgreconciler.LeaderAware); ok {
+	if la, ok := env.reconciler.(pkgreconciler.LeaderAware); ok {
 		if err := la.Promote(pkgreconciler.UniversalBucket(), func(pkgreconciler.Bucket, types.NamespacedName) {}); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
-	return rec, ActionRecorderList{layeringClient, tektonClient, mcoClient}, EventList{Recorder: recorder}
+	env.actions = ActionRecorderList{layeringClient, tektonClient, mcoClient}
+	return env
 }
 
 // staticConfigStore hands the reconciler a fixed config.

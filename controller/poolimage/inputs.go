@@ -196,13 +196,13 @@ func (r *Reconciler) track(pi *v1alpha1.PoolImage, gvk schema.GroupVersionKind, 
 // claimant returns the PoolImage that owns pi's pool when it is not pi: the oldest PoolImage
 // naming the pool (by creation time, then namespace/name).
 func (r *Reconciler) claimant(pi *v1alpha1.PoolImage) (*v1alpha1.PoolImage, error) {
-	all, err := r.PoolImageLister.List(labels.Everything())
+	all, err := r.PoolImageIndexer.ByIndex(ByPoolIndex, pi.Spec.MachineConfigPool.Name)
 	if err != nil {
-		return nil, fmt.Errorf("list PoolImages: %w", err)
+		return nil, fmt.Errorf("list PoolImages of pool %s: %w", pi.Spec.MachineConfigPool.Name, err)
 	}
 	var claims []*v1alpha1.PoolImage
-	for _, o := range all {
-		if o.Spec.MachineConfigPool.Name == pi.Spec.MachineConfigPool.Name && o.DeletionTimestamp == nil {
+	for _, obj := range all {
+		if o, ok := obj.(*v1alpha1.PoolImage); ok && o.DeletionTimestamp == nil {
 			claims = append(claims, o)
 		}
 	}

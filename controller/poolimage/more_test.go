@@ -185,6 +185,19 @@ func TestReconcileMore(t *testing.T) {
 			Patch: []byte(`{"metadata":{"finalizers":[],"resourceVersion":""}}`)}},
 		WantEvents: []string{eventf(corev1.EventTypeNormal, "FinalizerUpdate", "Updated %q finalizers", piName)},
 	}, {
+		Name: "inputs changed back to the promoted ones: the build of the abandoned inputs is cancelled",
+		Key:  key(),
+		Objects: objects(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.ObservedGeneration = 1
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in), Image: pushRepo + "@" + digestA,
+				StartTime: &metav1.Time{Time: now.Add(-2 * time.Hour)}, CompletionTime: &metav1.Time{Time: now.Add(-2*time.Hour + 5*time.Minute)}}
+			st.MarkBuildSucceeded(pushRepo + "@" + digestA)
+			st.MarkPromoted(pushRepo + "@" + digestA)
+		}), machineConfig(t, pi, pushRepo+"@"+digestA, extV1, h), succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA),
+			run(t, poolImage(withContainerfile("FROM configs AS final\nRUN abandoned\n")), in, "abandoned", now.Add(-time.Minute), corev1.ConditionUnknown)),
+		WantPatches: []clientgotesting.PatchActionImpl{cancelPatch("abandoned")},
+		WantEvents:  []string{eventf(corev1.EventTypeNormal, "Superseded", "cancelled PipelineRun abandoned: its inputs are out of date")},
+	}, {
 		Name:    "revert with nothing promoted: no event",
 		Key:     key(),
 		Objects: objects(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Revert = true })),

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"knative.dev/pkg/controller"
 	"knative.dev/pkg/logging"
@@ -42,7 +43,6 @@ type Reconciler struct {
 	MCOClient      mcoclient.Interface
 
 	PoolImageLister        listers.PoolImageLister
-	PipelineRunLister      tektonlisters.PipelineRunLister
 	TaskRunLister          tektonlisters.TaskRunLister
 	PoolLister             mcolisters.MachineConfigPoolLister
 	MachineConfigLister    mcolisters.MachineConfigLister
@@ -50,6 +50,10 @@ type Reconciler struct {
 	SecretLister           corelisters.SecretLister
 	ConfigMapLister        corelisters.ConfigMapLister
 	NodeLister             corelisters.NodeLister
+
+	// PipelineRunIndexer and PoolImageIndexer are the informers' indexers with ByPoolIndex.
+	PipelineRunIndexer cache.Indexer
+	PoolImageIndexer   cache.Indexer
 
 	// Tracker re-enqueues a PoolImage when an object it depends on changes.
 	Tracker tracker.Interface
@@ -198,11 +202,13 @@ func (r *Reconciler) follow(ctx context.Context, pi *v1alpha1.PoolImage, res *re
 	b.StartTime = run.Status.StartTime
 	b.CompletionTime = run.Status.CompletionTime
 	st.Pending = nil
+	// Whatever state it is in, this run is the one of the current inputs: any other active run
+	// of the pool builds stale inputs.
+	if err := r.supersede(ctx, pi, runs, run.Name); err != nil {
+		return err
+	}
 
 	if !run.IsDone() {
-		if err := r.supersede(ctx, pi, runs, run.Name); err != nil {
-			return err
-		}
 		st.MarkBuilding(run.Name)
 		st.MarkAwaitingBuild()
 		return nil

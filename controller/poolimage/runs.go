@@ -9,7 +9,6 @@ import (
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"knative.dev/pkg/apis"
 
@@ -18,13 +17,44 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
+// ByPoolIndex is the name of the informer indexes of PipelineRuns (by namespace and pool label)
+// and PoolImages (by pool name) that let a reconcile find a pool's objects without listing all.
+const ByPoolIndex = "byPool"
+
+// RunsByPool indexes PipelineRuns by "<namespace>/<pool label>".
+func RunsByPool(obj interface{}) ([]string, error) {
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, nil
+	}
+	v := o.GetLabels()[layering.PoolLabel]
+	if v == "" {
+		return nil, nil
+	}
+	return []string{o.GetNamespace() + "/" + v}, nil
+}
+
+// PoolImagesByPool indexes PoolImages by the name of their pool.
+func PoolImagesByPool(obj interface{}) ([]string, error) {
+	pi, ok := obj.(*v1alpha1.PoolImage)
+	if !ok {
+		return nil, nil
+	}
+	return []string{pi.Spec.MachineConfigPool.Name}, nil
+}
+
 // poolRuns returns the PipelineRuns of pi's pool in pi's namespace, newest first. They are found
 // by label, so copies made by the dashboard's re-run (which drops owner references) count too.
 func (r *Reconciler) poolRuns(pi *v1alpha1.PoolImage) ([]*tektonv1.PipelineRun, error) {
-	sel := labels.SelectorFromSet(labels.Set{layering.PoolLabel: generator.PoolLabelValue(pi.Spec.MachineConfigPool.Name)})
-	runs, err := r.PipelineRunLister.PipelineRuns(pi.Namespace).List(sel)
+	objs, err := r.PipelineRunIndexer.ByIndex(ByPoolIndex, pi.Namespace+"/"+generator.PoolLabelValue(pi.Spec.MachineConfigPool.Name))
 	if err != nil {
 		return nil, fmt.Errorf("list PipelineRuns of pool %s: %w", pi.Spec.MachineConfigPool.Name, err)
+	}
+	runs := make([]*tektonv1.PipelineRun, 0, len(objs))
+	for _, o := range objs {
+		if pr, ok := o.(*tektonv1.PipelineRun); ok {
+			runs = append(runs, pr)
+		}
 	}
 	sort.Slice(runs, func(i, j int) bool {
 		a, b := runs[i], runs[j]
