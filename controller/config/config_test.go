@@ -2,12 +2,18 @@ package config
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/configmap"
+	logtesting "knative.dev/pkg/logging/testing"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
 func cm(data map[string]string) *corev1.ConfigMap {
@@ -59,5 +65,39 @@ func TestContext(t *testing.T) {
 	c := &Config{QuietPeriod: time.Minute}
 	if FromContextOrDefaults(ToContext(context.Background(), c)) != c {
 		t.Error("config not carried by the context")
+	}
+}
+
+// TestShippedConfigMap parses config/400-config-ocl-pipelines.yaml: the documented defaults must
+// be valid and equal to the built-in ones.
+func TestShippedConfigMap(t *testing.T) {
+	b, err := os.ReadFile("../../config/400-config-ocl-pipelines.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shipped corev1.ConfigMap
+	if err := yaml.UnmarshalStrict(b, &shipped); err != nil {
+		t.Fatal(err)
+	}
+	if shipped.Name != Name {
+		t.Fatalf("ConfigMap name %q, want %q", shipped.Name, Name)
+	}
+	c, err := FromConfigMap(&shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := c.Generator
+	if g.BuildahImage != generator.DefaultBuildahImage || g.ToolsImage != generator.DefaultToolsImage || c.QuietPeriod != DefaultQuietPeriod ||
+		c.DefaultPullSecret != Defaults().DefaultPullSecret || g.Timeouts.Pipeline.Duration != time.Hour {
+		t.Errorf("the shipped ConfigMap differs from the built-in defaults: %+v", c)
+	}
+}
+
+// TestStoreWatchesTheConfigMap: the store serves the watched ConfigMap's settings.
+func TestStoreWatchesTheConfigMap(t *testing.T) {
+	store := NewStore(logtesting.TestLogger(t))
+	store.WatchConfigs(configmap.NewStaticWatcher(cm(map[string]string{KeyQuietPeriod: "1m"})))
+	if got := FromContextOrDefaults(store.ToContext(context.Background())).QuietPeriod; got != time.Minute {
+		t.Errorf("quiet period from the store = %s, want 1m", got)
 	}
 }
