@@ -33,6 +33,7 @@ type inputError struct {
 	msg string
 }
 
+// Error implements error.
 func (e *inputError) Error() string { return e.msg }
 
 func inputErrorf(format string, args ...any) error {

@@ -39,21 +39,32 @@ const (
 // Reconciler reconciles PoolImages. It reads only from listers and writes only PoolImage status
 // (through the generated reconciler), its PipelineRuns and its MachineConfigs.
 type Reconciler struct {
+	// PipelineClient creates, cancels and prunes the PipelineRuns.
 	PipelineClient tektonclient.Interface
-	MCOClient      mcoclient.Interface
+	// MCOClient writes the pools' promotion MachineConfigs.
+	MCOClient mcoclient.Interface
 
-	PoolImageLister        listers.PoolImageLister
-	TaskRunLister          tektonlisters.TaskRunLister
-	PoolLister             mcolisters.MachineConfigPoolLister
-	MachineConfigLister    mcolisters.MachineConfigLister
+	// PoolImageLister reads PoolImages.
+	PoolImageLister listers.PoolImageLister
+	// TaskRunLister reads the TaskRuns of a failed run.
+	TaskRunLister tektonlisters.TaskRunLister
+	// PoolLister reads MachineConfigPools.
+	PoolLister mcolisters.MachineConfigPoolLister
+	// MachineConfigLister reads the promotion MachineConfigs.
+	MachineConfigLister mcolisters.MachineConfigLister
+	// ControllerConfigLister reads the MCO's ControllerConfig (base and extensions images, proxy).
 	ControllerConfigLister mcolisters.ControllerConfigLister
-	SecretLister           corelisters.SecretLister
-	ConfigMapLister        corelisters.ConfigMapLister
-	NodeLister             corelisters.NodeLister
+	// SecretLister reads the Secrets a PoolImage references (never their data).
+	SecretLister corelisters.SecretLister
+	// ConfigMapLister reads the yum repos and trusted CA ConfigMaps.
+	ConfigMapLister corelisters.ConfigMapLister
+	// NodeLister reads the pools' nodes, for their architecture.
+	NodeLister corelisters.NodeLister
 
-	// PipelineRunIndexer and PoolImageIndexer are the informers' indexers with ByPoolIndex.
+	// PipelineRunIndexer is the PipelineRun informer's indexer, with ByPoolIndex.
 	PipelineRunIndexer cache.Indexer
-	PoolImageIndexer   cache.Indexer
+	// PoolImageIndexer is the PoolImage informer's indexer, with ByPoolIndex.
+	PoolImageIndexer cache.Indexer
 
 	// Tracker re-enqueues a PoolImage when an object it depends on changes.
 	Tracker tracker.Interface
