@@ -3,13 +3,16 @@
 // (config-observability) and the controller's own ConfigMap (config-ocl-pipelines), all read
 // from the namespace in SYSTEM_NAMESPACE (default ocl-pipelines) and watched live.
 //
-// Flags are sharedmain's: --kubeconfig, --server, --disable-ha, and the client QPS/burst.
+// Flags are sharedmain's (--kubeconfig, --server, --disable-ha, --kube-api-qps, --kube-api-burst)
+// and --health-probes.
 package main
 
 import (
+	"flag"
 	"os"
 
 	"knative.dev/pkg/injection/sharedmain"
+	"knative.dev/pkg/signals"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/poolimage"
 )
@@ -27,5 +30,11 @@ func main() {
 			os.Setenv(k, v)
 		}
 	}
-	sharedmain.Main(poolimage.ControllerName, poolimage.NewController)
+	probes := flag.Bool("health-probes", true, "serve knative's readiness and liveness probes on :8080 (disable when another knative controller shares the network namespace)")
+	ctx := signals.NewContext()
+	flag.Parse()
+	if !*probes {
+		ctx = sharedmain.WithHealthProbesDisabled(ctx)
+	}
+	sharedmain.MainWithContext(ctx, poolimage.ControllerName, poolimage.NewController)
 }
