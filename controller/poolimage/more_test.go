@@ -198,6 +198,23 @@ func TestReconcileMore(t *testing.T) {
 		WantPatches: []clientgotesting.PatchActionImpl{cancelPatch("abandoned")},
 		WantEvents:  []string{eventf(corev1.EventTypeNormal, "Superseded", "cancelled PipelineRun abandoned: its inputs are out of date")},
 	}, {
+		Name: "promotion resumed after the successful run was deleted: the recorded image is promoted",
+		Key:  key(),
+		Objects: objects(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.ObservedGeneration = 1
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in), Image: pushRepo + "@" + digestA}
+			st.MarkBuildSucceeded(pushRepo + "@" + digestA)
+			st.MarkPromotionPaused(pushRepo + "@" + digestA)
+		})),
+		WantCreates:             []runtime.Object{machineConfig(t, pi, pushRepo+"@"+digestA, extV1, h)},
+		SkipNamespaceValidation: true,
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in), Image: pushRepo + "@" + digestA}
+			st.MarkBuildSucceeded(pushRepo + "@" + digestA)
+			st.MarkPromoted(pushRepo + "@" + digestA)
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "Promoted", "MachineConfig zz-ocl-0-worker-os-image sets osImageURL of MachineConfigPool worker to %s", pushRepo+"@"+digestA)},
+	}, {
 		Name:    "revert with nothing promoted: no event",
 		Key:     key(),
 		Objects: objects(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Revert = true })),

@@ -146,6 +146,14 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, pi *v1alpha1.PoolImage,
 	if run == nil && !retry && st.LatestBuild != nil && st.LatestBuild.InputsHash == res.hash && st.LatestBuild.PipelineRun != "" {
 		// The run of these inputs is gone (deleted by hand): do not rebuild on our own.
 		st.Pending = nil
+		if b := st.LatestBuild; b.Image != "" && st.GetCondition(v1alpha1.ConditionBuildSucceeded).IsTrue() {
+			// It had built and verified its image: that image can still be promoted.
+			if pi.Spec.PromotionPaused() {
+				st.MarkPromotionPaused(b.Image)
+				return nil
+			}
+			return r.promote(ctx, pi, res, b.Image)
+		}
 		if st.LatestBuild.Failure == nil && st.GetCondition(v1alpha1.ConditionBuildSucceeded).IsUnknown() {
 			st.MarkBuildFailed(&v1alpha1.BuildFailure{
 				Reason:  "PipelineRunDeleted",
