@@ -139,27 +139,17 @@ spec:
   nodeSelector: {matchLabels: {node-role.kubernetes.io/worker: ""}}
 EOF
   local base=${OCL_STACK_BASE_IMAGE:-$REGISTRY_ADDR/standin/rhcos@sha256:0000000000000000000000000000000000000000000000000000000000000000}
-  kubectl_ apply -f - >/dev/null <<EOF
-apiVersion: machineconfiguration.openshift.io/v1
-kind: ControllerConfig
-metadata: {name: machine-config-controller}
-spec:
-  baseOSContainerImage: $base
-  baseOSExtensionsContainerImage: ""
-  osImageURL: $base
-  releaseImage: $REGISTRY_ADDR/standin/release:1
-  additionalTrustBundle: null
-  cloudProviderCAData: null
-  cloudProviderConfig: ""
-  clusterDNSIP: 10.96.0.10
-  dns: {spec: {}}
-  images: {}
-  infra: {spec: {}}
-  ipFamilies: IPv4
-  kubeAPIServerServingCAData: ""
-  network: null
-  proxy: null
-  rootCAData: ""
+  # Created, not applied: the CRD requires nullable fields that client-side apply would drop.
+  kubectl_ get controllerconfig machine-config-controller >/dev/null 2>&1 || kubectl_ create -f - >/dev/null <<EOF
+{"apiVersion": "machineconfiguration.openshift.io/v1", "kind": "ControllerConfig",
+ "metadata": {"name": "machine-config-controller"},
+ "spec": {"baseOSContainerImage": "$base", "baseOSExtensionsContainerImage": "", "osImageURL": "$base",
+  "releaseImage": "$REGISTRY_ADDR/standin/release:1", "additionalTrustBundle": null, "cloudProviderCAData": null,
+  "cloudProviderConfig": "", "clusterDNSIP": "10.96.0.10", "images": {}, "ipFamilies": "IPv4",
+  "dns": {"apiVersion": "config.openshift.io/v1", "kind": "DNS", "spec": {}},
+  "infra": {"apiVersion": "config.openshift.io/v1", "kind": "Infrastructure", "spec": {}},
+  "kubeAPIServerServingCAData": "c3RhbmQtaW4=", "rootCAData": "c3RhbmQtaW4=",
+  "network": {"mtuMigration": null}, "proxy": null}}
 EOF
 
   # Our namespace, ConfigMaps and controller.

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"os"
 
+	"knative.dev/pkg/injection"
 	"knative.dev/pkg/injection/sharedmain"
 	"knative.dev/pkg/signals"
 
@@ -30,11 +31,17 @@ func main() {
 			os.Setenv(k, v)
 		}
 	}
+	// As sharedmain.MainWithContext, with one more flag: define the flags, let injection parse
+	// them with its own (--kubeconfig, --server, ...), then run.
+	disableHA := flag.Bool("disable-ha", false, "run without leader election (a single replica)")
 	probes := flag.Bool("health-probes", true, "serve knative's readiness and liveness probes on :8080 (disable when another knative controller shares the network namespace)")
+	cfg := injection.ParseAndGetRESTConfigOrDie()
 	ctx := signals.NewContext()
-	flag.Parse()
+	if *disableHA {
+		ctx = sharedmain.WithHADisabled(ctx)
+	}
 	if !*probes {
 		ctx = sharedmain.WithHealthProbesDisabled(ctx)
 	}
-	sharedmain.MainWithContext(ctx, poolimage.ControllerName, poolimage.NewController)
+	sharedmain.MainWithConfig(ctx, poolimage.ControllerName, cfg, poolimage.NewController)
 }

@@ -76,8 +76,8 @@ func TestReconcileMore(t *testing.T) {
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(ent, func(st *v1alpha1.PoolImageStatus) {
 			n := generator.RunName(poolName, entHash)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: n, InputsHash: entHash, Inputs: summaryOf(t, ent, entIn)}
-			st.MarkBuilding(n)
 			st.MarkAwaitingBuild()
+			st.MarkBuilding(n)
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)",
 			generator.RunName(poolName, entHash), entHash)},
@@ -89,8 +89,8 @@ func TestReconcileMore(t *testing.T) {
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(defaults, func(st *v1alpha1.PoolImageStatus) {
 			n := generator.RunName(poolName, defHash)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: n, InputsHash: defHash, Inputs: summaryOf(t, defaults, defIn)}
-			st.MarkBuilding(n)
 			st.MarkAwaitingBuild()
+			st.MarkBuilding(n)
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)",
 			generator.RunName(poolName, defHash), defHash)},
@@ -151,8 +151,8 @@ func TestReconcileMore(t *testing.T) {
 		WantCreates: []runtime.Object{wantRun(t, pi, in, TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in), StartTime: &metav1.Time{Time: now}}
-			st.MarkBuilding(name)
 			st.MarkAwaitingBuild()
+			st.MarkBuilding(name)
 		}))},
 	}, {
 		Name:    "an API error creating the run is retried",

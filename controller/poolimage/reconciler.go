@@ -228,8 +228,9 @@ func (r *Reconciler) follow(ctx context.Context, pi *v1alpha1.PoolImage, res *re
 	}
 
 	if !run.IsDone() {
-		st.MarkBuilding(run.Name)
+		// Promoted first, so that Ready reports the more telling condition: Building.
 		st.MarkAwaitingBuild()
+		st.MarkBuilding(run.Name)
 		return nil
 	}
 	if !succeeded(run) {

@@ -178,8 +178,8 @@ func TestReconcile(t *testing.T) {
 		WantCreates: []runtime.Object{wantRun(t, pi, in, TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
-			st.MarkBuilding(name)
 			st.MarkAwaitingBuild()
+			st.MarkBuilding(name)
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)", name, h)},
 	}, {
@@ -204,8 +204,8 @@ func TestReconcile(t *testing.T) {
 		WantCreates:   []runtime.Object{wantRun(t, pi, in, TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
-			st.MarkBuilding(name)
 			st.MarkAwaitingBuild()
+			st.MarkBuilding(name)
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)", name, h)},
 	}, {
@@ -228,8 +228,8 @@ func TestReconcile(t *testing.T) {
 		Objects: objects(pi, run(t, pi, in, "", now.Add(-time.Minute), corev1.ConditionUnknown)),
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum, StartTime: &metav1.Time{Time: now.Add(-time.Minute)}}
-			st.MarkBuilding(name)
 			st.MarkAwaitingBuild()
+			st.MarkBuilding(name)
 		}))},
 	}, {
 		Name: "dashboard re-run: the newest copy of these inputs is followed",
@@ -238,8 +238,8 @@ func TestReconcile(t *testing.T) {
 			run(t, pi, in, name+"-rerun", now.Add(-time.Minute), corev1.ConditionUnknown)),
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name + "-rerun", InputsHash: h, Inputs: sum, StartTime: &metav1.Time{Time: now.Add(-time.Minute)}}
-			st.MarkBuilding(name + "-rerun")
 			st.MarkAwaitingBuild()
+			st.MarkBuilding(name + "-rerun")
 		}))},
 	}, {
 		Name:        "newer inputs supersede the active run",
@@ -249,8 +249,8 @@ func TestReconcile(t *testing.T) {
 		WantPatches: []clientgotesting.PatchActionImpl{cancelPatch(name)},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi2, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name2, InputsHash: h2, Inputs: summaryOf(t, pi2, in)}
-			st.MarkBuilding(name2)
 			st.MarkAwaitingBuild()
+			st.MarkBuilding(name2)
 		}))},
 		WantEvents: []string{
 			eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)", name2, h2),
@@ -349,8 +349,8 @@ func TestReconcile(t *testing.T) {
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: generator.RunName(poolName, hUp), InputsHash: hUp, Inputs: sumUp}
-			st.MarkBuilding(generator.RunName(poolName, hUp))
 			st.MarkAwaitingBuild()
+			st.MarkBuilding(generator.RunName(poolName, hUp))
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: upgrade, inputs %s)", generator.RunName(poolName, hUp), hUp)},
 	}, {
@@ -365,8 +365,8 @@ func TestReconcile(t *testing.T) {
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(withRetry), func(st *v1alpha1.PoolImageStatus) {
 			n := generator.RetryRunName(poolName, h, retryToken)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: n, InputsHash: h, Inputs: sum, Retry: retryToken}
-			st.MarkBuilding(n)
 			st.MarkAwaitingBuild()
+			st.MarkBuilding(n)
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: retry, inputs %s)",
 			generator.RetryRunName(poolName, h, retryToken), h)},
