@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build test unit integration lint vet fmt generate verify-generated bench clean
+.PHONY: all build test unit integration e2e up down lint vet fmt generate verify-generated bench clean
 
 all: build
 
@@ -12,8 +12,8 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## test: lint, check generated files are in step, unit and integration tests (what CI runs)
-test: lint verify-generated unit integration
+## test: lint, check generated files are in step, unit, integration and e2e tests (what CI runs)
+test: lint verify-generated unit integration e2e
 
 ## unit: go test of every package (table, golden, example and validation tests)
 unit:
@@ -25,6 +25,17 @@ integration:
 	hack/install-packages.sh
 	$(GO) test -count=1 -tags integration ./test/integration/...
 
+## e2e: the controller against real components started by hack/stack.sh (etcd, kube-apiserver,
+## Tekton, registry); builds and caches them the first time (~8 minutes on 2 cores)
+e2e:
+	$(GO) test -count=1 -timeout 30m -tags e2e ./test/e2e/...
+
+## up, down: start or stop the local stack of real components
+up:
+	hack/stack.sh up
+down:
+	hack/stack.sh down
+
 ## lint: gofmt and go vet
 lint: fmt vet
 
@@ -34,7 +45,8 @@ fmt:
 
 vet:
 	$(GO) vet $(PKGS)
-	$(GO) vet -tags integration ./test/...
+	$(GO) vet -tags integration ./test/integration/...
+	$(GO) vet -tags e2e ./test/e2e/...
 
 ## generate: regenerate deepcopy, clients, injection, CRD, tasks/ and pipelines/
 generate:

@@ -7,7 +7,10 @@
 #
 #   hack/stack.sh up      start everything not running yet (idempotent), print timings
 #   hack/stack.sh down    stop every process and remove the state directory
-#   hack/stack.sh env     print the environment to talk to the stack (KUBECONFIG, REGISTRY)
+#   hack/stack.sh env     print the environment to talk to the stack (KUBECONFIG, OCL_REGISTRY, kubectl on PATH)
+#
+# The ports are fixed (registry 5000, etcd 2379/2380, apiserver 6443, Tekton metrics 9091, ours
+# 9092): one stack per machine at a time; OCL_STACK_DIR (default /tmp/ocl-stack) holds its state.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -181,6 +184,7 @@ down) down ;;
 env)
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
   echo "export OCL_REGISTRY=$REGISTRY_ADDR"
+  echo "export PATH=$("$ROOT/hack/build-kube.sh"):\$PATH"
   ;;
 *)
   echo "usage: $0 up|down|env" >&2
