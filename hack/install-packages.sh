@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # command:package pairs; a package is installed only when its command is missing.
-wanted=(buildah:buildah skopeo:skopeo docker-registry:docker-registry busybox:busybox-static runc:runc)
+wanted=(buildah:buildah skopeo:skopeo docker-registry:docker-registry busybox:busybox-static runc:runc openssl:openssl curl:curl)
 missing=()
 for pair in "${wanted[@]}"; do
   cmd=${pair%%:*} pkg=${pair#*:}
