@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build test unit integration e2e up down lint vet fmt generate verify-generated bench clean
+.PHONY: all build test unit integration e2e demo up down lint vet fmt generate verify-generated bench clean
 
 all: build
 
@@ -29,6 +29,10 @@ integration:
 ## Tekton, registry); builds and caches them the first time (~8 minutes on 2 cores)
 e2e:
 	$(GO) test -count=1 -timeout 30m -tags e2e ./test/e2e/...
+
+## demo: the main job — the controller builds and promotes examples/minimal.yaml on the local stack
+demo:
+	hack/demo.sh
 
 ## up, down: start or stop the local stack of real components
 up:

@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# The local stack of real components (issue 4), on loopback:
+# The local stack of real components (issue 4):
 #   registry (docker-registry) · etcd · kube-apiserver (RBAC) · kube-controller-manager ·
-#   kube-scheduler · the Tekton controller · the MCO CRDs with a seeded worker pool and a
-#   ControllerConfig on the stand-in base image · our CRD, ConfigMaps and controller.
-# Not yet: the node (containerd + kubelet in a network namespace), so build pods stay Pending.
+#   kube-scheduler · one node (containerd + runc + kubelet, in the network namespace ocl-node) ·
+#   the Tekton controller · the MCO CRDs with a seeded worker pool and a ControllerConfig on the
+#   stand-in base image · our CRD, ConfigMaps and controller.
+# Network: etcd and the controllers' metrics listen on 127.0.0.1; the node lives in a network
+# namespace this script creates, joined to the host by a veth pair (10.200.0.1 on the host side,
+# 10.200.0.2 on the node), where the registry and the API server listen, so that the node pulls
+# images and the API server reaches the kubelet (kubectl logs, tkn logs). Pods get 10.244.0.0/24.
 #
 #   hack/stack.sh up      start everything not running yet (idempotent), print timings
 #   hack/stack.sh down    stop every process and remove the state directory
 #   hack/stack.sh env     print the environment to talk to the stack (KUBECONFIG, OCL_REGISTRY, kubectl on PATH)
 #
-# The ports are fixed (registry 5000, etcd 2379/2380, apiserver 6443, Tekton metrics 9091, ours
-# 9092): one stack per machine at a time; OCL_STACK_DIR (default /tmp/ocl-stack) holds its state.
+# Addresses and ports are fixed (10.200.0.1:5000 registry, 10.200.0.1:6443 API server,
+# 127.0.0.1:2379 etcd, kubelet 10.200.0.2:10250): one stack per machine at a time. OCL_STACK_DIR
+# (default /tmp/ocl-stack) holds all its state; `down` removes it, the namespace, veth and route.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${OCL_STACK_DIR:-${TMPDIR:-/tmp}/ocl-stack}
-REGISTRY_ADDR=${OCL_REGISTRY:-127.0.0.1:5000}
+HOST_IP=10.200.0.1
+NODE_IP=10.200.0.2
+NETNS=ocl-node
+REGISTRY_ADDR=$HOST_IP:5000
+APISERVER_ADDR=$HOST_IP
 APISERVER_PORT=${OCL_APISERVER_PORT:-6443}
 ETCD_PORT=${OCL_ETCD_PORT:-2379}
 KUBECONFIG_FILE=$STATE/kubeconfig
@@ -55,6 +64,106 @@ wait_for() {
 
 kubectl_() { "$KUBE/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
+# network: the node's namespace, the veth pair and the route to the pods (idempotent).
+network() {
+  ip netns list | grep -qw "$NETNS" || ip netns add "$NETNS"
+  if ! ip link show ocl-h >/dev/null 2>&1; then
+    ip link add ocl-h type veth peer name ocl-n
+    ip link set ocl-n netns "$NETNS"
+    ip addr add "$HOST_IP/24" dev ocl-h
+    ip link set ocl-h up
+    ip netns exec "$NETNS" ip addr add "$NODE_IP/24" dev ocl-n
+    ip netns exec "$NETNS" ip link set ocl-n up
+    ip netns exec "$NETNS" ip link set lo up
+    ip netns exec "$NETNS" ip route add default via "$HOST_IP"
+  fi
+  ip route replace 10.244.0.0/24 via "$NODE_IP"
+}
+
+
+# node: containerd and the kubelet in the node's namespace, state under $STATE/node.
+node() {
+  local n=$STATE/node pause
+  pause=$(sed -n 's/^pause=//p' "$STATE/images.env")
+  mkdir -p "$n/cni" "$n/kubelet" "$n/pod-logs"
+  cat >"$n/containerd.toml" <<EOF
+version = 2
+root = "$n/containerd/root"
+state = "$n/containerd/state"
+[grpc]
+  address = "$n/containerd.sock"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$pause"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "$(command -v runc)"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$n/cni"
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$REGISTRY_ADDR"]
+    endpoint = ["http://$REGISTRY_ADDR"]
+EOF
+  cat >"$n/cni/10-ocl.conflist" <<EOF
+{"cniVersion": "0.4.0", "name": "ocl", "plugins": [
+  {"type": "bridge", "bridge": "ocl-cni0", "isGateway": true, "ipMasq": false,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}],
+            "dataDir": "$n/cni-ipam"}},
+  {"type": "loopback"}]}
+EOF
+  cat >"$n/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $NODE_IP
+port: 10250
+readOnlyPort: 0
+authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
+authorization: {mode: AlwaysAllow}
+cgroupDriver: cgroupfs
+cgroupsPerQOS: false
+enforceNodeAllocatable: []
+failSwapOn: false
+failCgroupV1: false
+containerRuntimeEndpoint: unix://$n/containerd.sock
+evictionHard: {memory.available: "1Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+podLogsDir: $n/pod-logs
+resolvConf: ""
+EOF
+  # nsenter --net joins the node's network namespace only (`ip netns exec` would also remount
+  # /sys, hiding the cgroup mounts the kubelet and containerd need). It execs its command, so
+  # the recorded pid is the daemon's.
+  start containerd nsenter --net="/var/run/netns/$NETNS" containerd --config "$n/containerd.toml"
+  wait_for containerd 30 test -S "$n/containerd.sock"
+  start kubelet nsenter --net="/var/run/netns/$NETNS" "$KUBE/kubelet" --config "$n/kubelet.yaml" --kubeconfig "$KUBECONFIG_FILE" \
+    --root-dir "$n/kubelet" --hostname-override ocl-node --node-ip "$NODE_IP"
+  wait_for kubelet 60 kubectl_ get node ocl-node
+  kubectl_ label node ocl-node node-role.kubernetes.io/worker= --overwrite >/dev/null
+  wait_for kubelet 60 kubectl_ wait --for=condition=Ready node/ocl-node --timeout=1s
+}
+
+# images: the node's and the pipeline's images and the stand-in RHCOS images, in the registry.
+images() {
+  if [ -s "$STATE/images.env" ] && [ -s "$STATE/standin.txt" ]; then
+    return 0
+  fi
+  local t=$SECONDS
+  mkdir -p "$STATE/images"
+  export CONTAINERS_STORAGE_CONF=$STATE/images/storage.conf
+  printf '[storage]\ndriver = "vfs"\ngraphroot = "%s"\nrunroot = "%s"\n' "$STATE/images/graph" "$STATE/images/run" >"$CONTAINERS_STORAGE_CONF"
+  "$ROOT/test/images/build-stack-images.sh" "$REGISTRY_ADDR" >"$STATE/images.env.tmp" 2>"$STATE/images.log"
+  "$ROOT/test/images/build-standin-images.sh" "$REGISTRY_ADDR" 1 >"$STATE/standin.txt.tmp" 2>>"$STATE/images.log"
+  mv "$STATE/images.env.tmp" "$STATE/images.env"
+  grep . "$STATE/standin.txt.tmp" >"$STATE/standin.txt"
+  rm -f "$STATE/standin.txt.tmp"
+  log "images built and pushed in $(( SECONDS - t ))s"
+}
+
 up() {
   local t0=$SECONDS
   mkdir -p "$STATE"
@@ -69,8 +178,17 @@ log: {level: error, accesslog: {disabled: true}}
 storage: {filesystem: {rootdirectory: $STATE/registry-data}, delete: {enabled: true}}
 http: {addr: $REGISTRY_ADDR}
 EOF
+  network
   start registry docker-registry serve "$STATE/registry.yml"
   wait_for registry 30 curl -fsS "http://$REGISTRY_ADDR/v2/"
+  images
+  local img_entrypoint img_shell img_buildah img_tools base ext
+  img_entrypoint=$(sed -n 's/^entrypoint=//p' "$STATE/images.env")
+  img_shell=$(sed -n 's/^shell=//p' "$STATE/images.env")
+  img_buildah=$(sed -n 's/^buildah=//p' "$STATE/images.env")
+  img_tools=$(sed -n 's/^tools=//p' "$STATE/images.env")
+  base=$(sed -n 1p "$STATE/standin.txt")
+  ext=$(sed -n 2p "$STATE/standin.txt")
 
   start etcd "$BIN_etcd" --data-dir "$STATE/etcd" --unsafe-no-fsync \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
@@ -82,15 +200,16 @@ EOF
   [ -f "$STATE/pki/sa.key" ] || openssl genrsa -out "$STATE/pki/sa.key" 2048 2>/dev/null
   [ -f "$STATE/pki/sa.pub" ] || openssl rsa -in "$STATE/pki/sa.key" -pubout -out "$STATE/pki/sa.pub" 2>/dev/null
   echo "$TOKEN,ocl-admin,ocl-admin,system:masters" >"$STATE/pki/tokens.csv"
-  start kube-apiserver "$KUBE/kube-apiserver" --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+  start kube-apiserver "$KUBE/kube-apiserver" --bind-address="$APISERVER_ADDR" --secure-port="$APISERVER_PORT" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" --cert-dir="$STATE/pki" --token-auth-file="$STATE/pki/tokens.csv" \
     --authorization-mode=Node,RBAC --service-account-key-file="$STATE/pki/sa.pub" \
     --service-account-signing-key-file="$STATE/pki/sa.key" --service-account-issuer=https://kubernetes.default.svc \
-    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true --endpoint-reconciler-type=none
+    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true --endpoint-reconciler-type=none \
+    --kubelet-preferred-address-types=InternalIP
   cat >"$KUBECONFIG_FILE" <<EOF
 apiVersion: v1
 kind: Config
-clusters: [{name: ocl, cluster: {server: "https://127.0.0.1:$APISERVER_PORT", insecure-skip-tls-verify: true}}]
+clusters: [{name: ocl, cluster: {server: "https://$APISERVER_ADDR:$APISERVER_PORT", insecure-skip-tls-verify: true}}]
 users: [{name: ocl-admin, user: {token: $TOKEN}}]
 contexts: [{name: ocl, context: {cluster: ocl, user: ocl-admin}}]
 current-context: ocl
@@ -105,6 +224,7 @@ EOF
     --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
     --leader-elect=false --bind-address=127.0.0.1 --secure-port=10259
   wait_for kube-controller-manager 60 kubectl_ get serviceaccount default -n default
+  node
 
   # CRDs: Tekton's, the MCO's pool/config/controllerconfig, ours.
   local tekton mco
@@ -127,9 +247,9 @@ EOF
     CONFIG_SPIRE=config-spire METRICS_DOMAIN=tekton.dev/pipeline \
     METRICS_PROMETHEUS_HOST=127.0.0.1 METRICS_PROMETHEUS_PORT=9091 PROFILING_PORT=18008 \
     "$BIN_controller" --kubeconfig="$KUBECONFIG_FILE" --disable-ha \
-    -entrypoint-image="$REGISTRY_ADDR/tekton/entrypoint:stack" -nop-image="$REGISTRY_ADDR/tekton/nop:stack" \
-    -sidecarlogresults-image="$REGISTRY_ADDR/tekton/nop:stack" -workingdirinit-image="$REGISTRY_ADDR/tekton/nop:stack" \
-    -shell-image="$REGISTRY_ADDR/tekton/shell:stack" -shell-image-win="$REGISTRY_ADDR/tekton/shell:stack"
+    -entrypoint-image="$img_entrypoint" -nop-image="$img_entrypoint" \
+    -sidecarlogresults-image="$img_entrypoint" -workingdirinit-image="$img_entrypoint" \
+    -shell-image="$img_shell" -shell-image-win="$img_shell"
   wait_for tekton-controller 60 grep -q '"Starting controllers' "$STATE/tekton-controller.log"
 
   # The seeded cluster: a worker pool and the ControllerConfig of a stand-in release.
@@ -141,12 +261,11 @@ spec:
   machineConfigSelector: {matchLabels: {machineconfiguration.openshift.io/role: worker}}
   nodeSelector: {matchLabels: {node-role.kubernetes.io/worker: ""}}
 EOF
-  local base=${OCL_STACK_BASE_IMAGE:-$REGISTRY_ADDR/standin/rhcos@sha256:0000000000000000000000000000000000000000000000000000000000000000}
   # Created, not applied: the CRD requires nullable fields that client-side apply would drop.
   kubectl_ get controllerconfig machine-config-controller >/dev/null 2>&1 || kubectl_ create -f - >/dev/null <<EOF
 {"apiVersion": "machineconfiguration.openshift.io/v1", "kind": "ControllerConfig",
  "metadata": {"name": "machine-config-controller"},
- "spec": {"baseOSContainerImage": "$base", "baseOSExtensionsContainerImage": "", "osImageURL": "$base",
+ "spec": {"baseOSContainerImage": "$base", "baseOSExtensionsContainerImage": "$ext", "osImageURL": "$base",
   "releaseImage": "$REGISTRY_ADDR/standin/release:1", "additionalTrustBundle": null, "cloudProviderCAData": null,
   "cloudProviderConfig": "", "clusterDNSIP": "10.96.0.10", "images": {}, "ipFamilies": "IPv4",
   "dns": {"apiVersion": "config.openshift.io/v1", "kind": "DNS", "spec": {}},
@@ -159,6 +278,9 @@ EOF
   kubectl_ create namespace ocl-pipelines --dry-run=client -o yaml | kubectl_ apply -f - >/dev/null
   kubectl_ apply -f "$ROOT/config/400-config-logging.yaml" -f "$ROOT/config/400-config-observability.yaml" \
     -f "$ROOT/config/400-config-leader-election.yaml" -f "$ROOT/config/400-config-ocl-pipelines.yaml" >/dev/null
+  # The stack's step images, from its registry (plain HTTP).
+  kubectl_ -n ocl-pipelines patch configmap config-ocl-pipelines --type merge -p \
+    "{\"data\": {\"buildah-image\": \"$img_buildah\", \"tools-image\": \"$img_tools\", \"tls-verify\": \"false\"}}" >/dev/null
   (cd "$ROOT" && go build -o "$STATE/ocl-controller" ./cmd/controller)
   start ocl-controller env METRICS_PROMETHEUS_HOST=127.0.0.1 METRICS_PROMETHEUS_PORT=9092 PROFILING_PORT=18009 \
     "$STATE/ocl-controller" --kubeconfig="$KUBECONFIG_FILE" --disable-ha --health-probes=false
@@ -167,14 +289,27 @@ EOF
 }
 
 down() {
-  for name in ocl-controller tekton-controller kube-scheduler kube-controller-manager kube-apiserver etcd registry; do
+  local n=$STATE/node
+  if running containerd; then
+    # Stop every container the node runs before containerd itself.
+    for id in $(ctr --address "$n/containerd.sock" -n k8s.io tasks ls -q 2>/dev/null); do
+      ctr --address "$n/containerd.sock" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+    done
+  fi
+  for name in ocl-controller tekton-controller kubelet kube-scheduler kube-controller-manager kube-apiserver containerd etcd registry; do
     if running "$name"; then
       kill "$(cat "$STATE/$name.pid")" 2>/dev/null || true
-      for _ in $(seq 50); do running "$name" || break; sleep 0.1; done
+      for _ in $(seq 100); do running "$name" || break; sleep 0.1; done
       running "$name" && kill -9 "$(cat "$STATE/$name.pid")" 2>/dev/null || true
       log "$name stopped"
     fi
   done
+  pkill -9 -f "containerd-shim.*$n/containerd.sock" 2>/dev/null || true
+  # Unmount what the kubelet and containerd mounted under the state directory, deepest first.
+  grep -o " $STATE[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  ip route del 10.244.0.0/24 via "$NODE_IP" 2>/dev/null || true
+  ip netns del "$NETNS" 2>/dev/null || true
+  ip link del ocl-h 2>/dev/null || true
   rm -rf "$STATE"
 }
 

@@ -3,7 +3,8 @@
 # cannot be pulled here:
 #   <registry>/standin/rhcos:<tag>       a tiny "bootable" base: busybox, /usr/lib/os-release, a
 #                                        fake kernel and initramfs under /usr/lib/modules/<ver>/,
-#                                        the ostree.bootable and containers.bootc labels
+#                                        the ostree.bootable and containers.bootc labels, and an
+#                                        `ostree` that accepts `ostree container commit`
 #   <registry>/standin/extensions:<tag>  a stand-in extensions image (/usr/share/rpm-ostree/extensions)
 # They have the layout the verify stage checks, not a real OS. Prints the base and extensions
 # references pinned by digest, one per line.
@@ -24,7 +25,10 @@ b run --isolation=chroot "$c" -- /bin/sh -c "
   mkdir -p /usr/lib/modules/${kver} /etc /tmp /var/tmp &&
   printf 'NAME=\"Stand-in Red Hat Enterprise Linux CoreOS\"\nID=rhcos\nVERSION_ID=${tag}\n' > /usr/lib/os-release &&
   echo 'stand-in kernel ${kver}' > /usr/lib/modules/${kver}/vmlinuz &&
-  echo 'stand-in initramfs ${kver}' > /usr/lib/modules/${kver}/initramfs.img"
+  echo 'stand-in initramfs ${kver}' > /usr/lib/modules/${kver}/initramfs.img &&
+  mkdir -p /etc/motd.d /etc/yum.repos.d /etc/pki/ca-trust/source/anchors /usr/bin &&
+  printf '#!/bin/sh\n# stand-in ostree: accepts the layering commands Containerfiles run\ncase \"\$1 \$2\" in \"container commit\") exit 0;; esac\necho \"stand-in ostree: \$*: not supported\" >&2; exit 1\n' > /usr/bin/ostree &&
+  chmod 0755 /usr/bin/ostree"
 b config --label ostree.bootable=true --label containers.bootc=1 \
   --label io.openshift.build.versions="machine-os=standin-${tag}" "$c"
 b commit -q --rm "$c" "$registry/standin/rhcos:$tag" >/dev/null
