@@ -1,10 +1,9 @@
 //go:build e2e
 
 // Package e2e runs ocl-pipelines against real components started by hack/stack.sh: etcd,
-// kube-apiserver, kube-controller-manager, kube-scheduler, the Tekton controller, the MCO CRDs
-// with a seeded pool and ControllerConfig, a registry, and our controller. The node (kubelet) is
-// not part of the stack yet, so build pods stay Pending: these tests prove the control loop, not
-// the build (test/integration runs the build's steps with the real buildah).
+// kube-apiserver, kube-controller-manager, kube-scheduler, a node (containerd + runc + kubelet),
+// the Tekton controller, the MCO CRDs with a seeded pool and a ControllerConfig on the stand-in
+// base image, a registry, and our controller. Builds run for real in pods on the node.
 package e2e
 
 import (
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	mcoclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
@@ -41,6 +41,7 @@ var (
 		kube     kubernetes.Interface
 		layering layeringclient.Interface
 		tekton   tektonclient.Interface
+		mco      mcoclient.Interface
 	}
 )
 
@@ -75,6 +76,17 @@ func run(m *testing.M) int {
 	clients.kube = kubernetes.NewForConfigOrDie(cfg)
 	clients.layering = layeringclient.NewForConfigOrDie(cfg)
 	clients.tekton = tektonclient.NewForConfigOrDie(cfg)
+	clients.mco = mcoclient.NewForConfigOrDie(cfg)
+	env, err := stackCmd("env")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for _, line := range strings.Split(env, "\n") {
+		if v, ok := strings.CutPrefix(line, "export OCL_REGISTRY="); ok {
+			os.Setenv("OCL_E2E_REGISTRY", v)
+		}
+	}
 	return m.Run()
 }
 
@@ -143,10 +155,72 @@ func poolRuns(ctx context.Context, ns string) ([]tektonv1.PipelineRun, error) {
 	return l.Items, nil
 }
 
-// TestControlLoop: a PoolImage gets one deterministic PipelineRun, which the real Tekton
-// controller accepts; an edit supersedes it; a controller restart creates no duplicate; deleting
-// the PoolImage runs its finalizer.
-func TestControlLoop(t *testing.T) {
+// poolImage returns the PoolImage "worker" of ns, failing the test on error.
+func poolImage(t *testing.T, ns string) *v1alpha1.PoolImage {
+	t.Helper()
+	pi, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(context.Background(), "worker", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get PoolImage %s/worker: %v", ns, err)
+	}
+	return pi
+}
+
+// edit sets the PoolImage's Containerfile, retrying on conflict as any client must (the
+// controller writes the status meanwhile).
+func edit(t *testing.T, ns, content string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		got, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		got.Spec.Containerfile[0].Content = content
+		_, err = clients.layering.LayeringV1alpha1().PoolImages(ns).Update(ctx, got, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		t.Fatalf("edit the PoolImage: %v", err)
+	}
+}
+
+// promotedImage waits until the PoolImage of the given inputs is Ready and returns its image.
+func promotedImage(t *testing.T, ns, what string) string {
+	t.Helper()
+	var image string
+	eventually(t, ns, what, 3*time.Minute, func(ctx context.Context) (bool, error) {
+		pi, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		if c := pi.Status.GetCondition(v1alpha1.ConditionBuildSucceeded); c != nil && c.IsFalse() {
+			return false, fmt.Errorf("the build failed: %s", c.Message)
+		}
+		if !pi.Status.IsReady() || pi.Status.LatestBuild == nil || pi.Status.CurrentInputsHash != pi.Status.LatestBuild.InputsHash {
+			return false, nil
+		}
+		image = pi.Status.CurrentImage
+		return true, nil
+	})
+	return image
+}
+
+func machineConfigImage(t *testing.T) string {
+	t.Helper()
+	mc, err := clients.mco.MachineconfigurationV1().MachineConfigs().Get(context.Background(), "zz-ocl-0-worker-os-image", metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return ""
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return mc.Spec.OSImageURL
+}
+
+// TestBuildLoop runs the whole loop for real: a PoolImage is built by real pods on the stack's
+// node, verified and promoted through the pool's MachineConfig; an edit supersedes a running
+// build; a controller restart creates no duplicate; a failing RUN leaves the promoted image and
+// says where to look; fixing it promotes again; a Containerfile that removes the kernel is
+// refused by verify; deleting the PoolImage reverts the pool.
+func TestBuildLoop(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-loop"
 	setConfig(t, map[string]string{"quiet-period": "0s"})
@@ -157,22 +231,24 @@ func TestControlLoop(t *testing.T) {
 		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{}}`)}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("create the push secret: %v", err)
 	}
+	registry := os.Getenv("OCL_E2E_REGISTRY")
 	pi := &v1alpha1.PoolImage{
 		ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns},
 		Spec: v1alpha1.PoolImageSpec{
 			MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
-			Containerfile:     []v1alpha1.Containerfile{{Content: "FROM configs AS final\nRUN echo one > /etc/e2e\n"}},
-			ImagePushSpec:     "127.0.0.1:5000/os/worker:latest",
-			PushSecret:        &v1alpha1.SecretReference{Name: "push"},
+			// A build that takes long enough to be superseded while it runs.
+			Containerfile: []v1alpha1.Containerfile{{Content: "FROM configs AS final\nRUN sleep 600\n"}},
+			ImagePushSpec: registry + "/os/worker:latest",
+			PushSecret:    &v1alpha1.SecretReference{Name: "push"},
 		},
 	}
 	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create PoolImage %s/%s: %v", ns, pi.Name, err)
 	}
 
-	// One run, named after the inputs hash the status reports, accepted by Tekton (TaskRun made).
+	// One run, named after the inputs hash the status reports, running in real pods.
 	var first string
-	eventually(t, ns, "a PipelineRun for the PoolImage, with a TaskRun", time.Minute, func(ctx context.Context) (bool, error) {
+	eventually(t, ns, "a running build pod for the PoolImage", 2*time.Minute, func(ctx context.Context) (bool, error) {
 		got, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
 		if err != nil || got.Status.LatestBuild == nil || got.Status.LatestBuild.PipelineRun == "" {
 			return false, err
@@ -181,52 +257,98 @@ func TestControlLoop(t *testing.T) {
 		if b.PipelineRun != generator.RunName("worker", b.InputsHash) {
 			return false, fmt.Errorf("run %s is not RunName(worker, %s)", b.PipelineRun, b.InputsHash)
 		}
-		if c := got.Status.GetCondition(v1alpha1.ConditionBuildSucceeded); c == nil || c.Reason != v1alpha1.ReasonBuilding {
+		pod, err := clients.kube.CoreV1().Pods(ns).Get(ctx, b.PipelineRun+"-build-pod", metav1.GetOptions{})
+		if err != nil {
 			return false, nil
 		}
-		trs, err := clients.tekton.TektonV1().TaskRuns(ns).List(ctx, metav1.ListOptions{LabelSelector: "tekton.dev/pipelineRun=" + b.PipelineRun})
-		if err != nil || len(trs.Items) == 0 {
-			return false, err
-		}
 		first = b.PipelineRun
-		return true, nil
+		return pod.Status.Phase == corev1.PodRunning, nil
 	})
 
-	// An edit: a new run, the first one cancelled.
-	// The controller writes the PoolImage's status meanwhile: retry on conflict, as any client must.
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		got, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		got.Spec.Containerfile[0].Content = "FROM configs AS final\nRUN echo two > /etc/e2e\n"
-		_, err = clients.layering.LayeringV1alpha1().PoolImages(ns).Update(ctx, got, metav1.UpdateOptions{})
-		return err
-	}); err != nil {
-		t.Fatalf("edit the PoolImage: %v", err)
+	// An edit: the running build is cancelled, the new one is built and promoted.
+	edit(t, ns, "FROM configs AS final\nRUN echo two > /etc/e2e\n")
+	image := promotedImage(t, ns, "the edited inputs built, verified and promoted")
+	runs, err := poolRuns(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var second string
-	eventually(t, ns, "a second run superseding the first", time.Minute, func(ctx context.Context) (bool, error) {
-		runs, err := poolRuns(ctx, ns)
-		if err != nil || len(runs) != 2 {
+	for _, pr := range runs {
+		if pr.Name == first && pr.Spec.Status != tektonv1.PipelineRunSpecStatusCancelled {
+			t.Errorf("the superseded run %s was not cancelled", first)
+		}
+	}
+	if got := machineConfigImage(t); got != image {
+		t.Fatalf("MachineConfig osImageURL = %q, want the promoted %q", got, image)
+	}
+	repo, digest, _ := strings.Cut(image, "@")
+	out, err := exec.Command("skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}", "docker://"+repo+":latest").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != digest {
+		t.Errorf("skopeo sees %s:latest at %q (%v), the status says %s", repo, out, err, digest)
+	}
+
+	// A restart of our controller reconciles everything again and creates no run.
+	restartController(t, ns)
+	if again, err := poolRuns(ctx, ns); err != nil || len(again) != len(runs) {
+		t.Fatalf("after a restart the pool has %d runs, want %d (%v)", len(again), len(runs), err)
+	}
+
+	// A failing RUN: the failure names task, step and logs; the promoted image stays.
+	edit(t, ns, "FROM configs AS final\nRUN echo e2e-failing-step && false\n")
+	var failure *v1alpha1.BuildFailure
+	eventually(t, ns, "BuildSucceeded=False naming the failed task and step", 3*time.Minute, func(ctx context.Context) (bool, error) {
+		got, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
+		if err != nil || got.Status.LatestBuild == nil || got.Status.LatestBuild.Failure == nil {
 			return false, err
 		}
-		for _, pr := range runs {
-			switch {
-			case pr.Name == first && pr.Spec.Status != tektonv1.PipelineRunSpecStatusCancelled:
-				return false, nil
-			case pr.Name != first:
-				second = pr.Name
-			}
-		}
-		return second != "", nil
+		failure = got.Status.LatestBuild.Failure
+		return got.Status.GetCondition(v1alpha1.ConditionBuildSucceeded).IsFalse(), nil
 	})
-	eventually(t, ns, "the Superseded event", 30*time.Second, func(ctx context.Context) (bool, error) {
-		evs, err := clients.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=Superseded"})
-		return err == nil && len(evs.Items) > 0, err
-	})
+	if failure.Task != "build" || failure.Step != "build" || !strings.HasPrefix(failure.LogsCommand, "tkn pipelinerun logs ") {
+		t.Errorf("failure = %+v", failure)
+	}
+	run := poolImage(t, ns).Status.LatestBuild.PipelineRun
+	logs, err := clients.kube.CoreV1().Pods(ns).GetLogs(run+"-build-pod", &corev1.PodLogOptions{Container: "step-build"}).DoRaw(ctx)
+	if err != nil || !strings.Contains(string(logs), "e2e-failing-step") || !strings.Contains(string(logs), "build: FAILED") {
+		t.Errorf("the failed step's logs do not show the failing RUN (%v):\n%s", err, logs)
+	}
+	if got := machineConfigImage(t); got != image || poolImage(t, ns).Status.CurrentImage != image {
+		t.Errorf("a failed build changed the promoted image: MachineConfig %q, status %q, want %q", got, poolImage(t, ns).Status.CurrentImage, image)
+	}
 
-	// A restart of our controller: it reconciles everything again and creates no run.
+	// Fixing the Containerfile builds again and promotes the new image.
+	edit(t, ns, "FROM configs AS final\nRUN echo three > /etc/e2e\n")
+	fixed := promotedImage(t, ns, "the fixed inputs promoted")
+	if fixed == image || machineConfigImage(t) != fixed {
+		t.Errorf("after the fix: promoted %q (before %q), MachineConfig %q", fixed, image, machineConfigImage(t))
+	}
+
+	// The verify gate: an image without kernel is built and pushed but never promoted.
+	edit(t, ns, "FROM configs AS final\nRUN rm -rf /usr/lib/modules/*\n")
+	eventually(t, ns, "verify refuses the image without a kernel", 3*time.Minute, func(ctx context.Context) (bool, error) {
+		got, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
+		if err != nil || got.Status.LatestBuild == nil || got.Status.LatestBuild.Failure == nil {
+			return false, err
+		}
+		return got.Status.LatestBuild.Failure.Task == "verify", nil
+	})
+	if got := machineConfigImage(t); got != fixed {
+		t.Errorf("a refused image reached the MachineConfig: %q, want %q", got, fixed)
+	}
+
+	// Deleting the PoolImage reverts the pool: the MachineConfig goes, then the PoolImage.
+	if err := clients.layering.LayeringV1alpha1().PoolImages(ns).Delete(ctx, "worker", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ns, "the PoolImage and its MachineConfig deleted", time.Minute, func(ctx context.Context) (bool, error) {
+		_, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
+		return apierrors.IsNotFound(err) && machineConfigImage(t) == "", nil
+	})
+}
+
+// restartController kills our controller, starts it again and waits until it has reconciled the
+// PoolImage of ns.
+func restartController(t *testing.T, ns string) {
+	t.Helper()
 	pid, err := os.ReadFile(filepath.Join(stack, "ocl-controller.pid"))
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +356,9 @@ func TestControlLoop(t *testing.T) {
 	if err := exec.Command("kill", strings.TrimSpace(string(pid))).Run(); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, ns, "the controller stopped", 30*time.Second, func(context.Context) (bool, error) {
+		return exec.Command("kill", "-0", strings.TrimSpace(string(pid))).Run() != nil, nil
+	})
 	if out, err := stackCmd("up"); err != nil {
 		t.Fatalf("restart: %v\n%s", err, out)
 	}
@@ -246,22 +371,6 @@ func TestControlLoop(t *testing.T) {
 			}
 		}
 		return false, err
-	})
-	runs, err := poolRuns(ctx, ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(runs) != 2 {
-		t.Fatalf("after a restart the pool has %d runs, want 2", len(runs))
-	}
-
-	// Deleting the PoolImage: the finalizer runs and the object goes.
-	if err := clients.layering.LayeringV1alpha1().PoolImages(ns).Delete(ctx, "worker", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, ns, "the PoolImage deleted through its finalizer", time.Minute, func(ctx context.Context) (bool, error) {
-		_, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
 	})
 }
 
