@@ -3,14 +3,20 @@
 # takes well under a second. Needs root (as on the project's machines and CI).
 set -euo pipefail
 
-# command:package pairs; a package is installed only when its command is missing.
-wanted=(buildah:buildah skopeo:skopeo docker-registry:docker-registry busybox:busybox-static runc:runc openssl:openssl curl:curl)
+# command:package pairs (or /path:package); a package is installed only when what it provides is
+# missing. The integration tests need buildah, skopeo, the registry and busybox; the stack
+# (hack/stack.sh) needs containerd, runc, the CNI plugins, iproute2, nsenter, openssl and curl.
+wanted=(buildah:buildah skopeo:skopeo docker-registry:docker-registry busybox:busybox-static runc:runc
+  containerd:containerd ctr:containerd /usr/lib/cni/bridge:containernetworking-plugins ip:iproute2
+  nsenter:util-linux openssl:openssl curl:curl)
 missing=()
 for pair in "${wanted[@]}"; do
-  cmd=${pair%%:*} pkg=${pair#*:}
-  if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/bin/$cmd" ] && ! [ -x "/usr/sbin/$cmd" ] && ! [ -x "/bin/$cmd" ]; then
-    missing+=("$pkg")
-  fi
+  what=${pair%%:*} pkg=${pair#*:}
+  case $what in
+  /*) [ -e "$what" ] && continue ;;
+  *) { command -v "$what" || [ -x "/usr/bin/$what" ] || [ -x "/usr/sbin/$what" ] || [ -x "/sbin/$what" ]; } >/dev/null 2>&1 && continue ;;
+  esac
+  [[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

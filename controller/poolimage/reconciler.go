@@ -216,8 +216,9 @@ func (r *Reconciler) follow(ctx context.Context, pi *v1alpha1.PoolImage, res *re
 		st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: run.Name, InputsHash: res.hash, Inputs: res.sum,
 			Retry: run.Annotations[layering.RetryAnnotation]}
 	}
+	// The inputs (and what changed in them) are recorded when the build starts and kept: they
+	// say why this build happened, also after it is promoted.
 	b := st.LatestBuild
-	b.Inputs = res.sum
 	b.StartTime = run.Status.StartTime
 	b.CompletionTime = run.Status.CompletionTime
 	st.Pending = nil

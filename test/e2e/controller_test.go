@@ -7,8 +7,12 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,12 +20,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	mcoclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -404,5 +411,171 @@ func TestInvalidInputsCreateNoRun(t *testing.T) {
 	runs, err := clients.tekton.TektonV1().PipelineRuns(ns).List(ctx, metav1.ListOptions{})
 	if err != nil || len(runs.Items) != 0 {
 		t.Fatalf("runs for an invalid PoolImage: %d (%v)", len(runs.Items), err)
+	}
+}
+
+const entitlementCanary = "CANARY-E2E-ENTITLEMENT-9c41"
+
+// TestUpgradeAndEntitlements: entitlements found on the cluster (the default etc-pki-entitlement
+// Secret) are visible to RUN steps and absent from every layer; a new base image in the
+// ControllerConfig (a cluster upgrade) rebuilds and promotes without any user action, and a
+// controller restart does not build the same inputs again.
+func TestUpgradeAndEntitlements(t *testing.T) {
+	ctx := context.Background()
+	ns := "e2e-upgrade"
+	setConfig(t, map[string]string{"quiet-period": "0s"})
+	if _, err := clients.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create namespace %s: %v", ns, err)
+	}
+	for _, s := range []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Name: "push"}, Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{}}`)}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "etc-pki-entitlement"}, Type: corev1.SecretTypeOpaque,
+			Data: map[string][]byte{"entitlement.pem": []byte(entitlementCanary), "entitlement-key.pem": []byte(entitlementCanary)}},
+	} {
+		if _, err := clients.kube.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("create Secret %s: %v", s.Name, err)
+		}
+	}
+	pi := &v1alpha1.PoolImage{
+		ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns},
+		Spec: v1alpha1.PoolImageSpec{
+			MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
+			Containerfile: []v1alpha1.Containerfile{{Content: "FROM configs AS final\n" +
+				"RUN test -s /etc/pki/entitlement/entitlement.pem && echo visible > /etc/entitlement-was-visible && " +
+				"echo e2e > /etc/e2e && ostree container commit\n"}},
+			ImagePushSpec: os.Getenv("OCL_E2E_REGISTRY") + "/os/worker:latest",
+			PushSecret:    &v1alpha1.SecretReference{Name: "push"},
+		},
+	}
+	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create PoolImage: %v", err)
+	}
+	first := promotedImage(t, ns, "the entitled build promoted")
+	if got := poolImage(t, ns).Status.LatestBuild.Inputs.Entitlements; len(got) == 0 || got[0] != "Secret/entitlement=etc-pki-entitlement" {
+		t.Errorf("status does not show the cluster's entitlement wired in: %v", got)
+	}
+	cc, err := clients.mco.MachineconfigurationV1().ControllerConfigs().Get(ctx, "machine-config-controller", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkImage(t, first, cc.Spec.BaseOSContainerImage, map[string]string{
+		"etc/entitlement-was-visible": "visible\n", "etc/e2e": "e2e\n"})
+
+	// The upgrade: a new stand-in release base in the ControllerConfig.
+	cmd := exec.Command("bash", filepath.Join(root, "test/images/build-standin-images.sh"), os.Getenv("OCL_E2E_REGISTRY"), "2")
+	cmd.Env = append(os.Environ(), "CONTAINERS_STORAGE_CONF="+filepath.Join(stack, "images", "storage.conf"))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("build the new stand-in release: %v", err)
+	}
+	refs := strings.Fields(string(out))
+	newBase, newExt := refs[0], refs[1]
+	// A merge patch, as the MCO's own operator changes it; a typed update would send empty
+	// fields the CRD refuses.
+	patch := fmt.Sprintf(`{"spec":{"baseOSContainerImage":%q,"baseOSExtensionsContainerImage":%q}}`, newBase, newExt)
+	if _, err := clients.mco.MachineconfigurationV1().ControllerConfigs().Patch(ctx, "machine-config-controller",
+		types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("upgrade the ControllerConfig: %v", err)
+	}
+	var upgraded string
+	eventually(t, ns, "the image rebuilt on the new base and promoted", 3*time.Minute, func(ctx context.Context) (bool, error) {
+		pi, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
+		if err != nil || !pi.Status.IsReady() || pi.Status.CurrentImage == first || pi.Status.CurrentInputs == nil {
+			return false, err
+		}
+		upgraded = pi.Status.CurrentImage
+		return pi.Status.CurrentInputs.BaseImage == newBase, nil
+	})
+	b := poolImage(t, ns).Status.LatestBuild
+	pr, err := clients.tekton.TektonV1().PipelineRuns(ns).Get(ctx, b.PipelineRun, metav1.GetOptions{})
+	if err != nil || pr.Annotations[layering.TriggerAnnotation] != "upgrade" {
+		t.Errorf("the rebuild's trigger = %q (%v), want upgrade", pr.Annotations[layering.TriggerAnnotation], err)
+	}
+	if got := strings.Join(b.Inputs.Changed, ","); got != "baseImage,extensionsImage" {
+		t.Errorf("latestBuild.inputs.changed = %q, want baseImage,extensionsImage", got)
+	}
+	if machineConfigImage(t) != upgraded {
+		t.Errorf("MachineConfig osImageURL = %q, want %q", machineConfigImage(t), upgraded)
+	}
+	checkImage(t, upgraded, newBase, map[string]string{"etc/e2e": "e2e\n"})
+
+	runs, err := poolRuns(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restartController(t, ns)
+	if again, err := poolRuns(ctx, ns); err != nil || len(again) != len(runs) {
+		t.Fatalf("after a restart the pool has %d runs, want %d: the same inputs were built again (%v)", len(again), len(runs), err)
+	}
+	if err := clients.layering.LayeringV1alpha1().PoolImages(ns).Delete(ctx, "worker", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ns, "the PoolImage and its MachineConfig deleted", time.Minute, func(ctx context.Context) (bool, error) {
+		_, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
+		return apierrors.IsNotFound(err) && machineConfigImage(t) == "", nil
+	})
+}
+
+// checkImage reads every layer of image from the registry: its first layers must be base's, the
+// wanted files must have the wanted content, and no layer may hold the entitlement canary.
+func checkImage(t *testing.T, image, base string, want map[string]string) {
+	t.Helper()
+	ref, err := name.NewDigest(image, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(ref)
+	if err != nil {
+		t.Fatalf("pull %s: %v", image, err)
+	}
+	baseRef, err := name.NewDigest(base, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseImg, err := remote.Image(baseRef)
+	if err != nil {
+		t.Fatalf("pull %s: %v", base, err)
+	}
+	ids, _ := img.ConfigFile()
+	baseIDs, _ := baseImg.ConfigFile()
+	if len(ids.RootFS.DiffIDs) <= len(baseIDs.RootFS.DiffIDs) {
+		t.Fatalf("%s has %d layers, its base %d", image, len(ids.RootFS.DiffIDs), len(baseIDs.RootFS.DiffIDs))
+	}
+	for i, id := range baseIDs.RootFS.DiffIDs {
+		if ids.RootFS.DiffIDs[i] != id {
+			t.Errorf("layer %d of %s is not its base's", i, image)
+		}
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(tr)
+			if bytes.Contains(b, []byte(entitlementCanary)) {
+				t.Errorf("%s: the entitlement is in a layer, file %s", image, h.Name)
+			}
+			got[strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/")] = string(b)
+		}
+		rc.Close()
+	}
+	for f, w := range want {
+		if got[f] != w {
+			t.Errorf("%s: /%s = %q, want %q", image, f, got[f], w)
+		}
 	}
 }
