@@ -67,6 +67,11 @@ func run(m *testing.M) int {
 		stack = filepath.Join(os.TempDir(), "ocl-stack-e2e")
 		os.Setenv("OCL_STACK_DIR", stack)
 	}
+	// Start from nothing: a stack left over by an interrupted run would carry its objects.
+	if out, err := stackCmd("down"); err != nil {
+		fmt.Fprintf(os.Stderr, "hack/stack.sh down: %v\n%s\n", err, out)
+		return 1
+	}
 	if out, err := stackCmd("up"); err != nil {
 		fmt.Fprintf(os.Stderr, "hack/stack.sh up: %v\n%s\n", err, out)
 		stackCmd("down")
@@ -128,7 +133,7 @@ func dump(t *testing.T, ns string) {
 			t.Logf("PipelineRun %s: spec.status=%q conditions=%v", pr.Name, pr.Spec.Status, pr.Status.Conditions)
 		}
 	}
-	for _, name := range []string{"ocl-controller", "tekton-controller"} {
+	for _, name := range []string{"ocl-controller", "tekton-controller", "kubelet", "containerd"} {
 		b, _ := os.ReadFile(filepath.Join(stack, name+".log"))
 		lines := strings.Split(string(b), "\n")
 		if len(lines) > 30 {
