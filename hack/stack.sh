@@ -306,7 +306,7 @@ down() {
   done
   pkill -9 -f "containerd-shim.*$n/containerd.sock" 2>/dev/null || true
   # Unmount what the kubelet and containerd mounted under the state directory, deepest first.
-  grep -o " $STATE[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -o " $STATE[^ ]*" /proc/mounts 2>/dev/null || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   ip route del 10.244.0.0/24 via "$NODE_IP" 2>/dev/null || true
   ip netns del "$NETNS" 2>/dev/null || true
   ip link del ocl-h 2>/dev/null || true
