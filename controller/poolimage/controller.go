@@ -62,7 +62,6 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 	r := &Reconciler{
 		PipelineClient:         tektonclient.Get(ctx),
 		MCOClient:              mcoclient.Get(ctx),
-		PoolImageLister:        poolImageInformer.Lister(),
 		PipelineRunIndexer:     pipelineRunInformer.Informer().GetIndexer(),
 		PoolImageIndexer:       poolImageInformer.Informer().GetIndexer(),
 		TaskRunLister:          taskRunInformer.Lister(),

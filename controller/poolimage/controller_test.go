@@ -1,8 +1,6 @@
 package poolimage
 
 import (
-	"context"
-
 	"testing"
 
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
@@ -30,7 +28,6 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
-	listers "github.com/ocl-pipelines/ocl-pipelines/pkg/client/listers/layering/v1alpha1"
 )
 
 // TestNewController wires the controller with injection's fake clients and informers and checks
@@ -70,7 +67,7 @@ func TestNewController(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rec := &Reconciler{PoolImageLister: listersFor(ctx), PoolImageIndexer: idx}
+	rec := &Reconciler{PoolImageIndexer: idx}
 	enqueueClaimants(rec, impl, cache.DeletedFinalStateUnknown{Key: key(), Obj: poolImage()})
 	if queue.Len() != 3 {
 		t.Fatalf("queue length %d after deleting a PoolImage with one competing claimant; want 3", queue.Len())
@@ -79,8 +76,4 @@ func TestNewController(t *testing.T) {
 	if queue.Len() != 3 {
 		t.Fatalf("queue length %d after a bad object; want 3", queue.Len())
 	}
-}
-
-func listersFor(ctx context.Context) listers.PoolImageLister {
-	return fakepoolimageinformer.Get(ctx).Lister()
 }

@@ -2,7 +2,6 @@ package poolimage
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -302,7 +301,6 @@ func newTestEnv(tb testing.TB, objs []runtime.Object, cfg *config.Config, reacto
 	r := &Reconciler{
 		PipelineClient:         tektonClient,
 		MCOClient:              mcoClient,
-		PoolImageLister:        listers.NewPoolImageLister(idx("PoolImage")),
 		PipelineRunIndexer:     idx("PipelineRun"),
 		PoolImageIndexer:       idx("PoolImage"),
 		TaskRunLister:          tektonlisters.NewTaskRunLister(idx("TaskRun")),
@@ -340,14 +338,4 @@ func key() string { return ns + "/" + piName }
 
 func eventf(typ, reason, format string, args ...interface{}) string {
 	return Eventf(typ, reason, format, args...)
-}
-
-// contains reports whether s contains every part.
-func contains(s string, parts ...string) bool {
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			return false
-		}
-	}
-	return true
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
-	listers "github.com/ocl-pipelines/ocl-pipelines/pkg/client/listers/layering/v1alpha1"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
@@ -44,8 +43,6 @@ type Reconciler struct {
 	// MCOClient writes the pools' promotion MachineConfigs.
 	MCOClient mcoclient.Interface
 
-	// PoolImageLister reads PoolImages.
-	PoolImageLister listers.PoolImageLister
 	// TaskRunLister reads the TaskRuns of a failed run.
 	TaskRunLister tektonlisters.TaskRunLister
 	// PoolLister reads MachineConfigPools.

@@ -9,7 +9,7 @@ import (
 )
 
 func fuzzPoolImage(content, pushSpec, pool, arch string) *v1alpha1.PoolImage {
-	pi := loadExampleOrPanic()
+	pi := fuzzBase()
 	pi.Spec.Containerfile[0].Content = content
 	pi.Spec.Containerfile[0].Arch = v1alpha1.Arch(arch)
 	pi.Spec.ImagePushSpec = pushSpec
@@ -98,7 +98,8 @@ func FuzzInputsHash(f *testing.F) {
 	})
 }
 
-func loadExampleOrPanic() *v1alpha1.PoolImage {
+// fuzzBase is a valid PoolImage the fuzz targets mutate.
+func fuzzBase() *v1alpha1.PoolImage {
 	return &v1alpha1.PoolImage{
 		Spec: v1alpha1.PoolImageSpec{
 			MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
