@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build test unit integration e2e demo up down lint vet fmt generate verify-generated bench clean
+.PHONY: all build test unit integration e2e demo up down lint vet fmt generate verify-generated bench clean release
 
 all: build
 
@@ -64,9 +64,15 @@ verify-generated:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/generator/
 
+## release: render config/ (kubectl kustomize, with the stack's cached kubectl) into one install file
+release:
+	mkdir -p dist
+	"$$(hack/build-kube.sh)/kubectl" kustomize config/ > dist/ocl-pipelines.yaml
+	@echo "dist/ocl-pipelines.yaml: $$(grep -c '^kind:' dist/ocl-pipelines.yaml) objects"
+
 ## golden: rewrite the golden files of the generator tests
 golden:
 	$(GO) test ./pkg/generator/ -run 'TestGolden' -update
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

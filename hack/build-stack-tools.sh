@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go binaries of the local test stack other than Kubernetes: etcd and Tekton's
-# controller and entrypoint, from the Go module proxy (wrapper modules hack/etcd, hack/tekton),
+# controller and entrypoint, and the tkn CLI, from the Go module proxy (wrapper modules hack/etcd,
+# hack/tekton, hack/tkn),
 # into the cache, once per version. Prints "<name>=<path>" lines.
 set -euo pipefail
 
@@ -26,3 +27,5 @@ TEKTON=$(sed -n 's/^require github.com\/tektoncd\/pipeline //p' "$ROOT/hack/tekt
 build etcd go.etcd.io/etcd/server/v3 "$CACHE/etcd-$ETCD/etcd"
 build tekton github.com/tektoncd/pipeline/cmd/controller "$CACHE/tekton-$TEKTON/controller"
 build tekton github.com/tektoncd/pipeline/cmd/entrypoint "$CACHE/tekton-$TEKTON/entrypoint"
+TKN=$(sed -n 's/^require github.com\/tektoncd\/cli //p' "$ROOT/hack/tkn/go.mod")
+build tkn github.com/tektoncd/cli/cmd/tkn "$CACHE/tkn-$TKN/tkn"

@@ -10,8 +10,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 eval "$("$ROOT/hack/stack.sh" env)"
 say() { printf '\n== %s\n' "$*"; }
 
-say "a namespace for the PoolImage, with a push secret for the stack's registry"
+say "a namespace for the PoolImage, with the build ServiceAccount and a push secret for the stack's registry"
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl -n demo create serviceaccount ocl-build --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl -n demo create secret docker-registry push --docker-server="$OCL_REGISTRY" \
   --docker-username=demo --docker-password=demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 
@@ -34,7 +35,7 @@ kubectl -n demo wait poolimage/worker --for=condition=Ready --timeout=300s >/dev
   exit 1
 }
 kubectl -n demo get taskruns -l tekton.dev/pipelineRun="$run"
-kubectl -n demo logs "$run-verify-pod" -c step-verify
+tkn pipelinerun logs "$run" -n demo
 
 say "the image is promoted through the pool's MachineConfig"
 kubectl -n demo get poolimage worker
@@ -47,7 +48,7 @@ cat <<NEXT
   eval \$(hack/stack.sh env)
   kubectl -n demo get poolimages
   kubectl -n demo get poolimage worker -o yaml          # status.latestBuild: inputs, image, failure
-  tkn pipelinerun logs $run -n demo                     # with tkn installed
+  tkn pipelinerun logs $run -n demo                     # tkn from the stack (hack/stack.sh env)
   kubectl -n demo logs $run-build-pod --all-containers  # the build task's steps
   make down                                             # stop the stack
 NEXT

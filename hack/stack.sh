@@ -3,7 +3,8 @@
 #   registry (docker-registry) · etcd · kube-apiserver (RBAC) · kube-controller-manager ·
 #   kube-scheduler · one node (containerd + runc + kubelet, in the network namespace ocl-node) ·
 #   the Tekton controller · the MCO CRDs with a seeded worker pool and a ControllerConfig on the
-#   stand-in base image · our CRD, ConfigMaps and controller.
+#   stand-in base image · config/ applied with kubectl apply -k (hack/stack/) · our controller,
+#   as a host process under its ServiceAccount's token, audited by the API server.
 # Network: etcd and the controllers' metrics listen on 127.0.0.1; the node lives in a network
 # namespace this script creates, joined to the host by a veth pair (10.200.0.1 on the host side,
 # 10.200.0.2 on the node), where the registry and the API server listen, so that the node pulls
@@ -11,7 +12,7 @@
 #
 #   hack/stack.sh up      start everything not running yet (idempotent), print timings
 #   hack/stack.sh down    stop every process and remove the state directory
-#   hack/stack.sh env     print the environment to talk to the stack (KUBECONFIG, OCL_REGISTRY, kubectl on PATH)
+#   hack/stack.sh env     print the environment to talk to the stack (KUBECONFIG, OCL_REGISTRY, kubectl and tkn on PATH)
 #
 # Addresses and ports are fixed (10.200.0.1:5000 registry, 10.200.0.1:6443 API server,
 # 127.0.0.1:2379 etcd, kubelet 10.200.0.2:10250): one stack per machine at a time. OCL_STACK_DIR
@@ -205,7 +206,8 @@ EOF
     --authorization-mode=Node,RBAC --service-account-key-file="$STATE/pki/sa.pub" \
     --service-account-signing-key-file="$STATE/pki/sa.key" --service-account-issuer=https://kubernetes.default.svc \
     --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true --endpoint-reconciler-type=none \
-    --kubelet-preferred-address-types=InternalIP
+    --kubelet-preferred-address-types=InternalIP \
+    --audit-policy-file="$ROOT/hack/stack/audit-policy.yaml" --audit-log-path="$STATE/audit.log" --audit-log-format=json
   cat >"$KUBECONFIG_FILE" <<EOF
 apiVersion: v1
 kind: Config
@@ -234,7 +236,7 @@ EOF
   kubectl_ apply --server-side -f "$mco/0000_80_machine-config_01_machineconfigpools-SelfManagedHA.crd.yaml" \
     -f "$mco/0000_80_machine-config_01_machineconfigs.crd.yaml" \
     -f "$mco/0000_80_machine-config_01_controllerconfigs-Default.crd.yaml" >/dev/null
-  kubectl_ apply --server-side -f "$ROOT/config/300-poolimage.yaml" >/dev/null
+  kubectl_ apply --server-side -f "$ROOT/config/300-poolimage.yaml" -f "$ROOT/hack/stack/prometheusrule-crd.yaml" >/dev/null
   kubectl_ wait --for condition=established --timeout=60s crd --all >/dev/null
   log "CRDs established"
 
@@ -274,16 +276,31 @@ EOF
   "network": {"mtuMigration": null}, "proxy": null}}
 EOF
 
-  # Our namespace, ConfigMaps and controller.
-  kubectl_ create namespace ocl-pipelines --dry-run=client -o yaml | kubectl_ apply -f - >/dev/null
-  kubectl_ apply -f "$ROOT/config/400-config-logging.yaml" -f "$ROOT/config/400-config-observability.yaml" \
-    -f "$ROOT/config/400-config-leader-election.yaml" -f "$ROOT/config/400-config-ocl-pipelines.yaml" >/dev/null
-  # The stack's step images, from its registry (plain HTTP).
-  kubectl_ -n ocl-pipelines patch configmap config-ocl-pipelines --type merge -p \
-    "{\"data\": {\"buildah-image\": \"$img_buildah\", \"tools-image\": \"$img_tools\", \"tls-verify\": \"false\"}}" >/dev/null
+  # Our install, as a user applies it (config/), with the Deployment scaled to 0 (hack/stack/);
+  # once: a later `up` (a controller restart) keeps the settings tests changed since.
+  if ! kubectl_ -n ocl-pipelines get deployment ocl-pipelines-controller >/dev/null 2>&1; then
+    kubectl_ apply --server-side -k "$ROOT/hack/stack" >/dev/null
+    # The stack's step images, from its registry (plain HTTP).
+    kubectl_ -n ocl-pipelines patch configmap config-ocl-pipelines --type merge -p \
+      "{\"data\": {\"buildah-image\": \"$img_buildah\", \"tools-image\": \"$img_tools\", \"tls-verify\": \"false\"}}" >/dev/null
+  fi
+  # The controller runs as a host process with the Deployment's ServiceAccount token: the
+  # RBAC of config/ is what it gets, and the API server audits its requests ($STATE/audit.log).
+  local token
+  [ -s "$STATE/controller.kubeconfig" ] || {
+    token=$(kubectl_ -n ocl-pipelines create token ocl-pipelines-controller --duration=48h)
+    cat >"$STATE/controller.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters: [{name: ocl, cluster: {server: "https://$APISERVER_ADDR:$APISERVER_PORT", insecure-skip-tls-verify: true}}]
+users: [{name: ocl-pipelines-controller, user: {token: $token}}]
+contexts: [{name: ocl, context: {cluster: ocl, user: ocl-pipelines-controller}}]
+current-context: ocl
+EOF
+  }
   (cd "$ROOT" && go build -o "$STATE/ocl-controller" ./cmd/controller)
   start ocl-controller env METRICS_PROMETHEUS_HOST=127.0.0.1 METRICS_PROMETHEUS_PORT=9092 PROFILING_PORT=18009 \
-    "$STATE/ocl-controller" --kubeconfig="$KUBECONFIG_FILE" --disable-ha --health-probes=false
+    "$STATE/ocl-controller" --kubeconfig="$STATE/controller.kubeconfig" --health-probes=false
   wait_for ocl-controller 60 grep -q 'Starting controllers' "$STATE/ocl-controller.log"
   log "up in $(( SECONDS - t0 ))s; KUBECONFIG=$KUBECONFIG_FILE"
 }
@@ -319,7 +336,7 @@ down) down ;;
 env)
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
   echo "export OCL_REGISTRY=$REGISTRY_ADDR"
-  echo "export PATH=$("$ROOT/hack/build-kube.sh"):\$PATH"
+  echo "export PATH=$("$ROOT/hack/build-kube.sh"):$(dirname "$("$ROOT/hack/build-stack-tools.sh" | sed -n 's/^tkn=//p')"):\$PATH"
   ;;
 *)
   echo "usage: $0 up|down|env" >&2

@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"knative.dev/pkg/configmap"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
@@ -33,7 +35,16 @@ const (
 	KeyQuietPeriod       = "quiet-period"
 	KeyDashboardURL      = "dashboard-url"
 	KeyDefaultPullSecret = "default-pull-secret"
+	KeyRetentionKeep     = "retention-keep"
 )
+
+// Keys returns every key the ConfigMap may hold; any other key is an error (a typo would
+// otherwise be ignored silently).
+func Keys() []string {
+	return []string{KeyBuildahImage, KeyToolsImage, KeyStorageDriver, KeyImageFormat, KeyTLSVerify,
+		KeyServiceAccount, KeyPodTemplate, KeyTimeout, KeyQuietPeriod, KeyDashboardURL,
+		KeyDefaultPullSecret, KeyRetentionKeep}
+}
 
 // DefaultQuietPeriod is how long the inputs of a pool must stay unchanged before a build starts,
 // so that a burst of edits (or an upgrade touching several objects) builds once.
@@ -51,17 +62,32 @@ type Config struct {
 	// base image when spec.baseImagePullSecret is unset (usually a copy of the cluster's global
 	// pull secret). Empty means none.
 	DefaultPullSecret string
+	// RetentionKeep is how many finished PipelineRuns of a pool are kept when the PoolImage does
+	// not set spec.retention.keep.
+	RetentionKeep int32
 }
 
 // Defaults returns the configuration of an empty ConfigMap.
 func Defaults() *Config {
-	return &Config{QuietPeriod: DefaultQuietPeriod, DefaultPullSecret: "global-pull-secret"}
+	return &Config{QuietPeriod: DefaultQuietPeriod, DefaultPullSecret: "global-pull-secret", RetentionKeep: v1alpha1.DefaultRetentionKeep}
 }
 
 // FromConfigMap parses the ConfigMap; an error names the key and what is wrong with its value.
 func FromConfigMap(cm *corev1.ConfigMap) (*Config, error) {
 	c := Defaults()
 	d := cm.Data
+	for k := range d {
+		if !slices.Contains(Keys(), k) {
+			return nil, fmt.Errorf("%s: unknown key %q: the keys are %s", Name, k, strings.Join(Keys(), ", "))
+		}
+	}
+	if v := strings.TrimSpace(d[KeyRetentionKeep]); v != "" {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s: %s = %q: want a whole number of runs, at least 1", Name, KeyRetentionKeep, v)
+		}
+		c.RetentionKeep = int32(n)
+	}
 	g := &c.Generator
 	g.BuildahImage = strings.TrimSpace(d[KeyBuildahImage])
 	g.ToolsImage = strings.TrimSpace(d[KeyToolsImage])

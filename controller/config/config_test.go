@@ -26,7 +26,7 @@ func TestFromConfigMap(t *testing.T) {
 		KeyStorageDriver: "overlay", KeyImageFormat: "docker", KeyTLSVerify: "false",
 		KeyServiceAccount: "builder", KeyPodTemplate: "hostNetwork: true\nnodeSelector: {a: b}\n",
 		KeyTimeout: "2h", KeyQuietPeriod: "0s", KeyDashboardURL: "https://dashboard.example.com/",
-		KeyDefaultPullSecret: "",
+		KeyDefaultPullSecret: "", KeyRetentionKeep: "2",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func TestFromConfigMap(t *testing.T) {
 		g.Timeouts.Pipeline.Duration != 2*time.Hour {
 		t.Errorf("generator config = %+v", g)
 	}
-	if c.QuietPeriod != 0 || c.DashboardURL != "https://dashboard.example.com" || c.DefaultPullSecret != "" {
+	if c.QuietPeriod != 0 || c.DashboardURL != "https://dashboard.example.com" || c.DefaultPullSecret != "" || c.RetentionKeep != 2 {
 		t.Errorf("config = %+v", c)
 	}
 	d, err := FromConfigMap(cm(nil))
@@ -49,12 +49,21 @@ func TestFromConfigMap(t *testing.T) {
 func TestFromConfigMapErrors(t *testing.T) {
 	for key, value := range map[string]string{
 		KeyStorageDriver: "btrfs", KeyImageFormat: "v1", KeyTLSVerify: "maybe", KeyPodTemplate: "hostNetwork: [",
-		KeyTimeout: "forever", KeyQuietPeriod: "-1s",
+		KeyTimeout: "forever", KeyQuietPeriod: "-1s", KeyRetentionKeep: "0",
 	} {
 		_, err := FromConfigMap(cm(map[string]string{key: value}))
 		if err == nil || !strings.Contains(err.Error(), Name+": "+key) {
 			t.Errorf("%s=%q: err = %v, want one naming the key", key, value, err)
 		}
+	}
+}
+
+// A key the controller does not read is refused with the list of keys: a typo such as
+// "quietPeriod" must not silently leave the default in force.
+func TestFromConfigMapUnknownKey(t *testing.T) {
+	_, err := FromConfigMap(cm(map[string]string{"quietPeriod": "1m"}))
+	if err == nil || !strings.Contains(err.Error(), `unknown key "quietPeriod"`) || !strings.Contains(err.Error(), KeyQuietPeriod) {
+		t.Errorf("err = %v, want one naming the unknown key and listing %s", err, KeyQuietPeriod)
 	}
 }
 
@@ -88,7 +97,8 @@ func TestShippedConfigMap(t *testing.T) {
 	}
 	g := c.Generator
 	if g.BuildahImage != generator.DefaultBuildahImage || g.ToolsImage != generator.DefaultToolsImage || c.QuietPeriod != DefaultQuietPeriod ||
-		c.DefaultPullSecret != Defaults().DefaultPullSecret || g.Timeouts.Pipeline.Duration != time.Hour {
+		c.DefaultPullSecret != Defaults().DefaultPullSecret || g.Timeouts.Pipeline.Duration != time.Hour ||
+		c.RetentionKeep != Defaults().RetentionKeep {
 		t.Errorf("the shipped ConfigMap differs from the built-in defaults: %+v", c)
 	}
 }

@@ -7,7 +7,9 @@ import (
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/injection/client"
 	pipelineruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1/pipelinerun"
 	taskruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1/taskrun"
+	"go.opentelemetry.io/otel"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -19,6 +21,7 @@ import (
 	"knative.dev/pkg/logging"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
+	"github.com/ocl-pipelines/ocl-pipelines/controller/metrics"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	poolimageinformer "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/informers/layering/v1alpha1/poolimage"
@@ -81,6 +84,15 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 	})
 	r.Tracker = impl.Tracker
 	r.EnqueueAfter = impl.EnqueueAfter
+	// sharedmain sets the global MeterProvider (config-observability) before it calls us.
+	rec, err := metrics.New(otel.GetMeterProvider(), metrics.Source{
+		PoolImages:  func() ([]*v1alpha1.PoolImage, error) { return poolImageInformer.Lister().List(labels.Everything()) },
+		LastSuccess: r.lastSuccess,
+	})
+	if err != nil {
+		logger.Fatalw("create metrics", "error", err)
+	}
+	r.Metrics = rec
 
 	must(poolImageInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    impl.Enqueue,

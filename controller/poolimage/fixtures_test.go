@@ -12,8 +12,12 @@ import (
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tektonfake "github.com/tektoncd/pipeline/pkg/client/clientset/versioned/fake"
 	tektonlisters "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -28,6 +32,7 @@ import (
 	. "knative.dev/pkg/reconciler/testing"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
+	"github.com/ocl-pipelines/ocl-pipelines/controller/metrics"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringfake "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned/fake"
@@ -199,12 +204,16 @@ func machineConfig(t testing.TB, pi *v1alpha1.PoolImage, image, ext, hash string
 	return mc
 }
 
-// status builds an expected status: initialized conditions, observed generation 1, then f.
+// status builds an expected status: initialized conditions, observed generation 1, then f;
+// a promoted image is up to date with its base unless f says otherwise (MarkUpToDate).
 func status(pi *v1alpha1.PoolImage, f func(*v1alpha1.PoolImageStatus)) *v1alpha1.PoolImage {
 	out := pi.DeepCopy()
 	st := &out.Status
 	st.InitializeConditions()
 	f(st)
+	if st.CurrentInputs != nil && st.GetCondition(v1alpha1.ConditionUpToDate) == nil {
+		st.MarkUpToDate(st.CurrentInputs.BaseImage)
+	}
 	st.ObservedGeneration = out.Generation
 	return out
 }
@@ -228,6 +237,7 @@ func factory(t *testing.T, row *TableRow) (controller.Reconciler, ActionRecorder
 		row.OtherTestData = map[string]interface{}{}
 	}
 	env := newTestEnv(t, row.Objects, cfg, row.WithReactors)
+	row.OtherTestData["metrics"] = env.metrics
 	row.OtherTestData["enqueued"] = env.enqueued
 	row.OtherTestData["tracker"] = env.tracker
 	return env.reconciler, env.actions, EventList{Recorder: env.recorder}
@@ -240,6 +250,7 @@ type testEnv struct {
 	recorder   *record.FakeRecorder
 	enqueued   *[]time.Duration
 	tracker    *FakeTracker
+	metrics    *sdkmetric.ManualReader
 }
 
 func newTestEnv(tb testing.TB, objs []runtime.Object, cfg *config.Config, reactors []clientgotesting.ReactionFunc) *testEnv {
@@ -314,6 +325,18 @@ func newTestEnv(tb testing.TB, objs []runtime.Object, cfg *config.Config, reacto
 		Clock:                  clocktesting.NewFakePassiveClock(now),
 		EnqueueAfter:           func(_ interface{}, d time.Duration) { *env.enqueued = append(*env.enqueued, d) },
 	}
+	env.metrics = sdkmetric.NewManualReader()
+	rec, err := metrics.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(env.metrics)), metrics.Source{
+		PoolImages: func() ([]*v1alpha1.PoolImage, error) {
+			return listers.NewPoolImageLister(idx("PoolImage")).List(labels.Everything())
+		},
+		LastSuccess: r.lastSuccess,
+		Now:         func() time.Time { return now },
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.Metrics = rec
 	env.reconciler = poolimagereconciler.NewReconciler(ctx, logtesting.TestLogger(tb), layeringClient,
 		listers.NewPoolImageLister(idx("PoolImage")), env.recorder, r,
 		controller.Options{ConfigStore: staticConfigStore{cfg}})
@@ -335,6 +358,76 @@ func (s staticConfigStore) ToContext(ctx context.Context) context.Context {
 }
 
 func key() string { return ns + "/" + piName }
+
+// metricValue returns the value of the point of the metric name whose attributes include want
+// (a counter's sum, a gauge's value, a histogram's count), after a collection of the row's
+// reader; ok is false when there is no such point.
+func metricValue(t *testing.T, row *TableRow, name string, want map[string]string) (float64, bool) {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := row.OtherTestData["metrics"].(*sdkmetric.ManualReader).Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	match := func(set attribute.Set) bool {
+		for k, v := range want {
+			if got, ok := set.Value(attribute.Key(k)); !ok || got.AsString() != v {
+				return false
+			}
+		}
+		return true
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					if match(p.Attributes) {
+						return float64(p.Value), true
+					}
+				}
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					if match(p.Attributes) {
+						return float64(p.Value), true
+					}
+				}
+			case metricdata.Gauge[float64]:
+				for _, p := range d.DataPoints {
+					if match(p.Attributes) {
+						return p.Value, true
+					}
+				}
+			case metricdata.Histogram[float64]:
+				for _, p := range d.DataPoints {
+					if match(p.Attributes) {
+						return float64(p.Count), true
+					}
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+// wantMetric is a PostCondition: the metric has a point with those attributes and that value
+// (value < 0: no such point).
+func wantMetric(name string, value float64, attrs map[string]string) func(*testing.T, *TableRow) {
+	return func(t *testing.T, row *TableRow) {
+		t.Helper()
+		got, ok := metricValue(t, row, name, attrs)
+		switch {
+		case value < 0 && ok:
+			t.Errorf("metric %s%v = %v, want no such point", name, attrs, got)
+		case value >= 0 && !ok:
+			t.Errorf("metric %s%v missing, want %v", name, attrs, value)
+		case value >= 0 && got != value:
+			t.Errorf("metric %s%v = %v, want %v", name, attrs, got, value)
+		}
+	}
+}
 
 func eventf(typ, reason, format string, args ...interface{}) string {
 	return Eventf(typ, reason, format, args...)

@@ -79,7 +79,7 @@ func TestReconcileMore(t *testing.T) {
 			st.MarkAwaitingBuild()
 			st.MarkBuilding(n)
 		}))},
-		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)",
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s; changed: first build)",
 			generator.RunName(poolName, entHash), entHash)},
 	}, {
 		Name:        "the default pull secret of the controller's config is used when it exists",
@@ -92,7 +92,7 @@ func TestReconcileMore(t *testing.T) {
 			st.MarkAwaitingBuild()
 			st.MarkBuilding(n)
 		}))},
-		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)",
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s; changed: first build)",
 			generator.RunName(poolName, defHash), defHash)},
 	}, {
 		Name:    "a default pull secret of the wrong type is reported",
@@ -196,7 +196,7 @@ func TestReconcileMore(t *testing.T) {
 		}), machineConfig(t, pi, pushRepo+"@"+digestA, extV1, h), succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA),
 			run(t, poolImage(withContainerfile("FROM configs AS final\nRUN abandoned\n")), in, "abandoned", now.Add(-time.Minute), corev1.ConditionUnknown)),
 		WantPatches: []clientgotesting.PatchActionImpl{cancelPatch("abandoned")},
-		WantEvents:  []string{eventf(corev1.EventTypeNormal, "Superseded", "cancelled PipelineRun abandoned: its inputs are out of date")},
+		WantEvents:  []string{eventf(corev1.EventTypeNormal, "Superseded", "cancelled PipelineRun abandoned: its inputs are out of date (inputs %s replace them)", h)},
 	}, {
 		Name: "promotion resumed after the successful run was deleted: the recorded image is promoted",
 		Key:  key(),

@@ -23,6 +23,7 @@ import (
 	"knative.dev/pkg/tracker"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
+	"github.com/ocl-pipelines/ocl-pipelines/controller/metrics"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
@@ -69,6 +70,8 @@ type Reconciler struct {
 	Clock clock.PassiveClock
 	// EnqueueAfter re-enqueues a PoolImage after a delay (the end of a quiet period).
 	EnqueueAfter func(obj interface{}, after time.Duration)
+	// Metrics records build transitions; nil records nothing.
+	Metrics *metrics.Recorder
 }
 
 // ReconcileKind moves a PoolImage one step towards its declared image: validate, resolve the
@@ -94,10 +97,11 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, pi *v1alpha1.PoolImage) 
 	if err := r.reconcileBuild(ctx, pi, res, runs); err != nil {
 		return r.inputFailure(pi, err)
 	}
+	pi.Status.MarkUpToDate(res.sum.BaseImage)
 	if runs, err = r.poolRuns(pi); err != nil {
 		return err
 	}
-	return r.prune(ctx, pi, runs, int(pi.Spec.RetentionKeep()))
+	return r.prune(ctx, pi, runs, retentionKeep(ctx, pi))
 }
 
 // inputFailure turns an inputError into a False condition and a Warning event (no requeue: a
@@ -134,7 +138,7 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, pi *v1alpha1.PoolImage,
 	if run == nil && !retry && res.hash == st.CurrentInputsHash {
 		// Built and promoted already: keep the MachineConfig as it should be, stop stale builds.
 		st.Pending = nil
-		if err := r.supersede(ctx, pi, runs, ""); err != nil {
+		if err := r.supersede(ctx, pi, runs, "", res.hash); err != nil {
 			return err
 		}
 		return r.promote(ctx, pi, res, st.CurrentImage)
@@ -152,10 +156,12 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, pi *v1alpha1.PoolImage,
 			return r.promote(ctx, pi, res, b.Image)
 		}
 		if st.LatestBuild.Failure == nil && st.GetCondition(v1alpha1.ConditionBuildSucceeded).IsUnknown() {
-			st.MarkBuildFailed(&v1alpha1.BuildFailure{
+			f := &v1alpha1.BuildFailure{
 				Reason:  "PipelineRunDeleted",
 				Message: fmt.Sprintf("PipelineRun %s was deleted before it finished; set the annotation %s to a new value to build again", st.LatestBuild.PipelineRun, layering.RetryAnnotation),
-			})
+			}
+			st.MarkBuildFailed(f)
+			r.Metrics.BuildFinished(ctx, pi, metrics.ResultFailed, f.Reason, f, time.Time{}, time.Time{})
 			r.event(ctx, pi, corev1.EventTypeWarning, v1alpha1.ReasonBuildFailed, "PipelineRun %s was deleted before it finished", st.LatestBuild.PipelineRun)
 		}
 		return nil
@@ -221,7 +227,7 @@ func (r *Reconciler) follow(ctx context.Context, pi *v1alpha1.PoolImage, res *re
 	st.Pending = nil
 	// Whatever state it is in, this run is the one of the current inputs: any other active run
 	// of the pool builds stale inputs.
-	if err := r.supersede(ctx, pi, runs, run.Name); err != nil {
+	if err := r.supersede(ctx, pi, runs, run.Name, res.hash); err != nil {
 		return err
 	}
 
@@ -238,6 +244,7 @@ func (r *Reconciler) follow(ctx context.Context, pi *v1alpha1.PoolImage, res *re
 		if !wasFailed {
 			r.event(ctx, pi, corev1.EventTypeWarning, v1alpha1.ReasonBuildFailed, "%s; the pool keeps its current image",
 				flatten(st.GetCondition(v1alpha1.ConditionBuildSucceeded).Message))
+			r.Metrics.BuildFinished(ctx, pi, metrics.ResultFailed, runReason(run), f, timeOf(run.Status.StartTime), timeOf(run.Status.CompletionTime))
 		}
 		if st.CurrentImage != "" {
 			st.MarkAwaitingBuild()
@@ -247,15 +254,18 @@ func (r *Reconciler) follow(ctx context.Context, pi *v1alpha1.PoolImage, res *re
 
 	image, err := runImage(run)
 	if err != nil {
+		f := &v1alpha1.BuildFailure{Reason: "MissingResults", Message: err.Error(),
+			LogsCommand: fmt.Sprintf("tkn pipelinerun logs %s -n %s", run.Name, run.Namespace)}
 		if b.Failure == nil {
 			r.event(ctx, pi, corev1.EventTypeWarning, v1alpha1.ReasonBuildFailed, "%s; the pool keeps its current image", err)
+			r.Metrics.BuildFinished(ctx, pi, metrics.ResultFailed, f.Reason, f, timeOf(run.Status.StartTime), timeOf(run.Status.CompletionTime))
 		}
-		st.MarkBuildFailed(&v1alpha1.BuildFailure{Reason: "MissingResults", Message: err.Error(),
-			LogsCommand: fmt.Sprintf("tkn pipelinerun logs %s -n %s", run.Name, run.Namespace)})
+		st.MarkBuildFailed(f)
 		return nil
 	}
 	if b.Image != image || !st.GetCondition(v1alpha1.ConditionBuildSucceeded).IsTrue() {
 		r.event(ctx, pi, corev1.EventTypeNormal, v1alpha1.ReasonBuildSucceeded, "PipelineRun %s built and verified %s", run.Name, image)
+		r.Metrics.BuildFinished(ctx, pi, metrics.ResultSucceeded, runReason(run), nil, timeOf(run.Status.StartTime), timeOf(run.Status.CompletionTime))
 	}
 	st.MarkBuildSucceeded(image)
 	if pi.Spec.PromotionPaused() {
@@ -326,10 +336,22 @@ func (r *Reconciler) FinalizeKind(ctx context.Context, pi *v1alpha1.PoolImage) p
 	if err != nil {
 		return err
 	}
-	if err := r.prune(ctx, pi, runs, int(pi.Spec.RetentionKeep())); err != nil {
+	if err := r.prune(ctx, pi, runs, retentionKeep(ctx, pi)); err != nil {
 		return err
 	}
 	return ev
+}
+
+// retentionKeep is how many finished runs of pi's pool to keep: spec.retention.keep, else the
+// controller's retention-keep.
+func retentionKeep(ctx context.Context, pi *v1alpha1.PoolImage) int {
+	if r := pi.Spec.Retention; r != nil && r.Keep != nil {
+		return int(*r.Keep)
+	}
+	if n := config.FromContextOrDefaults(ctx).RetentionKeep; n > 0 {
+		return int(n)
+	}
+	return int(v1alpha1.DefaultRetentionKeep)
 }
 
 // event records an event on the PoolImage.

@@ -181,7 +181,7 @@ func TestReconcile(t *testing.T) {
 			st.MarkAwaitingBuild()
 			st.MarkBuilding(name)
 		}))},
-		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)", name, h)},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s; changed: first build)", name, h)},
 	}, {
 		Name:          "quiet period: inputs first seen are recorded and re-checked later",
 		Key:           key(),
@@ -207,7 +207,7 @@ func TestReconcile(t *testing.T) {
 			st.MarkAwaitingBuild()
 			st.MarkBuilding(name)
 		}))},
-		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)", name, h)},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s; changed: first build)", name, h)},
 	}, {
 		Name: "burst: a change during the quiet period restarts it, no run",
 		Key:  key(),
@@ -253,8 +253,12 @@ func TestReconcile(t *testing.T) {
 			st.MarkBuilding(name2)
 		}))},
 		WantEvents: []string{
-			eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s)", name2, h2),
-			eventf(corev1.EventTypeNormal, "Superseded", "cancelled PipelineRun %s: its inputs are out of date", name),
+			eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s; changed: first build)", name2, h2),
+			eventf(corev1.EventTypeNormal, "Superseded", "cancelled PipelineRun %s: its inputs are out of date (inputs %s replace them)", name, h2),
+		},
+		PostConditions: []func(*testing.T, *TableRow){
+			wantMetric("ocl_pipelines_builds_superseded", 1, map[string]string{"poolimage": key(), "pool": poolName}),
+			wantMetric("ocl_pipelines_builds_started", 1, map[string]string{"poolimage": key(), "trigger": "spec"}),
 		},
 	}, {
 		Name: "success: the verified digest is promoted through a MachineConfig",
@@ -275,6 +279,12 @@ func TestReconcile(t *testing.T) {
 		WantEvents: []string{
 			eventf(corev1.EventTypeNormal, "BuildSucceeded", "PipelineRun %s built and verified %s", name, image),
 			eventf(corev1.EventTypeNormal, "Promoted", "MachineConfig zz-ocl-0-worker-os-image sets osImageURL of MachineConfigPool worker to %s", image),
+		},
+		PostConditions: []func(*testing.T, *TableRow){
+			wantMetric("ocl_pipelines_builds", 1, map[string]string{"poolimage": key(), "result": "succeeded", "reason": "Succeeded", "task": "", "step": ""}),
+			wantMetric("ocl_pipelines_build_duration", 1, map[string]string{"poolimage": key(), "result": "succeeded"}),
+			wantMetric("ocl_pipelines_builds_running", 1, nil), // the lister's status: still Building
+			wantMetric("ocl_pipelines_last_successful_build_timestamp", float64(now.Add(-5*time.Minute).UnixNano())/1e9, map[string]string{"pool": poolName}),
 		},
 	}, {
 		Name: "success while promotion is paused: recorded, not promoted",
@@ -320,10 +330,21 @@ func TestReconcile(t *testing.T) {
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeWarning, "BuildFailed",
 			"task build, step build failed: line 2; line 3; line 4; line 5; \"step-build\" exited with code 1; logs: tkn pipelinerun logs %s -n ocl --task build; the pool keeps its current image", name2)},
+		PostConditions: []func(*testing.T, *TableRow){
+			wantMetric("ocl_pipelines_builds", 1, map[string]string{"poolimage": key(), "pool": poolName, "result": "failed", "reason": "Failed", "task": "build", "step": "build"}),
+			wantMetric("ocl_pipelines_build_duration", 1, map[string]string{"poolimage": key(), "result": "failed"}),
+			wantMetric("ocl_pipelines_builds", -1, map[string]string{"result": "succeeded"}),
+		},
 	}, {
 		Name:    "promoted inputs: nothing to do, no write",
 		Key:     key(),
 		Objects: objects(promotedPI, mcA, succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA)),
+		PostConditions: []func(*testing.T, *TableRow){
+			wantMetric("ocl_pipelines_builds", -1, nil),
+			wantMetric("ocl_pipelines_builds_started", -1, nil),
+			wantMetric("ocl_pipelines_pool_out_of_date", 0, map[string]string{"poolimage": key()}),
+			wantMetric("ocl_pipelines_pool_build_failed", -1, nil),
+		},
 	}, {
 		Name:        "MachineConfig drift is repaired",
 		Key:         key(),
@@ -351,8 +372,13 @@ func TestReconcile(t *testing.T) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: generator.RunName(poolName, hUp), InputsHash: hUp, Inputs: sumUp}
 			st.MarkAwaitingBuild()
 			st.MarkBuilding(generator.RunName(poolName, hUp))
+			st.MarkUpToDate(sumUp.BaseImage)
 		}))},
-		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: upgrade, inputs %s)", generator.RunName(poolName, hUp), hUp)},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: upgrade, inputs %s; changed: baseImage, extensionsImage)", generator.RunName(poolName, hUp), hUp)},
+		PostConditions: []func(*testing.T, *TableRow){
+			wantMetric("ocl_pipelines_builds_started", 1, map[string]string{"poolimage": key(), "trigger": "upgrade"}),
+			wantMetric("ocl_pipelines_builds_started", -1, map[string]string{"trigger": "spec"}),
+		},
 	}, {
 		Name: "retry annotation: the same inputs run again",
 		Key:  key(),
@@ -368,7 +394,7 @@ func TestReconcile(t *testing.T) {
 			st.MarkAwaitingBuild()
 			st.MarkBuilding(n)
 		}))},
-		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: retry, inputs %s)",
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: retry, inputs %s; changed: first build)",
 			generator.RetryRunName(poolName, h, retryToken), h)},
 	}, {
 		Name: "a success after a failure clears the failure and promotes",
@@ -431,13 +457,22 @@ func TestReconcile(t *testing.T) {
 	}, {
 		Name: "retention: finished runs beyond keep are deleted, the promoted one's is kept",
 		Key:  key(),
-		Objects: objects(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Retention.Keep = ptr(int32(2)) }), promoted), mcA,
+		Objects: objects(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Retention = &v1alpha1.Retention{Keep: ptr(int32(2))} }), promoted), mcA,
 			succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA),
 			run(t, pi2, in, "old-1", now.Add(-50*time.Minute), corev1.ConditionFalse),
 			run(t, pi2, in, "old-2", now.Add(-40*time.Minute), corev1.ConditionFalse),
 			run(t, pi2, in, "new-1", now.Add(-30*time.Minute), corev1.ConditionFalse),
 			run(t, pi2, in, "new-2", now.Add(-20*time.Minute), corev1.ConditionFalse)),
 		WantDeletes: []clientgotesting.DeleteActionImpl{deleteRun("old-2"), deleteRun("old-1")},
+	}, {
+		Name: "retention from the controller's retention-keep when the spec sets none",
+		Key:  key(),
+		Objects: objects(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Retention = nil }), promoted), mcA,
+			succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA),
+			run(t, pi2, in, "old-1", now.Add(-50*time.Minute), corev1.ConditionFalse),
+			run(t, pi2, in, "new-1", now.Add(-30*time.Minute), corev1.ConditionFalse)),
+		OtherTestData: map[string]interface{}{"config": func() *config.Config { c := *testCfg; c.RetentionKeep = 1; return &c }()},
+		WantDeletes:   []clientgotesting.DeleteActionImpl{deleteRun("old-1")},
 	}}
 	table.Test(t, factory)
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -64,6 +66,44 @@ func (r *Reconciler) poolRuns(pi *v1alpha1.PoolImage) ([]*tektonv1.PipelineRun, 
 		return a.Name > b.Name
 	})
 	return runs, nil
+}
+
+// runReason is Tekton's reason on a finished run's Succeeded condition.
+func runReason(pr *tektonv1.PipelineRun) string {
+	if c := pr.Status.GetCondition(apis.ConditionSucceeded); c != nil {
+		return c.Reason
+	}
+	return ""
+}
+
+func timeOf(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
+}
+
+// changedList says what changed against the promoted image, for the BuildStarted event.
+func changedList(sum *v1alpha1.BuildInputs) string {
+	if sum == nil || len(sum.Changed) == 0 {
+		return "first build"
+	}
+	return strings.Join(sum.Changed, ", ")
+}
+
+// lastSuccess returns when the newest successful run of pi's pool finished (zero if none).
+func (r *Reconciler) lastSuccess(pi *v1alpha1.PoolImage) time.Time {
+	runs, err := r.poolRuns(pi)
+	if err != nil {
+		return time.Time{}
+	}
+	var last time.Time
+	for _, pr := range runs {
+		if succeeded(pr) && pr.Status.CompletionTime != nil && pr.Status.CompletionTime.After(last) {
+			last = pr.Status.CompletionTime.Time
+		}
+	}
+	return last
 }
 
 func runHash(pr *tektonv1.PipelineRun) string { return pr.Labels[layering.InputsHashLabel] }
@@ -125,13 +165,15 @@ func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res 
 	} else if err != nil {
 		return nil, fmt.Errorf("create PipelineRun %s/%s: %w", pi.Namespace, pr.Name, err)
 	}
-	r.event(ctx, pi, "Normal", "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool %s (trigger: %s, inputs %s)",
-		created.Name, pi.Spec.MachineConfigPool.Name, trigger, res.hash)
+	r.event(ctx, pi, corev1.EventTypeNormal, v1alpha1.ReasonBuildStarted, "PipelineRun %s builds the image of MachineConfigPool %s (trigger: %s, inputs %s; changed: %s)",
+		created.Name, pi.Spec.MachineConfigPool.Name, trigger, res.hash, changedList(res.sum))
+	r.Metrics.BuildStarted(ctx, pi, trigger)
 	return created, nil
 }
 
 // supersede cancels the pool's active runs other than keep: at most one run per pool is active.
-func (r *Reconciler) supersede(ctx context.Context, pi *v1alpha1.PoolImage, runs []*tektonv1.PipelineRun, keep string) error {
+// hash is the inputs hash of the current inputs, which replace theirs.
+func (r *Reconciler) supersede(ctx context.Context, pi *v1alpha1.PoolImage, runs []*tektonv1.PipelineRun, keep, hash string) error {
 	patch := []byte(`{"spec":{"status":"` + tektonv1.PipelineRunSpecStatusCancelled + `"}}`)
 	for _, pr := range runs {
 		if pr.Name == keep || pr.IsDone() || pr.IsCancelled() {
@@ -141,7 +183,8 @@ func (r *Reconciler) supersede(ctx context.Context, pi *v1alpha1.PoolImage, runs
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("cancel superseded PipelineRun %s/%s: %w", pr.Namespace, pr.Name, err)
 		}
-		r.event(ctx, pi, "Normal", "Superseded", "cancelled PipelineRun %s: its inputs are out of date", pr.Name)
+		r.event(ctx, pi, corev1.EventTypeNormal, v1alpha1.ReasonSuperseded, "cancelled PipelineRun %s: its inputs are out of date (inputs %s replace them)", pr.Name, hash)
+		r.Metrics.Superseded(ctx, pi)
 	}
 	return nil
 }

@@ -1,5 +1,5 @@
 // Module tekton builds the Tekton Pipelines controller and entrypoint of the local test stack,
-// and the tkn CLI, from the Go module proxy. See hack/build-stack-tools.sh.
+// from the Go module proxy. See hack/build-stack-tools.sh.
 module github.com/ocl-pipelines/ocl-pipelines/hack/tekton
 
 go 1.26.4

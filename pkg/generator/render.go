@@ -246,8 +246,9 @@ func Render(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.PipelineRun, error) {
 	}
 
 	annotations := map[string]string{
-		layering.PoolLabel:      p.Pool,
-		layering.PoolImageLabel: p.poolImage,
+		layering.PoolLabel:       p.Pool,
+		layering.PoolImageLabel:  p.poolImage,
+		layering.InputsHashLabel: hash,
 	}
 	if p.trigger != "" {
 		annotations[layering.TriggerAnnotation] = p.trigger
@@ -256,10 +257,15 @@ func Render(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.PipelineRun, error) {
 	return &tektonv1.PipelineRun{
 		TypeMeta: metav1.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "PipelineRun"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        RunName(p.Pool, hash),
-			Namespace:   p.namespace,
-			Labels:      Labels(p.poolImage, p.Pool, hash),
-			Annotations: annotations,
+			Name: RunName(p.Pool, hash),
+			// Tekton labels a run of an embedded pipeline tekton.dev/pipeline=<run name> unless
+			// the run has a generateName (pipelinerun.go storePipelineSpecAndMergeMeta); with
+			// one, it keeps our per-pool label, so the dashboard groups a pool's runs. The API
+			// server ignores generateName when a name is set.
+			GenerateName: PipelineLabelValue(p.Pool) + "-",
+			Namespace:    p.namespace,
+			Labels:       Labels(p.poolImage, p.Pool, hash),
+			Annotations:  annotations,
 		},
 		Spec: tektonv1.PipelineRunSpec{
 			PipelineSpec:    pipelineSpec(p.cfg, p.retries),

@@ -98,7 +98,12 @@ func run(m *testing.M) int {
 		if v, ok := strings.CutPrefix(line, "export OCL_REGISTRY="); ok {
 			os.Setenv("OCL_E2E_REGISTRY", v)
 		}
+		// kubectl and tkn of the stack.
+		if v, ok := strings.CutPrefix(line, "export PATH="); ok {
+			os.Setenv("PATH", strings.TrimSuffix(v, "$PATH")+os.Getenv("PATH"))
+		}
 	}
+	os.Setenv("KUBECONFIG", filepath.Join(stack, "kubeconfig"))
 	return m.Run()
 }
 
@@ -140,6 +145,21 @@ func dump(t *testing.T, ns string) {
 			lines = lines[len(lines)-30:]
 		}
 		t.Logf("last lines of %s.log:\n%s", name, strings.Join(lines, "\n"))
+	}
+}
+
+// newNamespace creates the namespace of a test's PoolImage with the build ServiceAccount the
+// installed config-ocl-pipelines names (service-account: ocl-build), as docs/install.md says
+// an admin does for a namespace other than ocl-pipelines.
+func newNamespace(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := clients.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create namespace %s: %v", ns, err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "ocl-build", Namespace: ns}}
+	if _, err := clients.kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create ServiceAccount %s/ocl-build: %v", ns, err)
 	}
 }
 
@@ -236,9 +256,7 @@ func TestBuildLoop(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-loop"
 	setConfig(t, map[string]string{"quiet-period": "0s"})
-	if _, err := clients.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatalf("create namespace %s: %v", ns, err)
-	}
+	newNamespace(t, ns)
 	if _, err := clients.kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "push"},
 		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{}}`)}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("create the push secret: %v", err)
@@ -292,6 +310,16 @@ func TestBuildLoop(t *testing.T) {
 	if got := machineConfigImage(t); got != image {
 		t.Fatalf("MachineConfig osImageURL = %q, want the promoted %q", got, image)
 	}
+	built := poolImage(t, ns).Status.LatestBuild.PipelineRun
+	checkDashboardFidelity(t, ns, built)
+	checkMetrics(t, map[string]string{
+		`ocl_pipelines_builds_total{`:                            `result="succeeded"`,
+		`ocl_pipelines_build_duration_seconds_bucket{`:           `result="succeeded"`,
+		`ocl_pipelines_builds_started_total{`:                    `trigger="spec"`,
+		`ocl_pipelines_builds_superseded_total{`:                 `pool="worker"`,
+		`ocl_pipelines_last_successful_build_timestamp_seconds{`: `poolimage="e2e-loop/worker"`,
+		`ocl_pipelines_pool_out_of_date_seconds{`:                `poolimage="e2e-loop/worker"`,
+	})
 	repo, digest, _ := strings.Cut(image, "@")
 	out, err := exec.Command("skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}", "docker://"+repo+":latest").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != digest {
@@ -326,6 +354,10 @@ func TestBuildLoop(t *testing.T) {
 	if got := machineConfigImage(t); got != image || poolImage(t, ns).Status.CurrentImage != image {
 		t.Errorf("a failed build changed the promoted image: MachineConfig %q, status %q, want %q", got, poolImage(t, ns).Status.CurrentImage, image)
 	}
+	checkMetrics(t, map[string]string{
+		`ocl_pipelines_pool_build_failed{`: `pipelinerun="` + run + `"`,
+		`ocl_pipelines_builds_total{`:      `step="build"`,
+	})
 
 	// Fixing the Containerfile builds again and promotes the new image.
 	edit(t, ns, "FROM configs AS final\nRUN echo three > /etc/e2e\n")
@@ -355,6 +387,65 @@ func TestBuildLoop(t *testing.T) {
 		_, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
 		return apierrors.IsNotFound(err) && machineConfigImage(t) == "", nil
 	})
+}
+
+// checkDashboardFidelity: `tkn pipelinerun logs` of a finished run shows every stage, finally
+// included, each step prints what it does, and Tekton kept the per-pool pipeline label and our
+// annotations (pool, PoolImage, trigger, inputs hash).
+func checkDashboardFidelity(t *testing.T, ns, run string) {
+	t.Helper()
+	out, err := exec.Command("tkn", "pipelinerun", "logs", run, "-n", ns).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tkn pipelinerun logs %s -n %s: %v\n%s", run, ns, err, out)
+	}
+	for _, want := range []string{
+		"[fetch-base-digest : fetch-base-digest]", "[build : inject]", "[build : build]", "[build : push]",
+		"[verify : verify]", "[promote : promote]", "[report : report]",
+	} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("tkn pipelinerun logs %s does not show %s:\n%s", run, want, out)
+		}
+	}
+	pr, err := clients.tekton.TektonV1().PipelineRuns(ns).Get(context.Background(), run, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pr.Labels["tekton.dev/pipeline"]; got != generator.PipelineLabelValue("worker") {
+		t.Errorf("Tekton labelled run %s tekton.dev/pipeline=%q, want the per-pool %q", run, got, generator.PipelineLabelValue("worker"))
+	}
+	for _, k := range []string{layering.PoolLabel, layering.PoolImageLabel, layering.TriggerAnnotation, layering.InputsHashLabel} {
+		if pr.Annotations[k] == "" {
+			t.Errorf("run %s has no annotation %s: %v", run, k, pr.Annotations)
+		}
+	}
+}
+
+// checkMetrics scrapes our controller's metrics endpoint (127.0.0.1:9092 in the stack) and wants,
+// for each metric prefix, a sample line that contains the given label.
+func checkMetrics(t *testing.T, want map[string]string) {
+	t.Helper()
+	out, err := exec.Command("curl", "-fsS", "http://127.0.0.1:9092/metrics").CombinedOutput()
+	if err != nil {
+		t.Fatalf("scrape the controller's metrics: %v\n%s", err, out)
+	}
+	for prefix, label := range want {
+		found := false
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, prefix) && strings.Contains(line, label) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			var ours []string
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.HasPrefix(line, "ocl_pipelines_") {
+					ours = append(ours, line)
+				}
+			}
+			t.Errorf("no metric %s...%s...; the controller exports:\n%s", prefix, label, strings.Join(ours, "\n"))
+		}
+	}
 }
 
 // restartController kills our controller, starts it again and waits until it has reconciled the
@@ -390,9 +481,7 @@ func restartController(t *testing.T, ns string) {
 func TestInvalidInputsCreateNoRun(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-invalid"
-	if _, err := clients.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatalf("create namespace %s: %v", ns, err)
-	}
+	newNamespace(t, ns)
 	pi := &v1alpha1.PoolImage{
 		ObjectMeta: metav1.ObjectMeta{Name: "infra", Namespace: ns},
 		Spec: v1alpha1.PoolImageSpec{
@@ -429,9 +518,7 @@ func TestUpgradeAndEntitlements(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-upgrade"
 	setConfig(t, map[string]string{"quiet-period": "0s"})
-	if _, err := clients.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatalf("create namespace %s: %v", ns, err)
-	}
+	newNamespace(t, ns)
 	for _, s := range []*corev1.Secret{
 		{ObjectMeta: metav1.ObjectMeta{Name: "push"}, Type: corev1.SecretTypeDockerConfigJson,
 			Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{}}`)}},

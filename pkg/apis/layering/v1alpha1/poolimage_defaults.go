@@ -21,16 +21,12 @@ func (s *PoolImageSpec) SetDefaults(context.Context) {
 			s.Containerfile[i].Arch = ArchNoArch
 		}
 	}
-	if s.Retention == nil {
-		s.Retention = &Retention{}
-	}
-	if s.Retention.Keep == nil {
-		keep := DefaultRetentionKeep
-		s.Retention.Keep = &keep
-	}
+	// retention.keep stays unset: the controller's retention-keep (config-ocl-pipelines) applies,
+	// so a platform team can change it for every pool at once.
 }
 
-// RetentionKeep returns retention.keep, or its default.
+// RetentionKeep returns retention.keep, or DefaultRetentionKeep (the controller uses its own
+// configured default instead).
 func (s *PoolImageSpec) RetentionKeep() int32 {
 	if s.Retention == nil || s.Retention.Keep == nil {
 		return DefaultRetentionKeep

@@ -1,7 +1,10 @@
 package v1alpha1
 
 import (
+	"fmt"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"knative.dev/pkg/apis"
@@ -18,6 +21,13 @@ const (
 	ConditionBuildSucceeded apis.ConditionType = "BuildSucceeded"
 	// ConditionPromoted is True when the pool's MachineConfig carries the built image.
 	ConditionPromoted apis.ConditionType = "Promoted"
+	// ConditionUpToDate is True when the promoted image is built on the base image the pool's
+	// inputs resolve to now (the release's, unless spec.baseImage pins one), and False (reason
+	// BaseImageChanged) from the moment the base image moves past it until the rebuilt image is
+	// promoted: its lastTransitionTime says how long the pool has run an OS older than its release.
+	// It is informational (severity Info) and does not gate Ready; it is absent while no image is
+	// promoted.
+	ConditionUpToDate apis.ConditionType = "UpToDate"
 )
 
 // Reasons used on PoolImage conditions.
@@ -34,6 +44,9 @@ const (
 	ReasonQuietPeriod      = "QuietPeriod"
 	ReasonPromotionFailed  = "PromotionFailed"
 	ReasonSuperseded       = "Superseded"
+	ReasonBuildStarted     = "BuildStarted"
+	ReasonBaseImageCurrent = "BaseImageCurrent"
+	ReasonBaseImageChanged = "BaseImageChanged"
 )
 
 var poolImageCondSet = apis.NewLivingConditionSet(ConditionBuildSucceeded, ConditionPromoted)
@@ -153,12 +166,52 @@ func (s *PoolImageStatus) MarkAwaitingBuild() {
 		"the pool keeps %s until the build of the new inputs succeeds", s.CurrentImage)
 }
 
+// MarkUpToDate records whether the promoted image is built on base, the base image the pool's
+// inputs resolve to now. It keeps the condition's lastTransitionTime while the answer does not
+// change, and removes the condition while no image is promoted.
+func (s *PoolImageStatus) MarkUpToDate(base string) {
+	m := poolImageCondSet.Manage(s)
+	if s.CurrentImage == "" || s.CurrentInputs == nil {
+		_ = m.ClearCondition(ConditionUpToDate)
+		return
+	}
+	if s.CurrentInputs.BaseImage == base {
+		m.SetCondition(apis.Condition{Type: ConditionUpToDate, Status: corev1.ConditionTrue, Severity: apis.ConditionSeverityInfo,
+			Reason: ReasonBaseImageCurrent, Message: fmt.Sprintf("%s is built on the current base image %s", s.CurrentImage, base)})
+		return
+	}
+	prev := m.GetCondition(ConditionUpToDate)
+	m.SetCondition(apis.Condition{Type: ConditionUpToDate, Status: corev1.ConditionFalse, Severity: apis.ConditionSeverityInfo,
+		Reason: ReasonBaseImageChanged, Message: fmt.Sprintf(
+			"the pool runs %s, built on %s; the base image is now %s and the pool's image is rebuilt on it (see BuildSucceeded)",
+			s.CurrentImage, s.CurrentInputs.BaseImage, base)})
+	if prev != nil && prev.IsFalse() {
+		// Out of date since the first change, also when the base image moved again since.
+		for i := range s.Conditions {
+			if s.Conditions[i].Type == ConditionUpToDate {
+				s.Conditions[i].LastTransitionTime = prev.LastTransitionTime
+			}
+		}
+	}
+}
+
+// OutOfDateSince returns when the base image moved past the promoted image, or the zero time
+// when the pool's image is up to date (or none is promoted).
+func (s *PoolImageStatus) OutOfDateSince() time.Time {
+	c := s.GetCondition(ConditionUpToDate)
+	if c == nil || !c.IsFalse() {
+		return time.Time{}
+	}
+	return c.LastTransitionTime.Inner.Time
+}
+
 // MarkReverted records that the pool was handed back to the release's image.
 func (s *PoolImageStatus) MarkReverted() {
 	s.CurrentImage = ""
 	s.CurrentInputs = nil
 	s.CurrentInputsHash = ""
 	s.Pending = nil
+	_ = poolImageCondSet.Manage(s).ClearCondition(ConditionUpToDate)
 	poolImageCondSet.Manage(s).MarkTrueWithReason(ConditionPromoted, ReasonReverted,
 		"spec.revert is true: the pool runs the release's image")
 }

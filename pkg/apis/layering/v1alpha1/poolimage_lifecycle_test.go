@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"knative.dev/pkg/apis"
@@ -69,5 +70,48 @@ func TestContainerfileFor(t *testing.T) {
 	s.Containerfile = s.Containerfile[:1]
 	if _, ok := s.ContainerfileFor(ArchAMD64); ok {
 		t.Error("ContainerfileFor(amd64) found content with only an arm64 entry")
+	}
+}
+
+// UpToDate turns False when the base image moves past the promoted image, keeps the time it
+// first did while the base moves again, does not touch Ready, and goes away on revert.
+func TestMarkUpToDate(t *testing.T) {
+	s := &PoolImageStatus{}
+	s.InitializeConditions()
+	s.MarkUpToDate("base@sha256:1")
+	if s.GetCondition(ConditionUpToDate) != nil {
+		t.Fatal("UpToDate set while no image is promoted")
+	}
+	s.CurrentImage = "r@sha256:a"
+	s.CurrentInputs = &BuildInputs{BaseImage: "base@sha256:1"}
+	s.MarkPromoted("r@sha256:a")
+	s.MarkBuildSucceeded("r@sha256:a")
+	s.MarkUpToDate("base@sha256:1")
+	if c := s.GetCondition(ConditionUpToDate); !c.IsTrue() || c.Severity != apis.ConditionSeverityInfo || !s.OutOfDateSince().IsZero() {
+		t.Fatalf("UpToDate = %+v, OutOfDateSince %v; want True (Info) and zero", c, s.OutOfDateSince())
+	}
+	s.MarkUpToDate("base@sha256:2")
+	first := s.OutOfDateSince()
+	if first.IsZero() || s.GetCondition(ConditionUpToDate).Reason != ReasonBaseImageChanged {
+		t.Fatalf("UpToDate = %+v; want False, BaseImageChanged", s.GetCondition(ConditionUpToDate))
+	}
+	if !s.IsReady() {
+		t.Error("an out-of-date image made Ready false: UpToDate is informational")
+	}
+	for i := range s.Conditions { // pretend the change was seen an hour ago
+		if s.Conditions[i].Type == ConditionUpToDate {
+			s.Conditions[i].LastTransitionTime.Inner.Time = first.Add(-time.Hour)
+		}
+	}
+	s.MarkUpToDate("base@sha256:3")
+	if got := s.OutOfDateSince(); !got.Equal(first.Add(-time.Hour)) {
+		t.Errorf("OutOfDateSince after a second base change = %v, want the first change %v", got, first.Add(-time.Hour))
+	}
+	if msg := s.GetCondition(ConditionUpToDate).Message; !strings.Contains(msg, "base@sha256:3") {
+		t.Errorf("message %q does not name the new base", msg)
+	}
+	s.MarkReverted()
+	if s.GetCondition(ConditionUpToDate) != nil {
+		t.Error("UpToDate left after revert")
 	}
 }

@@ -21,6 +21,7 @@ import (
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.status.currentImage`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Build",type=string,JSONPath=`.status.latestBuild.pipelineRun`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type PoolImage struct {
 	metav1.TypeMeta `json:",inline"`
@@ -295,8 +296,8 @@ const DefaultRetentionKeep int32 = 5
 
 // Retention bounds the PipelineRuns kept per pool.
 type Retention struct {
-	// keep is the number of most recent PipelineRuns kept (default 5); the promoted image's run
-	// is always kept.
+	// keep is the number of most recent PipelineRuns kept (default: the controller's
+	// retention-keep, 5 as installed); the promoted image's run is always kept.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
 	// +optional

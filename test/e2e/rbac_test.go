@@ -1,0 +1,106 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestControllerRBACFromAudit reads the API server's audit log of the controller's
+// ServiceAccount (hack/stack/audit-policy.yaml) after the other tests of this package (Go runs
+// files in name order: this one comes last). The controller ran as that ServiceAccount with the
+// RBAC of config/, so: none of its requests was forbidden, and the calls the tests drove through
+// every main path (build, supersede, promote, upgrade, revert, leader election, events, config)
+// were all made, by that identity. The calls of rarer paths (get a PipelineRun after
+// AlreadyExists, delete runs beyond retention, re-read a PoolImage after a status conflict,
+// patch a repeated event) are logged when they happen; test/manifests maps each to its code.
+func TestControllerRBACFromAudit(t *testing.T) {
+	f, err := os.Open(filepath.Join(stack, "audit.log"))
+	if err != nil {
+		t.Fatalf("the API server's audit log: %v", err)
+	}
+	defer f.Close()
+	type event struct {
+		User       struct{ Username string } `json:"user"`
+		Verb       string                    `json:"verb"`
+		RequestURI string                    `json:"requestURI"`
+		ObjectRef  *struct {
+			APIGroup    string `json:"apiGroup"`
+			Resource    string `json:"resource"`
+			Subresource string `json:"subresource"`
+		} `json:"objectRef"`
+		ResponseStatus *struct {
+			Code int `json:"code"`
+		} `json:"responseStatus"`
+	}
+	const sa = "system:serviceaccount:ocl-pipelines:ocl-pipelines-controller"
+	seen := map[string]int{}
+	var forbidden []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	n := 0
+	for sc.Scan() {
+		var e event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("audit line: %v", err)
+		}
+		if e.User.Username != sa {
+			continue
+		}
+		n++
+		if e.ResponseStatus != nil && e.ResponseStatus.Code == 403 {
+			forbidden = append(forbidden, e.Verb+" "+e.RequestURI)
+		}
+		if e.ObjectRef == nil {
+			continue
+		}
+		res := e.ObjectRef.Resource
+		if e.ObjectRef.Subresource != "" {
+			res += "/" + e.ObjectRef.Subresource
+		}
+		g := e.ObjectRef.APIGroup
+		if g == "" {
+			g = "core"
+		}
+		seen[e.Verb+" "+g+"/"+res]++
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatalf("no request of %s in the audit log: the controller did not run as its ServiceAccount", sa)
+	}
+	for _, r := range forbidden {
+		t.Errorf("forbidden by the RBAC of config/: %s", r)
+	}
+	var calls []string
+	for k, v := range seen {
+		calls = append(calls, k+" ×"+strconv.Itoa(v))
+	}
+	sort.Strings(calls)
+	t.Logf("%d requests as %s:\n%s", n, sa, strings.Join(calls, "\n"))
+	for _, want := range []string{
+		// No "list": against this API server (1.35) client-go's informers stream their initial
+		// state with a watch (watch-list, authorized as watch); list is their fallback on API
+		// servers without it, which is why the ClusterRole keeps it.
+		"watch layering.ocl-pipelines.dev/poolimages",
+		"patch layering.ocl-pipelines.dev/poolimages", "update layering.ocl-pipelines.dev/poolimages/status",
+		"create tekton.dev/pipelineruns", "patch tekton.dev/pipelineruns", "watch tekton.dev/taskruns",
+		"create machineconfiguration.openshift.io/machineconfigs", "update machineconfiguration.openshift.io/machineconfigs",
+		"delete machineconfiguration.openshift.io/machineconfigs",
+		"watch machineconfiguration.openshift.io/machineconfigpools", "watch machineconfiguration.openshift.io/controllerconfigs",
+		"watch core/secrets", "watch core/configmaps", "watch core/nodes", "create core/events",
+		"get core/configmaps", "get coordination.k8s.io/leases", "create coordination.k8s.io/leases", "update coordination.k8s.io/leases",
+	} {
+		if seen[want] == 0 {
+			t.Errorf("the e2e run never made %q as the controller: the path that needs it was not exercised, or the rule is unused", want)
+		}
+	}
+}

@@ -1,0 +1,465 @@
+package manifests
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
+	"github.com/ocl-pipelines/ocl-pipelines/controller/metrics"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+)
+
+const (
+	root         = "../.."
+	namespace    = "ocl-pipelines"
+	controllerSA = "ocl-pipelines-controller"
+)
+
+type object struct {
+	file string
+	u    *unstructured.Unstructured
+	raw  []byte
+}
+
+// load returns the objects of config/kustomization.yaml's resources, in order (what
+// `kubectl kustomize config/` renders: the kustomization has no transformers).
+func load(t *testing.T) []object {
+	t.Helper()
+	var k struct {
+		APIVersion string   `json:"apiVersion"`
+		Kind       string   `json:"kind"`
+		Resources  []string `json:"resources"`
+	}
+	b, err := os.ReadFile(filepath.Join(root, "config", "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(b, &k, yaml.DisallowUnknownFields); err != nil {
+		t.Fatalf("kustomization.yaml: %v (this test renders resources only; teach it any transformer you add)", err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "config", "*.yaml"))
+	for _, f := range files {
+		if base := filepath.Base(f); base != "kustomization.yaml" && !slices.Contains(k.Resources, base) {
+			t.Errorf("config/%s is not listed in config/kustomization.yaml: kubectl apply -k would skip it", base)
+		}
+	}
+	var out []object
+	for _, r := range k.Resources {
+		b, err := os.ReadFile(filepath.Join(root, "config", r))
+		if err != nil {
+			t.Fatalf("kustomization resource %s: %v", r, err)
+		}
+		for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(b), -1) {
+			if strings.TrimSpace(stripComments(doc)) == "" {
+				continue
+			}
+			u := &unstructured.Unstructured{}
+			j, err := yaml.YAMLToJSON([]byte(doc))
+			if err != nil {
+				t.Fatalf("%s: %v", r, err)
+			}
+			if err := u.UnmarshalJSON(j); err != nil {
+				t.Fatalf("%s: %v", r, err)
+			}
+			out = append(out, object{file: r, u: u, raw: j})
+		}
+	}
+	return out
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+func find(t *testing.T, objs []object, kind, ns, name string, into any) {
+	t.Helper()
+	for _, o := range objs {
+		if o.u.GetKind() == kind && o.u.GetNamespace() == ns && o.u.GetName() == name {
+			if into != nil {
+				if err := yaml.Unmarshal(o.raw, into); err != nil {
+					t.Fatalf("%s %s: %v", kind, name, err)
+				}
+			}
+			return
+		}
+	}
+	t.Fatalf("config/ has no %s %s/%s", kind, ns, name)
+}
+
+// Every object an install needs is there, namespaced ones in the controller's namespace.
+func TestInstallHasEveryObject(t *testing.T) {
+	objs := load(t)
+	want := []struct{ kind, ns, name string }{
+		{"Namespace", "", namespace},
+		{"ServiceAccount", namespace, controllerSA},
+		{"ServiceAccount", namespace, "ocl-build"},
+		{"ClusterRole", "", "ocl-pipelines-controller"},
+		{"ClusterRole", "", "ocl-pipelines-build"},
+		{"Role", namespace, "ocl-pipelines-controller"},
+		{"ClusterRoleBinding", "", "ocl-pipelines-controller"},
+		{"RoleBinding", namespace, "ocl-pipelines-controller"},
+		{"RoleBinding", namespace, "ocl-pipelines-build"},
+		{"CustomResourceDefinition", "", "poolimages.layering.ocl-pipelines.dev"},
+		{"ConfigMap", namespace, "config-ocl-pipelines"},
+		{"ConfigMap", namespace, "config-logging"},
+		{"ConfigMap", namespace, "config-observability"},
+		{"ConfigMap", namespace, "config-leader-election-ocl-pipelines"},
+		{"Deployment", namespace, "ocl-pipelines-controller"},
+		{"Service", namespace, "ocl-pipelines-controller-metrics"},
+		{"PrometheusRule", namespace, "ocl-pipelines"},
+	}
+	for _, w := range want {
+		find(t, objs, w.kind, w.ns, w.name, nil)
+	}
+	for _, o := range objs {
+		clusterScoped := slices.Contains([]string{"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}, o.u.GetKind())
+		if !clusterScoped && o.u.GetNamespace() != namespace {
+			t.Errorf("%s %s in %s: namespace %q, want %q", o.u.GetKind(), o.u.GetName(), o.file, o.u.GetNamespace(), namespace)
+		}
+		if o.u.GetLabels()["app.kubernetes.io/part-of"] != "ocl-pipelines" && o.u.GetKind() != "CustomResourceDefinition" {
+			t.Errorf("%s %s has no app.kubernetes.io/part-of=ocl-pipelines label", o.u.GetKind(), o.u.GetName())
+		}
+	}
+
+	var d appsv1.Deployment
+	find(t, objs, "Deployment", namespace, "ocl-pipelines-controller", &d)
+	var svc corev1.Service
+	find(t, objs, "Service", namespace, "ocl-pipelines-controller-metrics", &svc)
+	if d.Spec.Template.Spec.ServiceAccountName != controllerSA {
+		t.Errorf("Deployment runs as %q, want %s", d.Spec.Template.Spec.ServiceAccountName, controllerSA)
+	}
+	for k, v := range svc.Spec.Selector {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("metrics Service selects %s=%s, which the controller's pods do not carry", k, v)
+		}
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if e := env["SYSTEM_NAMESPACE"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.namespace" {
+		t.Errorf("SYSTEM_NAMESPACE is not the pod's namespace: %+v", e)
+	}
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	if env["METRICS_PROMETHEUS_PORT"].Value != "9090" || ports["metrics"] != 9090 || svc.Spec.Ports[0].TargetPort.StrVal != "metrics" {
+		t.Errorf("metrics port: env %q, container port %d, Service targetPort %v; want 9090 throughout",
+			env["METRICS_PROMETHEUS_PORT"].Value, ports["metrics"], svc.Spec.Ports[0].TargetPort)
+	}
+	if sc := c.SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+		t.Errorf("the controller container is not locked down: %+v", sc)
+	}
+}
+
+// The shipped config-ocl-pipelines parses with the controller's own parser (the same one that
+// reads it live), with no key the parser does not know.
+func TestConfigMapParses(t *testing.T) {
+	objs := load(t)
+	var cm corev1.ConfigMap
+	find(t, objs, "ConfigMap", namespace, config.Name, &cm)
+	if _, err := config.FromConfigMap(&cm); err != nil {
+		t.Fatalf("config/%s does not parse: %v", config.Name, err)
+	}
+	for k := range cm.Data {
+		if !slices.Contains(config.Keys(), k) {
+			t.Errorf("config-ocl-pipelines key %q is not read by the controller", k)
+		}
+	}
+	for _, k := range config.Keys() {
+		if _, ok := cm.Data[k]; !ok {
+			t.Errorf("config-ocl-pipelines does not show key %q with its default", k)
+		}
+	}
+}
+
+// use is one API call the controller makes, with where the code makes it: a file (relative to
+// the repository, or "knative.dev/pkg:" + a file of that module) and a pattern in it.
+type use struct {
+	group, resource, verb string
+	namespaced            bool // only in the controller's own namespace (Role)
+	file, pattern         string
+}
+
+// uses lists every call. TestRBACMatchesCode checks that each is granted, that each RBAC rule
+// verb is one of them, that each evidence pattern is in its file, and that every client call
+// and informer in controller/ appears here.
+var uses = []use{
+	// Informers (list + watch), one per injection informer NewController gets.
+	{"layering.ocl-pipelines.dev", "poolimages", "list", false, "controller/poolimage/controller.go", `poolimageinformer\.Get\(ctx\)`},
+	{"layering.ocl-pipelines.dev", "poolimages", "watch", false, "controller/poolimage/controller.go", `poolimageinformer\.Get\(ctx\)`},
+	{"tekton.dev", "pipelineruns", "list", false, "controller/poolimage/controller.go", `pipelineruninformer\.Get\(ctx\)`},
+	{"tekton.dev", "pipelineruns", "watch", false, "controller/poolimage/controller.go", `pipelineruninformer\.Get\(ctx\)`},
+	{"tekton.dev", "taskruns", "list", false, "controller/poolimage/controller.go", `taskruninformer\.Get\(ctx\)`},
+	{"tekton.dev", "taskruns", "watch", false, "controller/poolimage/controller.go", `taskruninformer\.Get\(ctx\)`},
+	{"machineconfiguration.openshift.io", "machineconfigpools", "list", false, "controller/poolimage/controller.go", `machineconfigpoolinformer\.Get\(ctx\)`},
+	{"machineconfiguration.openshift.io", "machineconfigpools", "watch", false, "controller/poolimage/controller.go", `machineconfigpoolinformer\.Get\(ctx\)`},
+	{"machineconfiguration.openshift.io", "machineconfigs", "list", false, "controller/poolimage/controller.go", `machineconfiginformer\.Get\(ctx\)`},
+	{"machineconfiguration.openshift.io", "machineconfigs", "watch", false, "controller/poolimage/controller.go", `machineconfiginformer\.Get\(ctx\)`},
+	{"machineconfiguration.openshift.io", "controllerconfigs", "list", false, "controller/poolimage/controller.go", `controllerconfiginformer\.Get\(ctx\)`},
+	{"machineconfiguration.openshift.io", "controllerconfigs", "watch", false, "controller/poolimage/controller.go", `controllerconfiginformer\.Get\(ctx\)`},
+	{"", "secrets", "list", false, "controller/poolimage/controller.go", `secretinformer\.Get\(ctx\)`},
+	{"", "secrets", "watch", false, "controller/poolimage/controller.go", `secretinformer\.Get\(ctx\)`},
+	{"", "configmaps", "list", false, "controller/poolimage/controller.go", `configmapinformer\.Get\(ctx\)`},
+	{"", "configmaps", "watch", false, "controller/poolimage/controller.go", `configmapinformer\.Get\(ctx\)`},
+	{"", "nodes", "list", false, "controller/poolimage/controller.go", `nodeinformer\.Get\(ctx\)`},
+	{"", "nodes", "watch", false, "controller/poolimage/controller.go", `nodeinformer\.Get\(ctx\)`},
+	// Writes of the reconciler.
+	{"tekton.dev", "pipelineruns", "create", false, "controller/poolimage/runs.go", `PipelineRuns\(pi\.Namespace\)\.Create\(ctx`},
+	{"tekton.dev", "pipelineruns", "get", false, "controller/poolimage/runs.go", `PipelineRuns\(pi\.Namespace\)\.Get\(ctx`},
+	{"tekton.dev", "pipelineruns", "patch", false, "controller/poolimage/runs.go", `PipelineRuns\(pr\.Namespace\)\.Patch\(ctx`},
+	{"tekton.dev", "pipelineruns", "delete", false, "controller/poolimage/runs.go", `PipelineRuns\(pr\.Namespace\)\.Delete\(ctx`},
+	{"machineconfiguration.openshift.io", "machineconfigs", "create", false, "controller/poolimage/promote.go", `MachineConfigs\(\)\.Create\(ctx`},
+	{"machineconfiguration.openshift.io", "machineconfigs", "update", false, "controller/poolimage/promote.go", `MachineConfigs\(\)\.Update\(ctx`},
+	{"machineconfiguration.openshift.io", "machineconfigs", "delete", false, "controller/poolimage/promote.go", `MachineConfigs\(\)\.Delete\(ctx`},
+	// The generated reconciler: status, finalizers, a re-read on conflict.
+	{"layering.ocl-pipelines.dev", "poolimages/status", "update", false, "pkg/client/injection/reconciler/layering/v1alpha1/poolimage/reconciler.go", `updater\.UpdateStatus\(ctx`},
+	{"layering.ocl-pipelines.dev", "poolimages", "patch", false, "pkg/client/injection/reconciler/layering/v1alpha1/poolimage/reconciler.go", `patcher\.Patch\(ctx, resourceName, types\.MergePatchType`},
+	{"layering.ocl-pipelines.dev", "poolimages", "get", false, "pkg/client/injection/reconciler/layering/v1alpha1/poolimage/reconciler.go", `getter\.Get\(ctx, desired\.Name`},
+	// Events (client-go's recorder creates, then patches a repeated event).
+	{"", "events", "create", false, "controller/poolimage/reconciler.go", `GetEventRecorder\(ctx\)\.Eventf`},
+	{"", "events", "patch", false, "controller/poolimage/reconciler.go", `GetEventRecorder\(ctx\)\.Eventf`},
+	// knative's sharedmain in the controller's namespace: its ConfigMaps, leader election.
+	{"", "configmaps", "get", true, "knative.dev/pkg:injection/sharedmain/main.go", `ConfigMaps\(system\.Namespace\(\)\)\.Get\(ctx, leaderelection\.ConfigMapName\(\)`},
+	{"coordination.k8s.io", "leases", "get", true, "knative.dev/pkg:leaderelection/config.go", `resourcelock\.LeasesResourceLock`},
+	{"coordination.k8s.io", "leases", "create", true, "knative.dev/pkg:leaderelection/config.go", `resourcelock\.LeasesResourceLock`},
+	{"coordination.k8s.io", "leases", "update", true, "knative.dev/pkg:leaderelection/config.go", `resourcelock\.LeasesResourceLock`},
+}
+
+func readEvidence(t *testing.T, file string) string {
+	t.Helper()
+	path := filepath.Join(root, file)
+	if mod, rel, ok := strings.Cut(file, ":"); ok {
+		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", mod).Output()
+		if err != nil {
+			t.Fatalf("locate module %s: %v", mod, err)
+		}
+		path = filepath.Join(strings.TrimSpace(string(out)), rel)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("evidence file: %v", err)
+	}
+	return string(b)
+}
+
+func rulesOf(t *testing.T, objs []object) (cluster, ns []rbacv1.PolicyRule) {
+	var cr rbacv1.ClusterRole
+	find(t, objs, "ClusterRole", "", "ocl-pipelines-controller", &cr)
+	var r rbacv1.Role
+	find(t, objs, "Role", namespace, "ocl-pipelines-controller", &r)
+	var crb rbacv1.ClusterRoleBinding
+	find(t, objs, "ClusterRoleBinding", "", "ocl-pipelines-controller", &crb)
+	var rb rbacv1.RoleBinding
+	find(t, objs, "RoleBinding", namespace, "ocl-pipelines-controller", &rb)
+	for _, s := range append(crb.Subjects, rb.Subjects...) {
+		if s.Kind != "ServiceAccount" || s.Name != controllerSA || s.Namespace != namespace {
+			t.Errorf("controller binding subject %+v, want ServiceAccount %s/%s", s, namespace, controllerSA)
+		}
+	}
+	if crb.RoleRef.Name != cr.Name || rb.RoleRef.Name != r.Name || rb.RoleRef.Kind != "Role" {
+		t.Errorf("bindings refer to %+v and %+v", crb.RoleRef, rb.RoleRef)
+	}
+	return cr.Rules, r.Rules
+}
+
+// No RBAC rule of any role uses a wildcard.
+func TestRBACHasNoWildcard(t *testing.T) {
+	for _, o := range load(t) {
+		if k := o.u.GetKind(); k != "ClusterRole" && k != "Role" {
+			continue
+		}
+		var r rbacv1.ClusterRole
+		if err := yaml.Unmarshal(o.raw, &r); err != nil {
+			t.Fatal(err)
+		}
+		for _, rule := range r.Rules {
+			for _, list := range [][]string{rule.APIGroups, rule.Resources, rule.Verbs, rule.ResourceNames, rule.NonResourceURLs} {
+				for _, v := range list {
+					if strings.Contains(v, "*") {
+						t.Errorf("%s %s: rule %+v uses a wildcard", o.u.GetKind(), o.u.GetName(), rule)
+					}
+				}
+			}
+		}
+		if o.u.GetName() == "ocl-pipelines-build" {
+			want := []rbacv1.PolicyRule{{APIGroups: []string{"security.openshift.io"}, Resources: []string{"securitycontextconstraints"},
+				ResourceNames: []string{"privileged"}, Verbs: []string{"use"}}}
+			if !equalRules(r.Rules, want) {
+				t.Errorf("the build ServiceAccount's role grants %+v; the tasks call no API and need only %+v", r.Rules, want)
+			}
+		}
+	}
+}
+
+func equalRules(a, b []rbacv1.PolicyRule) bool {
+	ja, _ := yaml.Marshal(a)
+	jb, _ := yaml.Marshal(b)
+	return bytes.Equal(ja, jb)
+}
+
+// Every verb the controller's roles grant is a call the code makes, and every call is granted.
+func TestRBACMatchesCode(t *testing.T) {
+	cluster, ns := rulesOf(t, load(t))
+	key := func(g, r, v string, namespaced bool) string {
+		return strings.Join([]string{g, r, v, map[bool]string{true: "ns", false: "cluster"}[namespaced]}, " ")
+	}
+	granted := map[string]bool{}
+	for namespaced, rules := range map[bool][]rbacv1.PolicyRule{false: cluster, true: ns} {
+		for _, rule := range rules {
+			if len(rule.ResourceNames) > 0 || len(rule.NonResourceURLs) > 0 {
+				t.Errorf("unexpected rule shape %+v", rule)
+			}
+			for _, g := range rule.APIGroups {
+				for _, r := range rule.Resources {
+					for _, v := range rule.Verbs {
+						granted[key(g, r, v, namespaced)] = true
+					}
+				}
+			}
+		}
+	}
+	used := map[string]bool{}
+	for _, u := range uses {
+		k := key(u.group, u.resource, u.verb, u.namespaced)
+		used[k] = true
+		// A namespaced call is also granted by a cluster-wide rule.
+		if !granted[k] && !granted[key(u.group, u.resource, u.verb, false)] {
+			t.Errorf("the code calls %s %s/%s (%s) but no rule grants it", u.verb, u.group, u.resource, u.file)
+		}
+		if !regexp.MustCompile(u.pattern).MatchString(readEvidence(t, u.file)) {
+			t.Errorf("evidence for %s %s/%s is gone: %s no longer matches %q; drop the rule if the call is gone", u.verb, u.group, u.resource, u.file, u.pattern)
+		}
+	}
+	var unused []string
+	for k := range granted {
+		if !used[k] {
+			unused = append(unused, k)
+		}
+	}
+	sort.Strings(unused)
+	for _, k := range unused {
+		t.Errorf("RBAC grants %q, which no code path uses: remove it (or add the call to uses with its evidence)", k)
+	}
+
+	// Every client call and informer in controller/ is in uses (a new call needs its rule).
+	files, _ := filepath.Glob(filepath.Join(root, "controller", "*", "*.go"))
+	callRE := regexp.MustCompile(`\.(PipelineRuns|TaskRuns|MachineConfigs|MachineConfigPools|ControllerConfigs|PoolImages|Secrets|ConfigMaps|Nodes|Events|Leases)\([^)]*\)\.(Create|Update|UpdateStatus|Patch|Delete|Get|List|Watch)\(ctx`)
+	informerRE := regexp.MustCompile(`(\w+)informer\.Get\(ctx\)`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, _ := os.ReadFile(f)
+		for _, m := range callRE.FindAllStringSubmatch(string(b), -1) {
+			res, verb := strings.ToLower(m[1]), strings.ToLower(m[2])
+			if verb == "updatestatus" {
+				res, verb = res+"/status", "update"
+			}
+			if !slices.ContainsFunc(uses, func(u use) bool { return u.resource == res && u.verb == verb }) {
+				t.Errorf("%s calls %s %s; add it to uses and to config/200-clusterrole.yaml", f, verb, res)
+			}
+		}
+		for _, m := range informerRE.FindAllStringSubmatch(string(b), -1) {
+			if !slices.ContainsFunc(uses, func(u use) bool { return strings.Contains(u.pattern, m[1]+`informer\.Get`) }) {
+				t.Errorf("%s starts the %s informer; add its list and watch to uses and the ClusterRole", f, m[1])
+			}
+		}
+	}
+}
+
+// The alerts select metrics the controller exports, and each description says what to run.
+func TestAlertsUseExportedMetrics(t *testing.T) {
+	var rule struct {
+		Spec struct {
+			Groups []struct {
+				Rules []struct {
+					Alert       string            `json:"alert"`
+					Expr        string            `json:"expr"`
+					Annotations map[string]string `json:"annotations"`
+				} `json:"rules"`
+			} `json:"groups"`
+		} `json:"spec"`
+	}
+	find(t, load(t), "PrometheusRule", namespace, "ocl-pipelines", &rule)
+
+	// The instruments metrics.New creates, as the Prometheus exporter names them.
+	reader := sdkmetric.NewManualReader()
+	pi := &v1alpha1.PoolImage{}
+	pi.Status.InitializeConditions()
+	rec, err := metrics.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), metrics.Source{
+		PoolImages: func() ([]*v1alpha1.PoolImage, error) { return nil, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rec.BuildStarted(ctx, pi, "spec")
+	rec.BuildFinished(ctx, pi, metrics.ResultFailed, "Failed", &v1alpha1.BuildFailure{}, pi.CreationTimestamp.Time, pi.CreationTimestamp.Time)
+	rec.Superseded(ctx, pi)
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{
+		// Observable gauges report only when there are PoolImages; their names are fixed here.
+		"ocl_pipelines_pool_build_failed": true, "ocl_pipelines_pool_out_of_date_seconds": true,
+		"ocl_pipelines_last_successful_build_timestamp_seconds": true,
+		"ocl_pipelines_builds_pending":                          true, "ocl_pipelines_builds_running": true,
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			name := m.Name
+			if m.Unit == "s" {
+				name += "_seconds"
+			}
+			if _, ok := m.Data.(metricdata.Sum[int64]); ok {
+				name += "_total"
+			}
+			exported[name] = true
+		}
+	}
+	metricRE := regexp.MustCompile(`ocl_pipelines_\w+`)
+	n := 0
+	for _, g := range rule.Spec.Groups {
+		for _, r := range g.Rules {
+			n++
+			for _, m := range metricRE.FindAllString(r.Expr, -1) {
+				if !exported[m] {
+					t.Errorf("alert %s uses %s, which the controller does not export (exported: %v)", r.Alert, m, exported)
+				}
+			}
+			d := r.Annotations["description"]
+			if !strings.Contains(d, "`oc ") && !strings.Contains(d, "`tkn ") {
+				t.Errorf("alert %s: the description does not say what to run next: %q", r.Alert, d)
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d alerts, want build failed, out of date with the release, push failed", n)
+	}
+}
