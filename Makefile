@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build test unit integration e2e demo up down lint vet fmt generate verify-generated bench clean release
+.PHONY: all build test unit integration e2e demo up down lint vet fmt generate verify-generated bench bench-build fuzz fuzz-short clean release
 
 all: build
 
@@ -12,8 +12,9 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## test: lint, check generated files are in step, unit, integration and e2e tests (what CI runs)
-test: lint verify-generated unit integration e2e
+## test: lint, check generated files are in step, unit (with the committed fuzz corpora as seeds),
+## a short run of every fuzz target, integration and e2e tests (what CI runs)
+test: lint verify-generated unit fuzz-short integration e2e
 
 ## unit: go test of every package (table, golden, example and validation tests)
 unit:
@@ -60,9 +61,23 @@ generate:
 verify-generated:
 	hack/verify-codegen.sh
 
-## bench: generator benchmarks (renders and hashes per second, allocations)
+## bench: the performance figures (issue 6) as `bench: name=value goal=goal` lines and a table:
+## the month-trace replay, the controller at scale on a real API server (BENCH_POOLS, default 200),
+## the generator and reconcile benchmarks
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/generator/
+	hack/bench.sh
+
+## bench-build: the layer cache on the real stack: cold build vs rebuild after a last-line change
+bench-build:
+	$(GO) run ./test/bench/build
+
+## fuzz-short: every fuzz target for 3 seconds (CI)
+fuzz-short:
+	FUZZTIME=3s hack/fuzz.sh
+
+## fuzz: every fuzz target for FUZZTIME (default 1,000,000 executions each); grows the committed corpora
+fuzz:
+	hack/fuzz.sh
 
 ## release: render config/ (kubectl kustomize, with the stack's cached kubectl) into one install file
 release:

@@ -11,6 +11,7 @@
 # images and the API server reaches the kubelet (kubectl logs, tkn logs). Pods get 10.244.0.0/24.
 #
 #   hack/stack.sh up      start everything not running yet (idempotent), print timings
+#   hack/stack.sh api     only etcd, the API server (on 127.0.0.1), the CRDs and config/ (test/bench/scale)
 #   hack/stack.sh down    stop every process and remove the state directory
 #   hack/stack.sh env     print the environment to talk to the stack (KUBECONFIG, OCL_REGISTRY, kubectl and tkn on PATH)
 #
@@ -165,32 +166,17 @@ images() {
   log "images built and pushed in $(( SECONDS - t ))s"
 }
 
-up() {
-  local t0=$SECONDS
+# prepare: the state directory, the Debian packages and the cached binaries (KUBE, BIN_*).
+prepare() {
   mkdir -p "$STATE"
   "$ROOT/hack/install-packages.sh"
   KUBE=$("$ROOT/hack/build-kube.sh")
   eval "$("$ROOT/hack/build-stack-tools.sh" | sed 's/^\([a-z]*\)=/BIN_\1=/')"
+}
 
-  # Registry on loopback, no auth.
-  cat >"$STATE/registry.yml" <<EOF
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $STATE/registry-data}, delete: {enabled: true}}
-http: {addr: $REGISTRY_ADDR}
-EOF
-  network
-  start registry docker-registry serve "$STATE/registry.yml"
-  wait_for registry 30 curl -fsS "http://$REGISTRY_ADDR/v2/"
-  images
-  local img_entrypoint img_shell img_buildah img_tools base ext
-  img_entrypoint=$(sed -n 's/^entrypoint=//p' "$STATE/images.env")
-  img_shell=$(sed -n 's/^shell=//p' "$STATE/images.env")
-  img_buildah=$(sed -n 's/^buildah=//p' "$STATE/images.env")
-  img_tools=$(sed -n 's/^tools=//p' "$STATE/images.env")
-  base=$(sed -n 1p "$STATE/standin.txt")
-  ext=$(sed -n 2p "$STATE/standin.txt")
-
+# control_plane: etcd and the API server (RBAC, ServiceAccount tokens, an audit log of the
+# controller's ServiceAccount), and the admin kubeconfig.
+control_plane() {
   start etcd "$BIN_etcd" --data-dir "$STATE/etcd" --unsafe-no-fsync \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
@@ -217,6 +203,72 @@ contexts: [{name: ocl, context: {cluster: ocl, user: ocl-admin}}]
 current-context: ocl
 EOF
   wait_for kube-apiserver 60 kubectl_ get --raw /readyz
+}
+
+# crds: Tekton's, the MCO's pool/config/controllerconfig, ours, and a stand-in PrometheusRule CRD.
+crds() {
+  local tekton mco
+  tekton=$(cd "$ROOT/hack/tekton" && go list -m -f '{{.Dir}}' github.com/tektoncd/pipeline)
+  mco=$(cd "$ROOT" && go list -m -f '{{.Dir}}' github.com/openshift/api)/machineconfiguration/v1/zz_generated.crd-manifests
+  kubectl_ apply --server-side -f "$tekton/config/300-crds/" >/dev/null
+  kubectl_ apply --server-side -f "$mco/0000_80_machine-config_01_machineconfigpools-SelfManagedHA.crd.yaml" \
+    -f "$mco/0000_80_machine-config_01_machineconfigs.crd.yaml" \
+    -f "$mco/0000_80_machine-config_01_controllerconfigs-Default.crd.yaml" >/dev/null
+  kubectl_ apply --server-side -f "$ROOT/config/300-poolimage.yaml" -f "$ROOT/hack/stack/prometheusrule-crd.yaml" >/dev/null
+  kubectl_ wait --for condition=established --timeout=60s crd --all >/dev/null
+  log "CRDs established"
+}
+
+# install: config/ as a user applies it, and the controller's kubeconfig (its ServiceAccount's token).
+install() {
+  # Our install, as a user applies it (config/), with the Deployment scaled to 0 (hack/stack/);
+  # once: a later `up` (a controller restart) keeps the settings tests changed since.
+  if ! kubectl_ -n ocl-pipelines get deployment ocl-pipelines-controller >/dev/null 2>&1; then
+    kubectl_ apply --server-side -k "$ROOT/hack/stack" >/dev/null
+    # The stack's step images, from its registry (plain HTTP).
+    kubectl_ -n ocl-pipelines patch configmap config-ocl-pipelines --type merge -p \
+      "{\"data\": {\"buildah-image\": \"$img_buildah\", \"tools-image\": \"$img_tools\", \"tls-verify\": \"false\"}}" >/dev/null
+  fi
+  # The controller runs as a host process with the Deployment's ServiceAccount token: the
+  # RBAC of config/ is what it gets, and the API server audits its requests ($STATE/audit.log).
+  local token
+  [ -s "$STATE/controller.kubeconfig" ] || {
+    token=$(kubectl_ -n ocl-pipelines create token ocl-pipelines-controller --duration=48h)
+    cat >"$STATE/controller.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters: [{name: ocl, cluster: {server: "https://$APISERVER_ADDR:$APISERVER_PORT", insecure-skip-tls-verify: true}}]
+users: [{name: ocl-pipelines-controller, user: {token: $token}}]
+contexts: [{name: ocl, context: {cluster: ocl, user: ocl-pipelines-controller}}]
+current-context: ocl
+EOF
+  }
+}
+
+up() {
+  local t0=$SECONDS
+  prepare
+
+  # Registry on loopback, no auth.
+  cat >"$STATE/registry.yml" <<EOF
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $STATE/registry-data}, delete: {enabled: true}}
+http: {addr: $REGISTRY_ADDR}
+EOF
+  network
+  start registry docker-registry serve "$STATE/registry.yml"
+  wait_for registry 30 curl -fsS "http://$REGISTRY_ADDR/v2/"
+  images
+  local img_entrypoint img_shell img_buildah img_tools base ext
+  img_entrypoint=$(sed -n 's/^entrypoint=//p' "$STATE/images.env")
+  img_shell=$(sed -n 's/^shell=//p' "$STATE/images.env")
+  img_buildah=$(sed -n 's/^buildah=//p' "$STATE/images.env")
+  img_tools=$(sed -n 's/^tools=//p' "$STATE/images.env")
+  base=$(sed -n 1p "$STATE/standin.txt")
+  ext=$(sed -n 2p "$STATE/standin.txt")
+
+  control_plane
 
   start kube-controller-manager "$KUBE/kube-controller-manager" --kubeconfig="$KUBECONFIG_FILE" \
     --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
@@ -228,17 +280,9 @@ EOF
   wait_for kube-controller-manager 60 kubectl_ get serviceaccount default -n default
   node
 
-  # CRDs: Tekton's, the MCO's pool/config/controllerconfig, ours.
-  local tekton mco
+  crds
+  local tekton
   tekton=$(cd "$ROOT/hack/tekton" && go list -m -f '{{.Dir}}' github.com/tektoncd/pipeline)
-  mco=$(cd "$ROOT" && go list -m -f '{{.Dir}}' github.com/openshift/api)/machineconfiguration/v1/zz_generated.crd-manifests
-  kubectl_ apply --server-side -f "$tekton/config/300-crds/" >/dev/null
-  kubectl_ apply --server-side -f "$mco/0000_80_machine-config_01_machineconfigpools-SelfManagedHA.crd.yaml" \
-    -f "$mco/0000_80_machine-config_01_machineconfigs.crd.yaml" \
-    -f "$mco/0000_80_machine-config_01_controllerconfigs-Default.crd.yaml" >/dev/null
-  kubectl_ apply --server-side -f "$ROOT/config/300-poolimage.yaml" -f "$ROOT/hack/stack/prometheusrule-crd.yaml" >/dev/null
-  kubectl_ wait --for condition=established --timeout=60s crd --all >/dev/null
-  log "CRDs established"
 
   # Tekton's namespace and ConfigMaps, and its controller (no webhook: the API server cannot reach it here).
   kubectl_ apply -f "$tekton/config/100-namespace/" >/dev/null
@@ -276,33 +320,26 @@ EOF
   "network": {"mtuMigration": null}, "proxy": null}}
 EOF
 
-  # Our install, as a user applies it (config/), with the Deployment scaled to 0 (hack/stack/);
-  # once: a later `up` (a controller restart) keeps the settings tests changed since.
-  if ! kubectl_ -n ocl-pipelines get deployment ocl-pipelines-controller >/dev/null 2>&1; then
-    kubectl_ apply --server-side -k "$ROOT/hack/stack" >/dev/null
-    # The stack's step images, from its registry (plain HTTP).
-    kubectl_ -n ocl-pipelines patch configmap config-ocl-pipelines --type merge -p \
-      "{\"data\": {\"buildah-image\": \"$img_buildah\", \"tools-image\": \"$img_tools\", \"tls-verify\": \"false\"}}" >/dev/null
-  fi
-  # The controller runs as a host process with the Deployment's ServiceAccount token: the
-  # RBAC of config/ is what it gets, and the API server audits its requests ($STATE/audit.log).
-  local token
-  [ -s "$STATE/controller.kubeconfig" ] || {
-    token=$(kubectl_ -n ocl-pipelines create token ocl-pipelines-controller --duration=48h)
-    cat >"$STATE/controller.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters: [{name: ocl, cluster: {server: "https://$APISERVER_ADDR:$APISERVER_PORT", insecure-skip-tls-verify: true}}]
-users: [{name: ocl-pipelines-controller, user: {token: $token}}]
-contexts: [{name: ocl, context: {cluster: ocl, user: ocl-pipelines-controller}}]
-current-context: ocl
-EOF
-  }
+  install
   (cd "$ROOT" && go build -o "$STATE/ocl-controller" ./cmd/controller)
   start ocl-controller env METRICS_PROMETHEUS_HOST=127.0.0.1 METRICS_PROMETHEUS_PORT=9092 PROFILING_PORT=18009 \
-    "$STATE/ocl-controller" --kubeconfig="$STATE/controller.kubeconfig" --health-probes=false
+    "$STATE/ocl-controller" --kubeconfig="$STATE/controller.kubeconfig" --health-probes=false \
+    --kube-api-qps=50 --kube-api-burst=100
   wait_for ocl-controller 60 grep -q 'Starting controllers' "$STATE/ocl-controller.log"
   log "up in $(( SECONDS - t0 ))s; KUBECONFIG=$KUBECONFIG_FILE"
+}
+
+# api: only etcd, the API server, the CRDs and config/ on 127.0.0.1 (no node, Tekton or
+# controller): what test/bench/scale runs the controller against, completing runs itself.
+api() {
+  local t0=$SECONDS
+  prepare
+  APISERVER_ADDR=127.0.0.1
+  control_plane
+  crds
+  local img_buildah=quay.io/buildah/stable:v1.41.4 img_tools=ghcr.io/ocl-pipelines/ocl-step:v0.1.0
+  install
+  log "api up in $(( SECONDS - t0 ))s; KUBECONFIG=$KUBECONFIG_FILE"
 }
 
 down() {
@@ -332,6 +369,7 @@ down() {
 
 case ${1:-} in
 up) up ;;
+api) api ;;
 down) down ;;
 env)
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
@@ -339,7 +377,7 @@ env)
   echo "export PATH=$("$ROOT/hack/build-kube.sh"):$(dirname "$("$ROOT/hack/build-stack-tools.sh" | sed -n 's/^tkn=//p')"):\$PATH"
   ;;
 *)
-  echo "usage: $0 up|down|env" >&2
+  echo "usage: $0 up|api|down|env" >&2
   exit 2
   ;;
 esac

@@ -251,9 +251,17 @@ type testEnv struct {
 	enqueued   *[]time.Duration
 	tracker    *FakeTracker
 	metrics    *sdkmetric.ManualReader
+	layering   *layeringfake.Clientset
+	tekton     *tektonfake.Clientset
+	mco        *mcofake.Clientset
 }
 
 func newTestEnv(tb testing.TB, objs []runtime.Object, cfg *config.Config, reactors []clientgotesting.ReactionFunc) *testEnv {
+	return newTestEnvAt(tb, objs, cfg, reactors, now)
+}
+
+// newTestEnvAt is newTestEnv with the reconciler's clock at at.
+func newTestEnvAt(tb testing.TB, objs []runtime.Object, cfg *config.Config, reactors []clientgotesting.ReactionFunc, at time.Time) *testEnv {
 	ctx := logtesting.TestContextWithLogger(tb)
 	indexers := map[string]cache.Indexer{}
 	idx := func(kind string) cache.Indexer {
@@ -307,7 +315,8 @@ func newTestEnv(tb testing.TB, objs []runtime.Object, cfg *config.Config, reacto
 		layeringClient.PrependReactor("*", "*", reactor)
 	}
 
-	env := &testEnv{recorder: record.NewFakeRecorder(1000), enqueued: &[]time.Duration{}, tracker: &FakeTracker{}}
+	env := &testEnv{recorder: record.NewFakeRecorder(1000), enqueued: &[]time.Duration{}, tracker: &FakeTracker{},
+		layering: layeringClient, tekton: tektonClient, mco: mcoClient}
 	ctx = controller.WithEventRecorder(ctx, env.recorder)
 	r := &Reconciler{
 		PipelineClient:         tektonClient,
@@ -322,7 +331,7 @@ func newTestEnv(tb testing.TB, objs []runtime.Object, cfg *config.Config, reacto
 		ConfigMapLister:        corelisters.NewConfigMapLister(idx("ConfigMap")),
 		NodeLister:             corelisters.NewNodeLister(idx("Node")),
 		Tracker:                env.tracker,
-		Clock:                  clocktesting.NewFakePassiveClock(now),
+		Clock:                  clocktesting.NewFakePassiveClock(at),
 		EnqueueAfter:           func(_ interface{}, d time.Duration) { *env.enqueued = append(*env.enqueued, d) },
 	}
 	env.metrics = sdkmetric.NewManualReader()
@@ -331,7 +340,7 @@ func newTestEnv(tb testing.TB, objs []runtime.Object, cfg *config.Config, reacto
 			return listers.NewPoolImageLister(idx("PoolImage")).List(labels.Everything())
 		},
 		LastSuccess: r.lastSuccess,
-		Now:         func() time.Time { return now },
+		Now:         func() time.Time { return at },
 	})
 	if err != nil {
 		tb.Fatal(err)

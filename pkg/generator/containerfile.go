@@ -2,7 +2,6 @@ package generator
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
@@ -17,7 +16,8 @@ const (
 	ExtensionsImageArg = "OCL_EXTENSIONS_IMAGE"
 )
 
-// Image labels the rendered Containerfile sets on every image.
+// Image labels of every built image, set by the build step (buildah build --label) on the final
+// image: in the Containerfile they would change the layer cache keys of the steps after them.
 const (
 	LabelPool       = "io.openshift.machineconfigpool"
 	LabelBaseImage  = "dev.ocl-pipelines.base-image"
@@ -28,8 +28,7 @@ const (
 const trustedCAFile = "ocl-additional-trust-bundle.crt"
 
 // RenderContainerfile returns the Containerfile a PoolImage builds with in: a stage named
-// `configs` on the pinned base image with the cluster's additional trust bundle and labels
-// recording the pool, base image and inputs hash, an `extensions` stage when there is an
+// `configs` on the pinned base image with the cluster's additional trust bundle, an `extensions` stage when there is an
 // extensions image, and the admin's Containerfile last, unchanged.
 //
 // MachineConfig extensions and kernelType are not installed here: when a MachineConfig sets
@@ -59,15 +58,14 @@ func (p *plan) containerfile(hash string) string {
 	}
 	w("")
 	w("FROM ${%s} AS configs", BaseImageArg)
-	w("ARG %s", BaseImageArg)
 	if p.trustedCA != nil {
 		w("# The cluster's additional trust bundle (public certificates), trusted by RUN steps and by the node.")
 		w("COPY %s /etc/pki/ca-trust/source/anchors/%s", trustedCAFile, trustedCAFile)
 		w("RUN update-ca-trust && ostree container commit")
 	}
-	w("LABEL %s=%s \\", LabelPool, strconv.Quote(p.Pool))
-	w("      %s=\"${%s}\" \\", LabelBaseImage, BaseImageArg)
-	w("      %s=%s", LabelInputsHash, strconv.Quote(hash))
+	// No instruction without a layer here (ARG, LABEL): buildah does not take those from a
+	// remote layer cache, re-runs them with new image IDs and so misses the cache of every step
+	// after them. The build step sets the labels with `buildah build --label` on the final image.
 	w("")
 	w("# ---- spec.containerfile (%s), verbatim ----", p.Arch)
 	b.WriteString(p.Containerfile)

@@ -2,6 +2,9 @@ package generator
 
 import (
 	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -106,5 +109,76 @@ func fuzzBase() *v1alpha1.PoolImage {
 			Containerfile:     []v1alpha1.Containerfile{{}},
 			ImagePushSpec:     "registry.example.com/os/worker:latest",
 		},
+	}
+}
+
+// corpusStrings returns the string arguments of every committed corpus entry of a fuzz target
+// (testdata/fuzz/<target>/, the `go test fuzz v1` format), seeds included.
+func corpusStrings(t *testing.T, target string) [][]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var args []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "string("); ok {
+				s, err := strconv.Unquote(strings.TrimSuffix(v, ")"))
+				if err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+				args = append(args, s)
+			}
+		}
+		out = append(out, args)
+	}
+	return out
+}
+
+// TestCorpusHashesDoNotCollide hashes every Containerfile of the committed fuzz corpora (and the
+// seeds) on the same cluster facts: distinct contents never share a hash, and the same content
+// always gets the same one.
+func TestCorpusHashesDoNotCollide(t *testing.T) {
+	contents := map[string]bool{}
+	for _, s := range fuzzSeeds {
+		contents[s.content] = true
+	}
+	for _, target := range []string{"FuzzInputsHash", "FuzzRender"} {
+		for _, args := range corpusStrings(t, target) {
+			n := len(args)
+			if target == "FuzzRender" {
+				n = min(n, 1) // content is its first argument
+			}
+			for _, a := range args[:n] {
+				contents[a] = true
+			}
+		}
+	}
+	byHash := map[string]string{}
+	hashed := 0
+	for c := range contents {
+		pi := fuzzPoolImage(c, "registry.example.com/os/worker:latest", "worker", "noarch")
+		h, err := InputsHash(pi, testInputs())
+		if err != nil {
+			continue // invalid content: nothing is built
+		}
+		hashed++
+		if other, ok := byHash[h]; ok && other != c {
+			t.Fatalf("%q and %q share the inputs hash %s", other, c, h)
+		}
+		byHash[h] = c
+		if again, _ := InputsHash(pi, testInputs()); again != h {
+			t.Fatalf("%q hashed to %s, then %s", c, h, again)
+		}
+	}
+	t.Logf("%d distinct valid Containerfiles, %d distinct hashes", hashed, len(byHash))
+	if hashed < len(fuzzSeeds)/2 {
+		t.Errorf("only %d corpus entries hashed: the corpus was not read", hashed)
 	}
 }

@@ -261,7 +261,7 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 				DisplayName: "Build the image with buildah",
 				Image:       "$(params.BUILDAH_IMAGE)",
 				Script:      buildScript,
-				Env: concatEnv(paramEnv("IMAGE", "PINNED_BASE_IMAGE", "EXTENSIONS_IMAGE", "STORAGE_DRIVER", "IMAGE_FORMAT",
+				Env: concatEnv(paramEnv("IMAGE", "POOL", "INPUTS_HASH", "PINNED_BASE_IMAGE", "EXTENSIONS_IMAGE", "STORAGE_DRIVER", "IMAGE_FORMAT",
 					"TLS_VERIFY", "CACHE_REPO"), proxyEnv,
 					[]corev1.EnvVar{{Name: "BUILDAH_ISOLATION", Value: "chroot"}}),
 				VolumeMounts:    []corev1.VolumeMount{storage, secrets},

@@ -17,6 +17,9 @@ args=(
   --tls-verify="$TLS_VERIFY"
   --file "$ctx/Containerfile"
   --tag "$IMAGE"
+  --label "io.openshift.machineconfigpool=$POOL"
+  --label "dev.ocl-pipelines.base-image=$PINNED_BASE_IMAGE"
+  --label "dev.ocl-pipelines.inputs-hash=$INPUTS_HASH"
   --build-arg "OCL_BASE_IMAGE=$PINNED_BASE_IMAGE"
 )
 if [ -n "$EXTENSIONS_IMAGE" ]; then
@@ -29,7 +32,10 @@ for mount in entitlement:/etc/pki/entitlement activation-key:/run/secrets/rhsm-a
   fi
 done
 if [ -n "$CACHE_REPO" ]; then
-  args+=(--layers --cache-from "$CACHE_REPO" --cache-to "$CACHE_REPO")
+  # --timestamp 0: buildah commits each stage (`configs` too) with the build's time, which would
+  # change the cache key of every step after it; with a fixed time the keys of unchanged steps
+  # match and their layers come from the cache. ostree stores every file with mtime 0 anyway.
+  args+=(--layers --cache-from "$CACHE_REPO" --cache-to "$CACHE_REPO" --timestamp 0)
   echo "build: layer cache ${CACHE_REPO}"
 fi
 

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the project, one after the other, for FUZZTIME each (a Go -fuzztime:
+# "1000000x" is an exact number of executions, "10s" a duration), prints the executions each
+# made, and copies the corpus the fuzzer grew into the package's testdata/fuzz/<Target>/ so that
+# `go test` replays it as seeds (commit those files).
+#
+#   hack/fuzz.sh                     1,000,000 executions per target (issue 7's bar)
+#   FUZZTIME=5s hack/fuzz.sh         what `make test` runs (new inputs are not copied)
+#   FUZZ_PARALLEL=1 hack/fuzz.sh     one worker (default: GOMAXPROCS)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+FUZZTIME=${FUZZTIME:-1000000x}
+parallel=()
+[ -n "${FUZZ_PARALLEL:-}" ] && parallel=(-parallel "$FUZZ_PARALLEL")
+cache=$(go env GOCACHE)/fuzz
+
+for target in ./pkg/generator:FuzzRender ./pkg/generator:FuzzInputsHash \
+  ./pkg/apis/layering/v1alpha1:FuzzValidate ./pkg/apis/layering/v1alpha1:FuzzValidatePushSpec \
+  ./pkg/apis/layering/v1alpha1:FuzzFromMachineOSConfig; do
+  pkg=${target%%:*} name=${target##*:}
+  start=$SECONDS
+  log=$(mktemp)
+  if ! go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "${parallel[@]}" >"$log" 2>&1; then
+    cat "$log"
+    echo "fuzz: $name FAILED (the failing input is in $pkg/testdata/fuzz/$name/)" >&2
+    exit 1
+  fi
+  execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | tr -dc 0-9)
+  echo "fuzz: $name ${execs:-?} execs in $(( SECONDS - start ))s, nothing found"
+  rm -f "$log"
+  if [[ $FUZZTIME == *x ]]; then
+    import=$(go list "$pkg")
+    dst="$pkg/testdata/fuzz/$name"
+    mkdir -p "$dst"
+    # The grown corpus, smallest entries first, at most 200 of them (the seeds stay small).
+    find "$cache/$import/$name" -type f -size -16k -printf '%s %p\n' 2>/dev/null | sort -n | head -200 |
+      while read -r _ f; do cp "$f" "$dst/"; done
+  fi
+done

@@ -1,0 +1,502 @@
+// Command scale measures the controller at scale on a real API server (hack/stack.sh api: etcd,
+// kube-apiserver, the CRDs and config/, no node): N pools with a PoolImage each, PipelineRuns
+// completed by this program's status updates (it plays Tekton), and the controller running as
+// its ServiceAccount with the RBAC of config/. It prints `bench: scale.<name>=<value> goal=<value>`
+// lines:
+//
+//	steady_state_seconds       controller start → every PoolImage built and promoted
+//	resync_api_writes          writes (audit log) during a full resync with no changes; goal 0
+//	reconcile_p50_ms, _p99_ms  per-reconcile latency of that resync (knative's log)
+//	controller_rss_mb          resident memory at steady state (VmHWM: peak)
+//	base_change_to_run_*       ControllerConfig base image change → each pool's PipelineRun exists
+//
+// Usage: go run ./test/bench/scale [-pools 200] [-keep]. Needs root (as hack/stack.sh).
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	mcoclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
+	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	tektonclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"knative.dev/pkg/apis"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+)
+
+const (
+	ns        = "bench"
+	baseV1    = "quay.io/bench/rhcos@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	baseV2    = "quay.io/bench/rhcos@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	extImage  = "quay.io/bench/ext@sha256:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+	serviceSA = "system:serviceaccount:ocl-pipelines:ocl-pipelines-controller"
+)
+
+type clients struct {
+	kube     kubernetes.Interface
+	layering layeringclient.Interface
+	tekton   tektonclient.Interface
+	mco      mcoclient.Interface
+	dynamic  dynamic.Interface
+}
+
+type bench struct {
+	root, stack string
+	pools       int
+	c           clients
+	controller  *exec.Cmd
+	// seen records when each run was first seen (the fake Tekton's watch), by name.
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func main() {
+	pools := flag.Int("pools", 200, "number of MachineConfigPools, each with a PoolImage")
+	keep := flag.Bool("keep", false, "leave the API server running")
+	flag.Parse()
+	root, err := os.Getwd()
+	must(err)
+	b := &bench{root: root, stack: filepath.Join(os.TempDir(), "ocl-stack-bench"), pools: *pools, seen: map[string]time.Time{}}
+	if err := b.run(*keep); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+}
+
+func (b *bench) stackCmd(verb string) error {
+	cmd := exec.Command("bash", filepath.Join(b.root, "hack/stack.sh"), verb)
+	cmd.Env = append(os.Environ(), "OCL_STACK_DIR="+b.stack)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("hack/stack.sh %s: %w\n%s", verb, err, out)
+	}
+	return nil
+}
+
+func (b *bench) run(keep bool) error {
+	if err := b.stackCmd("down"); err != nil {
+		return err
+	}
+	if err := b.stackCmd("api"); err != nil {
+		return err
+	}
+	if !keep {
+		defer b.stackCmd("down") //nolint:errcheck // best effort
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(b.stack, "kubeconfig"))
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = 1000, 2000
+	b.c = clients{kubernetes.NewForConfigOrDie(cfg), layeringclient.NewForConfigOrDie(cfg), tektonclient.NewForConfigOrDie(cfg),
+		mcoclient.NewForConfigOrDie(cfg), dynamic.NewForConfigOrDie(cfg)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := b.seed(ctx); err != nil {
+		return err
+	}
+	go b.fakeTekton(ctx)
+
+	fmt.Printf("bench: scale.pools=%d\n", b.pools)
+	start := time.Now()
+	if err := b.startController(); err != nil {
+		return err
+	}
+	defer b.stopController()
+	if err := b.waitPromoted(ctx, baseV1, 10*time.Minute); err != nil {
+		return err
+	}
+	fmt.Printf("bench: scale.steady_state_seconds=%.1f\n", time.Since(start).Seconds())
+	if p50, p99, n := reconcileLatency(filepath.Join(b.stack, "ocl-controller.log")); n > 0 {
+		fmt.Printf("bench: scale.first_pass_reconcile_p50_ms=%.2f\nbench: scale.first_pass_reconcile_p99_ms=%.2f\n", p50, p99)
+	}
+	rss, hwm := memory(b.controller.Process.Pid)
+	fmt.Printf("bench: scale.controller_rss_mb=%.1f\nbench: scale.controller_peak_rss_mb=%.1f\n", rss, hwm)
+
+	// A full resync with nothing to do: restart, wait for every key's reconcile, count writes.
+	offset := fileSize(filepath.Join(b.stack, "audit.log"))
+	b.stopController()
+	if err := b.startController(); err != nil {
+		return err
+	}
+	if err := b.waitReconciled(b.pools, 5*time.Minute); err != nil {
+		return err
+	}
+	writes, byVerb := auditWrites(filepath.Join(b.stack, "audit.log"), offset)
+	fmt.Printf("bench: scale.resync_api_writes=%d goal=0\n", writes)
+	if writes > 0 {
+		fmt.Printf("bench: scale.resync_api_writes.detail=%s\n", strings.Join(byVerb, ","))
+	}
+	p50, p99, _ := reconcileLatency(filepath.Join(b.stack, "ocl-controller.log"))
+	fmt.Printf("bench: scale.reconcile_p50_ms=%.2f\nbench: scale.reconcile_p99_ms=%.2f\n", p50, p99)
+
+	// An upgrade: the base image changes; each pool's run should exist at once.
+	changed := time.Now()
+	patch := fmt.Sprintf(`{"spec":{"baseOSContainerImage":%q,"osImageURL":%q}}`, baseV2, baseV2)
+	if _, err := b.c.mco.MachineconfigurationV1().ControllerConfigs().Patch(ctx, "machine-config-controller", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("change the base image: %w", err)
+	}
+	lat, err := b.waitRuns(baseV2, changed, 10*time.Minute)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("bench: scale.base_change_to_run_p50_seconds=%.2f goal=2\n", percentile(lat, 50))
+	fmt.Printf("bench: scale.base_change_to_run_p99_seconds=%.2f\n", percentile(lat, 99))
+	fmt.Printf("bench: scale.base_change_to_run_max_seconds=%.2f\n", percentile(lat, 100))
+	return b.waitPromoted(ctx, baseV2, 10*time.Minute)
+}
+
+// seed creates the namespace, a push secret, the ControllerConfig and N pools with a PoolImage
+// each, and sets the quiet period to 0 (every change builds at once).
+func (b *bench) seed(ctx context.Context) error {
+	if _, err := b.c.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := b.c.kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "push"},
+		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{}}`)}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	patch := `{"data":{"quiet-period":"0s"}}`
+	if _, err := b.c.kube.CoreV1().ConfigMaps("ocl-pipelines").Patch(ctx, "config-ocl-pipelines", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		return err
+	}
+	// Created from JSON: the CRD requires nullable fields the typed object would omit.
+	var cc map[string]any
+	must(json.Unmarshal([]byte(fmt.Sprintf(`{"apiVersion": "machineconfiguration.openshift.io/v1", "kind": "ControllerConfig",
+ "metadata": {"name": "machine-config-controller"},
+ "spec": {"baseOSContainerImage": %q, "baseOSExtensionsContainerImage": %q, "osImageURL": %q,
+  "releaseImage": "quay.io/bench/release:1", "additionalTrustBundle": null, "cloudProviderCAData": null,
+  "cloudProviderConfig": "", "clusterDNSIP": "10.96.0.10", "images": {}, "ipFamilies": "IPv4",
+  "dns": {"apiVersion": "config.openshift.io/v1", "kind": "DNS", "spec": {}},
+  "infra": {"apiVersion": "config.openshift.io/v1", "kind": "Infrastructure", "spec": {}},
+  "kubeAPIServerServingCAData": "c3RhbmQtaW4=", "rootCAData": "c3RhbmQtaW4=",
+  "network": {"mtuMigration": null}, "proxy": null}}`, baseV1, extImage, baseV1)), &cc))
+	gvr := schema.GroupVersionResource{Group: "machineconfiguration.openshift.io", Version: "v1", Resource: "controllerconfigs"}
+	if _, err := b.c.dynamic.Resource(gvr).Create(ctx, &unstructured.Unstructured{Object: cc}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create the ControllerConfig: %w", err)
+	}
+	sem := make(chan struct{}, 32)
+	errs := make(chan error, b.pools)
+	var wg sync.WaitGroup
+	for i := 0; i < b.pools; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(name string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			pool := &mcfgv1.MachineConfigPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: mcfgv1.MachineConfigPoolSpec{
+				MachineConfigSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"machineconfiguration.openshift.io/role": name}},
+				NodeSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{"node-role.kubernetes.io/" + name: ""}}}}
+			if _, err := b.c.mco.MachineconfigurationV1().MachineConfigPools().Create(ctx, pool, metav1.CreateOptions{}); err != nil {
+				errs <- fmt.Errorf("create pool %s: %w", name, err)
+				return
+			}
+			pi := &v1alpha1.PoolImage{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: v1alpha1.PoolImageSpec{
+				MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: name},
+				Containerfile:     []v1alpha1.Containerfile{{Content: "FROM configs AS final\nRUN echo " + name + " > /etc/pool\n"}},
+				ImagePushSpec:     "registry.example.com/os/" + name + ":latest",
+				PushSecret:        &v1alpha1.SecretReference{Name: "push"}}}
+			if _, err := b.c.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
+				errs <- fmt.Errorf("create PoolImage %s: %w", name, err)
+			}
+		}(fmt.Sprintf("pool-%04d", i))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return err
+	}
+	return nil
+}
+
+// fakeTekton completes every new PipelineRun at once with the results a real run reports, and
+// records when it first saw each run.
+func (b *bench) fakeTekton(ctx context.Context) {
+	w, err := b.c.tekton.TektonV1().PipelineRuns(ns).Watch(ctx, metav1.ListOptions{})
+	must(err)
+	for ev := range w.ResultChan() {
+		pr, ok := ev.Object.(*tektonv1.PipelineRun)
+		if !ok || ev.Type != watch.Added {
+			continue
+		}
+		b.mu.Lock()
+		b.seen[pr.Name] = time.Now()
+		b.mu.Unlock()
+		go func(pr *tektonv1.PipelineRun) {
+			t := metav1.Now()
+			pr.Status.StartTime, pr.Status.CompletionTime = &t, &t
+			pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionTrue, Reason: "Succeeded"})
+			var url string
+			for _, p := range pr.Spec.Params {
+				if p.Name == "IMAGE" {
+					url = p.Value.StringVal
+				}
+			}
+			pr.Status.Results = []tektonv1.PipelineRunResult{
+				{Name: generator.ResultImageURL, Value: *tektonv1.NewStructuredValues(url)},
+				{Name: generator.ResultImageDigest, Value: *tektonv1.NewStructuredValues("sha256:" + strings.Repeat("a", 64))},
+			}
+			if _, err := b.c.tekton.TektonV1().PipelineRuns(ns).UpdateStatus(ctx, pr, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
+				fmt.Fprintf(os.Stderr, "scale: complete %s: %v\n", pr.Name, err)
+			}
+		}(pr.DeepCopy())
+	}
+}
+
+func (b *bench) startController() error {
+	bin := filepath.Join(b.stack, "ocl-controller")
+	if _, err := os.Stat(bin); err != nil {
+		build := exec.Command("go", "build", "-o", bin, "./cmd/controller")
+		build.Dir = b.root
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("build the controller: %w\n%s", err, out)
+		}
+	}
+	logf, err := os.Create(filepath.Join(b.stack, "ocl-controller.log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, "--kubeconfig="+filepath.Join(b.stack, "controller.kubeconfig"), "--health-probes=false",
+		"--kube-api-qps=50", "--kube-api-burst=100")
+	cmd.Env = append(os.Environ(), "METRICS_PROMETHEUS_HOST=127.0.0.1", "METRICS_PROMETHEUS_PORT=9092", "PROFILING_PORT=18009")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	b.controller = cmd
+	return nil
+}
+
+func (b *bench) stopController() {
+	if b.controller == nil || b.controller.Process == nil {
+		return
+	}
+	_ = b.controller.Process.Signal(syscall.SIGTERM)
+	_ = b.controller.Wait()
+	b.controller = nil
+}
+
+// waitPromoted waits, on a watch, until every PoolImage's promoted image is built on base.
+func (b *bench) waitPromoted(ctx context.Context, base string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done := map[string]bool{}
+	list, err := b.c.layering.LayeringV1alpha1().PoolImages(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	check := func(pi *v1alpha1.PoolImage) {
+		if pi.Status.IsReady() && pi.Status.CurrentInputs != nil && pi.Status.CurrentInputs.BaseImage == base {
+			done[pi.Name] = true
+		}
+	}
+	for i := range list.Items {
+		check(&list.Items[i])
+	}
+	w, err := b.c.layering.LayeringV1alpha1().PoolImages(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	for len(done) < b.pools {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return fmt.Errorf("watch closed with %d/%d PoolImages promoted on %s", len(done), b.pools, base)
+			}
+			if pi, ok := ev.Object.(*v1alpha1.PoolImage); ok {
+				check(pi)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("%d/%d PoolImages promoted on %s after %s", len(done), b.pools, base, timeout)
+		}
+	}
+	return nil
+}
+
+// waitReconciled follows the controller's log until n distinct keys reconciled successfully.
+func (b *bench) waitReconciled(n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, _, got := reconcileLatency(filepath.Join(b.stack, "ocl-controller.log")); got >= n {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond) // polling a log file; the program, not a test, waits
+	}
+	return fmt.Errorf("the restarted controller did not reconcile %d PoolImages in %s", n, timeout)
+}
+
+// waitRuns waits until every pool has a run of base (found by its params) and returns the
+// latency of each from changed, as the fake Tekton's watch first saw it.
+func (b *bench) waitRuns(base string, changed time.Time, timeout time.Duration) ([]float64, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		runs, err := b.c.tekton.TektonV1().PipelineRuns(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		var lat []float64
+		b.mu.Lock()
+		for _, pr := range runs.Items {
+			for _, p := range pr.Spec.Params {
+				if p.Name == "BASE_IMAGE" && p.Value.StringVal == base {
+					if at, ok := b.seen[pr.Name]; ok {
+						lat = append(lat, at.Sub(changed).Seconds())
+					}
+				}
+			}
+		}
+		b.mu.Unlock()
+		if len(lat) >= b.pools {
+			return lat, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("not every pool has a run of %s after %s", base, timeout)
+}
+
+// reconcileLatency reads knative's "Reconcile succeeded" lines: p50 and p99 in milliseconds and
+// the number of distinct keys.
+func reconcileLatency(path string) (p50, p99 float64, keys int) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, 0
+	}
+	defer f.Close()
+	var d []float64
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Message  string  `json:"message"`
+			Key      string  `json:"knative.dev/key"`
+			Duration float64 `json:"duration"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Message != "Reconcile succeeded" {
+			continue
+		}
+		d = append(d, l.Duration*1000)
+		seen[l.Key] = true
+	}
+	return percentile(d, 50), percentile(d, 99), len(seen)
+}
+
+func percentile(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	i := int(float64(len(s)-1) * p / 100)
+	return s[i]
+}
+
+// auditWrites counts the controller's writes in the audit log after offset, leader election
+// leases and events aside.
+func auditWrites(path string, offset int64) (int, []string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return -1, nil
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, 0); err != nil {
+		return -1, nil
+	}
+	n := 0
+	by := map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var e struct {
+			Stage     string                    `json:"stage"`
+			User      struct{ Username string } `json:"user"`
+			Verb      string                    `json:"verb"`
+			ObjectRef *struct {
+				Resource    string `json:"resource"`
+				Subresource string `json:"subresource"`
+			} `json:"objectRef"`
+		}
+		if json.Unmarshal(sc.Bytes(), &e) != nil || e.User.Username != serviceSA || e.ObjectRef == nil || e.Stage != "ResponseComplete" {
+			continue
+		}
+		switch e.Verb {
+		case "create", "update", "patch", "delete":
+		default:
+			continue
+		}
+		if e.ObjectRef.Resource == "leases" || e.ObjectRef.Resource == "events" {
+			continue
+		}
+		n++
+		by[e.Verb+" "+e.ObjectRef.Resource+"/"+e.ObjectRef.Subresource]++
+	}
+	var out []string
+	for k, v := range by {
+		out = append(out, k+"="+strconv.Itoa(v))
+	}
+	sort.Strings(out)
+	return n, out
+}
+
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// memory returns the process's resident and peak resident memory in MB.
+func memory(pid int) (rss, hwm float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "VmHWM:":
+			hwm = kb / 1024
+		}
+	}
+	return rss, hwm
+}
