@@ -56,6 +56,11 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 			logger.Fatalw("register informer event handler", "error", err)
 		}
 	}
+	for _, inf := range []cache.SharedIndexInformer{pipelineRunInformer.Informer(), taskRunInformer.Informer()} {
+		if err := inf.SetTransform(TrimForCache); err != nil {
+			logger.Fatalw("set the run informers' transform", "error", err)
+		}
+	}
 	if err := pipelineRunInformer.Informer().AddIndexers(cache.Indexers{ByPoolIndex: RunsByPool}); err != nil {
 		logger.Fatalw("add PipelineRun index", "error", err)
 	}

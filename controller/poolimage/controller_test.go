@@ -1,6 +1,8 @@
 package poolimage
 
 import (
+	"encoding/json"
+	"maps"
 	"testing"
 
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
@@ -76,4 +78,38 @@ func TestNewController(t *testing.T) {
 	if queue.Len() != 3 {
 		t.Fatalf("queue length %d after a bad object; want 3", queue.Len())
 	}
+}
+
+// TrimForCache keeps what the reconciler reads of a run and drops the embedded specs: a
+// reconcile over trimmed runs makes the same decisions (the table tests' runs carry no
+// Tekton-copied spec), and the cached object is a fraction of the run's size.
+func TestTrimForCache(t *testing.T) {
+	pi := poolImage()
+	in := inputs(baseV1, extV1)
+	pr := succeededRun(t, pi, in, now, digestA)
+	pr.Spec.Status = tektonv1.PipelineRunSpecStatusCancelled
+	pr.Status.ChildReferences = []tektonv1.ChildStatusReference{{Name: "x-build", PipelineTaskName: "build"}}
+	pr.Status.PipelineSpec = pr.Spec.PipelineSpec.DeepCopy()
+	pr.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "tekton"}}
+	full, _ := json.Marshal(pr)
+	got, err := TrimForCache(pr.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := got.(*tektonv1.PipelineRun)
+	small, _ := json.Marshal(tr)
+	if tr.Spec.PipelineSpec != nil || tr.Status.PipelineSpec != nil || len(tr.Spec.Params) > 0 || tr.ManagedFields != nil {
+		t.Error("the embedded pipeline, params or managed fields were kept")
+	}
+	if tr.Name != pr.Name || !maps.Equal(tr.Labels, pr.Labels) || !maps.Equal(tr.Annotations, pr.Annotations) ||
+		tr.Spec.Status != pr.Spec.Status || !succeeded(tr) || tr.Status.CompletionTime == nil || len(tr.Status.ChildReferences) != 1 {
+		t.Errorf("a field the reconciler reads was dropped: %+v", tr)
+	}
+	if img, err := runImage(tr); err != nil || img != pushRepo+"@"+digestA {
+		t.Errorf("runImage of the trimmed run = %q, %v", img, err)
+	}
+	if len(small)*10 > len(full) {
+		t.Errorf("trimmed run is %d bytes of %d; want under a tenth", len(small), len(full))
+	}
+	t.Logf("run %d bytes, cached %d bytes", len(full), len(small))
 }

@@ -212,3 +212,32 @@ func (r *Reconciler) prune(ctx context.Context, pi *v1alpha1.PoolImage, runs []*
 	}
 	return nil
 }
+
+// TrimForCache is the transform of the PipelineRun and TaskRun informers: it keeps what the
+// reconciler reads (metadata but managed fields, spec.status, conditions, times, results, child
+// references, step states) and drops the embedded pipeline and task specs, parameters and
+// workspaces, which make a run ~50 KB (twice that once Tekton copies the spec into its status).
+// At 1,000 pools the cache would otherwise hold most of the controller's memory.
+func TrimForCache(obj interface{}) (interface{}, error) {
+	switch o := obj.(type) {
+	case *tektonv1.PipelineRun:
+		out := &tektonv1.PipelineRun{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+		out.ManagedFields = nil
+		out.Spec.Status = o.Spec.Status
+		out.Status.Status = o.Status.Status
+		out.Status.StartTime = o.Status.StartTime
+		out.Status.CompletionTime = o.Status.CompletionTime
+		out.Status.Results = o.Status.Results
+		out.Status.ChildReferences = o.Status.ChildReferences
+		return out, nil
+	case *tektonv1.TaskRun:
+		out := &tektonv1.TaskRun{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+		out.ManagedFields = nil
+		out.Status.Status = o.Status.Status
+		out.Status.StartTime = o.Status.StartTime
+		out.Status.CompletionTime = o.Status.CompletionTime
+		out.Status.Steps = o.Status.Steps
+		return out, nil
+	}
+	return obj, nil
+}

@@ -68,6 +68,7 @@ type clients struct {
 type bench struct {
 	root, stack string
 	pools       int
+	qps, burst  string
 	c           clients
 	controller  *exec.Cmd
 	// seen records when each run was first seen (the fake Tekton's watch), by name.
@@ -78,10 +79,13 @@ type bench struct {
 func main() {
 	pools := flag.Int("pools", 200, "number of MachineConfigPools, each with a PoolImage")
 	keep := flag.Bool("keep", false, "leave the API server running")
+	qps := flag.String("kube-api-qps", "50", "the controller's client QPS (config/500-controller.yaml's)")
+	burst := flag.String("kube-api-burst", "100", "the controller's client burst")
 	flag.Parse()
 	root, err := os.Getwd()
 	must(err)
-	b := &bench{root: root, stack: filepath.Join(os.TempDir(), "ocl-stack-bench"), pools: *pools, seen: map[string]time.Time{}}
+	b := &bench{root: root, stack: filepath.Join(os.TempDir(), "ocl-stack-bench"), pools: *pools, seen: map[string]time.Time{},
+		qps: *qps, burst: *burst}
 	if err := b.run(*keep); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
@@ -129,7 +133,7 @@ func (b *bench) run(keep bool) error {
 	}
 	go b.fakeTekton(ctx)
 
-	fmt.Printf("bench: scale.pools=%d\n", b.pools)
+	fmt.Printf("bench: scale.pools=%d\nbench: scale.kube_api_qps=%s\nbench: scale.kube_api_burst=%s\n", b.pools, b.qps, b.burst)
 	start := time.Now()
 	if err := b.startController(); err != nil {
 		return err
@@ -190,6 +194,22 @@ func (b *bench) seed(ctx context.Context) error {
 	}
 	patch := `{"data":{"quiet-period":"0s"}}`
 	if _, err := b.c.kube.CoreV1().ConfigMaps("ocl-pipelines").Patch(ctx, "config-ocl-pipelines", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		return err
+	}
+	// Every "Reconcile succeeded" line is counted: no log sampling (the shipped config keeps the
+	// first 100 lines of a kind per second, then 1 in 100).
+	logging, err := b.c.kube.CoreV1().ConfigMaps("ocl-pipelines").Get(ctx, "config-logging", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	var zapCfg map[string]any
+	if err := json.Unmarshal([]byte(logging.Data["zap-logger-config"]), &zapCfg); err != nil {
+		return fmt.Errorf("config-logging: %w", err)
+	}
+	zapCfg["sampling"] = nil // null: knative starts from zap's production config, which samples
+	zb, _ := json.Marshal(zapCfg)
+	logging.Data["zap-logger-config"] = string(zb)
+	if _, err := b.c.kube.CoreV1().ConfigMaps("ocl-pipelines").Update(ctx, logging, metav1.UpdateOptions{}); err != nil {
 		return err
 	}
 	// Created from JSON: the CRD requires nullable fields the typed object would omit.
@@ -289,7 +309,7 @@ func (b *bench) startController() error {
 		return err
 	}
 	cmd := exec.Command(bin, "--kubeconfig="+filepath.Join(b.stack, "controller.kubeconfig"), "--health-probes=false",
-		"--kube-api-qps=50", "--kube-api-burst=100")
+		"--kube-api-qps="+b.qps, "--kube-api-burst="+b.burst)
 	cmd.Env = append(os.Environ(), "METRICS_PROMETHEUS_HOST=127.0.0.1", "METRICS_PROMETHEUS_PORT=9092", "PROFILING_PORT=18009")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
