@@ -10,6 +10,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -389,6 +391,63 @@ func TestBuildLoop(t *testing.T) {
 	})
 }
 
+// checkSecretChannels greps every place a secret could leak to for the canaries of the test's
+// secrets: the PipelineRuns and TaskRuns (params, specs, results, status), the PoolImages'
+// status, the namespace's events, every container log of every build pod, and our controller's
+// log. (checkImage reads every layer of the built image.)
+func checkSecretChannels(t *testing.T, ns string, canaries ...string) {
+	t.Helper()
+	ctx := context.Background()
+	channels := map[string][]byte{}
+	if l, err := clients.tekton.TektonV1().PipelineRuns(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		channels["PipelineRuns"], _ = json.Marshal(l)
+	} else {
+		t.Fatal(err)
+	}
+	if l, err := clients.tekton.TektonV1().TaskRuns(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		channels["TaskRuns"], _ = json.Marshal(l)
+	} else {
+		t.Fatal(err)
+	}
+	if l, err := clients.layering.LayeringV1alpha1().PoolImages(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		channels["PoolImages"], _ = json.Marshal(l)
+	} else {
+		t.Fatal(err)
+	}
+	if l, err := clients.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		channels["events"], _ = json.Marshal(l)
+	} else {
+		t.Fatal(err)
+	}
+	pods, err := clients.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := 0
+	for _, pod := range pods.Items {
+		for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+			b, err := clients.kube.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: c.Name}).DoRaw(ctx)
+			if err != nil {
+				t.Fatalf("logs of %s/%s: %v", pod.Name, c.Name, err)
+			}
+			channels["log of "+pod.Name+"/"+c.Name] = b
+			logs++
+		}
+	}
+	if logs == 0 {
+		t.Fatal("no build pod logs to check")
+	}
+	channels["controller log"], _ = os.ReadFile(filepath.Join(stack, "ocl-controller.log"))
+	for name, b := range channels {
+		for _, canary := range canaries {
+			if bytes.Contains(b, []byte(canary)) {
+				t.Errorf("secret material %s leaked into %s", canary, name)
+			}
+		}
+	}
+	t.Logf("checked %d channels (%d container logs) for %d secrets", len(channels), logs, len(canaries))
+}
+
 // checkDashboardFidelity: `tkn pipelinerun logs` of a finished run shows every stage, finally
 // included, each step prints what it does, and Tekton kept the per-pool pipeline label and our
 // annotations (pool, PoolImage, trigger, inputs hash).
@@ -508,7 +567,17 @@ func TestInvalidInputsCreateNoRun(t *testing.T) {
 	}
 }
 
-const entitlementCanary = "CANARY-E2E-ENTITLEMENT-9c41"
+const (
+	entitlementCanary = "CANARY-E2E-ENTITLEMENT-9c41"
+	// pushCanary is the password in the push secret (the stack's registry ignores credentials).
+	pushCanary = "CANARY-E2E-PUSH-PASSWORD-77d0"
+)
+
+// pushAuth is a dockerconfigjson whose credentials for the stack's registry carry pushCanary.
+func pushAuth() []byte {
+	auth := base64.StdEncoding.EncodeToString([]byte("e2e:" + pushCanary))
+	return []byte(fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, os.Getenv("OCL_E2E_REGISTRY"), auth))
+}
 
 // TestUpgradeAndEntitlements: entitlements found on the cluster (the default etc-pki-entitlement
 // Secret) are visible to RUN steps and absent from every layer; a new base image in the
@@ -521,7 +590,7 @@ func TestUpgradeAndEntitlements(t *testing.T) {
 	newNamespace(t, ns)
 	for _, s := range []*corev1.Secret{
 		{ObjectMeta: metav1.ObjectMeta{Name: "push"}, Type: corev1.SecretTypeDockerConfigJson,
-			Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{}}`)}},
+			Data: map[string][]byte{".dockerconfigjson": pushAuth()}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "etc-pki-entitlement"}, Type: corev1.SecretTypeOpaque,
 			Data: map[string][]byte{"entitlement.pem": []byte(entitlementCanary), "entitlement-key.pem": []byte(entitlementCanary)}},
 	} {
@@ -553,6 +622,7 @@ func TestUpgradeAndEntitlements(t *testing.T) {
 	}
 	checkImage(t, first, cc.Spec.BaseOSContainerImage, map[string]string{
 		"etc/entitlement-was-visible": "visible\n", "etc/e2e": "e2e\n"})
+	checkSecretChannels(t, ns, entitlementCanary, pushCanary, base64.StdEncoding.EncodeToString([]byte("e2e:"+pushCanary)))
 
 	// The upgrade: a new stand-in release base in the ControllerConfig.
 	cmd := exec.Command("bash", filepath.Join(root, "test/images/build-standin-images.sh"), os.Getenv("OCL_E2E_REGISTRY"), "2")
@@ -658,8 +728,10 @@ func checkImage(t *testing.T, image, base string, want map[string]string) {
 				t.Fatal(err)
 			}
 			b, _ := io.ReadAll(tr)
-			if bytes.Contains(b, []byte(entitlementCanary)) {
-				t.Errorf("%s: the entitlement is in a layer, file %s", image, h.Name)
+			for _, canary := range []string{entitlementCanary, pushCanary} {
+				if bytes.Contains(b, []byte(canary)) {
+					t.Errorf("%s: secret material %s is in a layer, file %s", image, canary, h.Name)
+				}
 			}
 			got[strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/")] = string(b)
 		}

@@ -1,0 +1,99 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+)
+
+// TestDeletedRunIsNotRebuilt deletes the PipelineRun of a running build: the status says so
+// (BuildSucceeded=False, PipelineRunDeleted, the retry annotation as the fix), no run is started
+// on the controller's own, and setting the retry annotation starts one.
+func TestDeletedRunIsNotRebuilt(t *testing.T) {
+	ctx := context.Background()
+	ns := "e2e-deleted-run"
+	setConfig(t, map[string]string{"quiet-period": "0s"})
+	newNamespace(t, ns)
+	if _, err := clients.kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "push"},
+		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{}}`)}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	pi := &v1alpha1.PoolImage{ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns}, Spec: v1alpha1.PoolImageSpec{
+		MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
+		Containerfile:     []v1alpha1.Containerfile{{Content: "FROM configs AS final\nRUN sleep 600\n"}},
+		ImagePushSpec:     os.Getenv("OCL_E2E_REGISTRY") + "/os/deleted:latest",
+		PushSecret:        &v1alpha1.SecretReference{Name: "push"}}}
+	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var run string
+	eventually(t, ns, "a running build", 2*time.Minute, func(ctx context.Context) (bool, error) {
+		got, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
+		if err != nil || got.Status.LatestBuild == nil || got.Status.LatestBuild.PipelineRun == "" {
+			return false, err
+		}
+		run = got.Status.LatestBuild.PipelineRun
+		pod, err := clients.kube.CoreV1().Pods(ns).Get(ctx, run+"-build-pod", metav1.GetOptions{})
+		return err == nil && pod.Status.Phase == corev1.PodRunning, nil
+	})
+	if err := clients.tekton.TektonV1().PipelineRuns(ns).Delete(ctx, run, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ns, "BuildSucceeded=False, PipelineRunDeleted", time.Minute, func(ctx context.Context) (bool, error) {
+		got, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
+		if err != nil || got.Status.LatestBuild == nil || got.Status.LatestBuild.Failure == nil {
+			return false, err
+		}
+		return got.Status.LatestBuild.Failure.Reason == "PipelineRunDeleted", nil
+	})
+	// The reconcile that recorded the deletion would have created a new run first.
+	if runs, err := poolRuns(ctx, ns); err != nil || len(runs) != 0 {
+		t.Fatalf("after the deletion the pool has %d runs (%v), want none until a retry", len(runs), err)
+	}
+	if c := poolImage(t, ns).Status.GetCondition(v1alpha1.ConditionBuildSucceeded); !c.IsFalse() {
+		t.Errorf("BuildSucceeded = %+v, want False", c)
+	}
+
+	// A retry starts the same inputs again.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		got, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if got.Annotations == nil {
+			got.Annotations = map[string]string{}
+		}
+		got.Annotations[layering.RetryAnnotation] = "e2e-1"
+		_, err = clients.layering.LayeringV1alpha1().PoolImages(ns).Update(ctx, got, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ns, "the retry's run", time.Minute, func(ctx context.Context) (bool, error) {
+		runs, err := poolRuns(ctx, ns)
+		return err == nil && len(runs) == 1 && runs[0].Annotations[layering.RetryAnnotation] == "e2e-1", err
+	})
+	// Clean up: the PoolImage (its finalizer reverts nothing: nothing was promoted) and the
+	// sleeping retry (runs outlive their PoolImage, per retention).
+	if err := clients.layering.LayeringV1alpha1().PoolImages(ns).Delete(ctx, "worker", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := clients.tekton.TektonV1().PipelineRuns(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ns, "the PoolImage deleted", time.Minute, func(ctx context.Context) (bool, error) {
+		_, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+}
