@@ -39,9 +39,20 @@ gobench() {
 } | tee "$out"
 
 echo
-printf '%-58s %14s %10s\n' figure value goal
-grep '^bench: ' "$out" | sed 's/^bench: //' | awk '{
-  split($1, kv, "="); goal = "";
-  for (i = 2; i <= NF; i++) if ($i ~ /^goal=/) { goal = substr($i, 6) }
-  printf "%-58s %14s %10s\n", kv[1], kv[2], goal
-}'
+# The table: a figure, its value and goal, and its baselines (bench lines named <figure>.<baseline>).
+grep '^bench: ' "$out" | sed 's/^bench: //' | awk '
+  {
+    split($1, kv, "="); name[NR] = kv[1]; value[kv[1]] = kv[2]; goal[kv[1]] = ""
+    for (i = 2; i <= NF; i++) if ($i ~ /^goal=/) goal[kv[1]] = substr($i, 6)
+  }
+  END {
+    for (i = 1; i <= NR; i++) {
+      n = name[i]; p = n; sub(/\.[^.]*$/, "", p)
+      if (p != n && (p in value)) { b = substr(n, length(p) + 2); base[p] = base[p] (base[p] == "" ? "" : ", ") b "=" value[n]; isbase[n] = 1 }
+    }
+    printf "%-52s %12s %8s  %s\n", "figure", "value", "goal", "baselines"
+    for (i = 1; i <= NR; i++) {
+      n = name[i]
+      if (!(n in isbase)) printf "%-52s %12s %8s  %s\n", n, value[n], goal[n], base[n]
+    }
+  }'
