@@ -5,7 +5,7 @@
 # `go test` replays it as seeds (commit those files).
 #
 #   hack/fuzz.sh                     1,000,000 executions per target (issue 7's bar)
-#   FUZZTIME=5s hack/fuzz.sh         what `make test` runs (new inputs are not copied)
+#   FUZZTIME=10s hack/fuzz.sh        what `make test` runs (new inputs are not copied)
 #   FUZZ_PARALLEL=1 hack/fuzz.sh     one worker (default: GOMAXPROCS)
 set -euo pipefail
 
@@ -22,13 +22,13 @@ for target in ./pkg/generator:FuzzRender ./pkg/generator:FuzzInputsHash \
   pkg=${target%%:*} name=${target##*:}
   start=$SECONDS
   log=$(mktemp)
-  if ! go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "${parallel[@]}" >"$log" 2>&1; then
+  if ! go test -v "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "${parallel[@]}" >"$log" 2>&1; then
     cat "$log"
     echo "fuzz: $name FAILED (the failing input is in $pkg/testdata/fuzz/$name/)" >&2
     exit 1
   fi
-  execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | tr -dc 0-9)
-  echo "fuzz: $name ${execs:-?} execs in $(( SECONDS - start ))s, nothing found"
+  execs=$({ grep -o 'execs: [0-9]*' "$log" || true; } | tail -1 | tr -dc 0-9)
+  echo "fuzz: $name ${execs:-0 new} execs in $(( SECONDS - start ))s (corpus replayed first), nothing found"
   rm -f "$log"
   if [[ $FUZZTIME == *x ]]; then
     import=$(go list "$pkg")
