@@ -165,6 +165,15 @@ func newNamespace(t *testing.T, ns string) {
 	}
 }
 
+// createPushSecret creates the dockerconfigjson Secret "push" in ns.
+func createPushSecret(t *testing.T, ns string, dockerConfig []byte) {
+	t.Helper()
+	if _, err := clients.kube.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "push"},
+		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": dockerConfig}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create the push secret: %v", err)
+	}
+}
+
 // setConfig sets keys of config-ocl-pipelines; the controller picks them up live.
 func setConfig(t *testing.T, data map[string]string) {
 	t.Helper()
@@ -259,10 +268,7 @@ func TestBuildLoop(t *testing.T) {
 	ns := "e2e-loop"
 	setConfig(t, map[string]string{"quiet-period": "0s"})
 	newNamespace(t, ns)
-	if _, err := clients.kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "push"},
-		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{}}`)}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatalf("create the push secret: %v", err)
-	}
+	createPushSecret(t, ns, []byte(`{"auths":{}}`))
 	registry := os.Getenv("OCL_E2E_REGISTRY")
 	pi := &v1alpha1.PoolImage{
 		ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns},
@@ -399,25 +405,19 @@ func checkSecretChannels(t *testing.T, ns string, canaries ...string) {
 	t.Helper()
 	ctx := context.Background()
 	channels := map[string][]byte{}
-	if l, err := clients.tekton.TektonV1().PipelineRuns(ns).List(ctx, metav1.ListOptions{}); err == nil {
-		channels["PipelineRuns"], _ = json.Marshal(l)
-	} else {
-		t.Fatal(err)
-	}
-	if l, err := clients.tekton.TektonV1().TaskRuns(ns).List(ctx, metav1.ListOptions{}); err == nil {
-		channels["TaskRuns"], _ = json.Marshal(l)
-	} else {
-		t.Fatal(err)
-	}
-	if l, err := clients.layering.LayeringV1alpha1().PoolImages(ns).List(ctx, metav1.ListOptions{}); err == nil {
-		channels["PoolImages"], _ = json.Marshal(l)
-	} else {
-		t.Fatal(err)
-	}
-	if l, err := clients.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{}); err == nil {
-		channels["events"], _ = json.Marshal(l)
-	} else {
-		t.Fatal(err)
+	for name, list := range map[string]func() (any, error){
+		"PipelineRuns": func() (any, error) { return clients.tekton.TektonV1().PipelineRuns(ns).List(ctx, metav1.ListOptions{}) },
+		"TaskRuns":     func() (any, error) { return clients.tekton.TektonV1().TaskRuns(ns).List(ctx, metav1.ListOptions{}) },
+		"PoolImages": func() (any, error) {
+			return clients.layering.LayeringV1alpha1().PoolImages(ns).List(ctx, metav1.ListOptions{})
+		},
+		"events": func() (any, error) { return clients.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{}) },
+	} {
+		l, err := list()
+		if err != nil {
+			t.Fatalf("list %s: %v", name, err)
+		}
+		channels[name], _ = json.Marshal(l)
 	}
 	pods, err := clients.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {

@@ -25,10 +25,7 @@ func TestDeletedRunIsNotRebuilt(t *testing.T) {
 	ns := "e2e-deleted-run"
 	setConfig(t, map[string]string{"quiet-period": "0s"})
 	newNamespace(t, ns)
-	if _, err := clients.kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "push"},
-		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{}}`)}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	createPushSecret(t, ns, []byte(`{"auths":{}}`))
 	pi := &v1alpha1.PoolImage{ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns}, Spec: v1alpha1.PoolImageSpec{
 		MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
 		Containerfile:     []v1alpha1.Containerfile{{Content: "FROM configs AS final\nRUN sleep 600\n"}},
