@@ -680,7 +680,8 @@ func TestUpgradeAndEntitlements(t *testing.T) {
 }
 
 // checkImage reads every layer of image from the registry: its first layers must be base's, the
-// wanted files must have the wanted content, and no layer may hold the entitlement canary.
+// wanted files must have the wanted content, and no layer may hold the entitlement or push
+// credentials canaries.
 func checkImage(t *testing.T, image, base string, want map[string]string) {
 	t.Helper()
 	ref, err := name.NewDigest(image, name.Insecure)

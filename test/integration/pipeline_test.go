@@ -313,11 +313,11 @@ func TestBuildVerifyPromote(t *testing.T) {
 			t.Errorf("layer %d is not the base's", i)
 		}
 	}
-	if got := imgCfg.Config.Labels["dev.ocl-pipelines.inputs-hash"]; got != hash {
-		t.Errorf("inputs-hash label = %q, want %q", got, hash)
-	}
-	if got := imgCfg.Config.Labels["dev.ocl-pipelines.base-image"]; got != env.base {
-		t.Errorf("base-image label = %q, want %q", got, env.base)
+	// The build step sets these with buildah --label (not in the Containerfile: layer cache).
+	for label, want := range map[string]string{generator.LabelInputsHash: hash, generator.LabelBaseImage: env.base, generator.LabelPool: "worker"} {
+		if got := imgCfg.Config.Labels[label]; got != want {
+			t.Errorf("label %s = %q, want %q", label, got, want)
+		}
 	}
 
 	got, leaked := files(t, img, canary, "etc/ocl-hello", "etc/entitlement-was-visible", "etc/literal", "etc/shell-ran-inside-build")
