@@ -10,9 +10,11 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 eval "$("$ROOT/hack/stack.sh" env)"
 say() { printf '\n== %s\n' "$*"; }
 
-say "a namespace for the PoolImage, with the build ServiceAccount and a push secret for the stack's registry"
+say "a namespace for the PoolImage, with the build ServiceAccount, the controller's Secret access and a push secret for the stack's registry"
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl -n demo create serviceaccount ocl-build --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl -n demo create rolebinding ocl-pipelines-secrets --clusterrole=ocl-pipelines-secrets \
+  --serviceaccount=ocl-pipelines:ocl-pipelines-controller --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl -n demo create secret docker-registry push --docker-server="$OCL_REGISTRY" \
   --docker-username=demo --docker-password=demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 

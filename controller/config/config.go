@@ -36,6 +36,9 @@ const (
 	KeyDashboardURL      = "dashboard-url"
 	KeyDefaultPullSecret = "default-pull-secret"
 	KeyRetentionKeep     = "retention-keep"
+	// KeyBuildSecurityContext is the security context of the build and push steps (YAML);
+	// empty keeps the generator's default, privileged.
+	KeyBuildSecurityContext = "build-security-context"
 )
 
 // Keys returns every key the ConfigMap may hold; any other key is an error (a typo would
@@ -43,7 +46,7 @@ const (
 func Keys() []string {
 	return []string{KeyBuildahImage, KeyToolsImage, KeyStorageDriver, KeyImageFormat, KeyTLSVerify,
 		KeyServiceAccount, KeyPodTemplate, KeyTimeout, KeyQuietPeriod, KeyDashboardURL,
-		KeyDefaultPullSecret, KeyRetentionKeep}
+		KeyDefaultPullSecret, KeyRetentionKeep, KeyBuildSecurityContext}
 }
 
 // DefaultQuietPeriod is how long the inputs of a pool must stay unchanged before a build starts,
@@ -121,6 +124,13 @@ func FromConfigMap(cm *corev1.ConfigMap) (*Config, error) {
 			return nil, fmt.Errorf("%s: %s: %w", Name, KeyPodTemplate, err)
 		}
 		g.PodTemplate = &pt
+	}
+	if v := strings.TrimSpace(d[KeyBuildSecurityContext]); v != "" {
+		var sc corev1.SecurityContext
+		if err := yaml.UnmarshalStrict([]byte(v), &sc); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w (want a Kubernetes SecurityContext, e.g. runAsUser: 1000)", Name, KeyBuildSecurityContext, err)
+		}
+		g.BuildSecurityContext = &sc
 	}
 	if v := strings.TrimSpace(d[KeyTimeout]); v != "" {
 		t, err := time.ParseDuration(v)

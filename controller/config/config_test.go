@@ -27,6 +27,7 @@ func TestFromConfigMap(t *testing.T) {
 		KeyServiceAccount: "builder", KeyPodTemplate: "hostNetwork: true\nnodeSelector: {a: b}\n",
 		KeyTimeout: "2h", KeyQuietPeriod: "0s", KeyDashboardURL: "https://dashboard.example.com/",
 		KeyDefaultPullSecret: "", KeyRetentionKeep: "2",
+		KeyBuildSecurityContext: "runAsUser: 1000\nprivileged: false\ncapabilities: {add: [SETUID, SETGID]}\n",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +35,8 @@ func TestFromConfigMap(t *testing.T) {
 	g := c.Generator
 	if g.BuildahImage != "localhost:5000/buildah:1" || g.ToolsImage != "localhost:5000/tools:1" || g.StorageDriver != "overlay" ||
 		g.ImageFormat != "docker" || *g.TLSVerify || g.ServiceAccountName != "builder" || !g.PodTemplate.HostNetwork ||
-		g.Timeouts.Pipeline.Duration != 2*time.Hour {
+		g.Timeouts.Pipeline.Duration != 2*time.Hour || *g.BuildSecurityContext.RunAsUser != 1000 || *g.BuildSecurityContext.Privileged ||
+		len(g.BuildSecurityContext.Capabilities.Add) != 2 {
 		t.Errorf("generator config = %+v", g)
 	}
 	if c.QuietPeriod != 0 || c.DashboardURL != "https://dashboard.example.com" || c.DefaultPullSecret != "" || c.RetentionKeep != 2 {
@@ -49,7 +51,7 @@ func TestFromConfigMap(t *testing.T) {
 func TestFromConfigMapErrors(t *testing.T) {
 	for key, value := range map[string]string{
 		KeyStorageDriver: "btrfs", KeyImageFormat: "v1", KeyTLSVerify: "maybe", KeyPodTemplate: "hostNetwork: [",
-		KeyTimeout: "forever", KeyQuietPeriod: "-1s", KeyRetentionKeep: "0",
+		KeyTimeout: "forever", KeyQuietPeriod: "-1s", KeyRetentionKeep: "0", KeyBuildSecurityContext: "privileged: maybe",
 	} {
 		_, err := FromConfigMap(cm(map[string]string{key: value}))
 		if err == nil || !strings.Contains(err.Error(), Name+": "+key) {

@@ -13,15 +13,17 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
+	kubeclient "knative.dev/pkg/client/injection/kube/client"
 	configmapinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/configmap"
 	nodeinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/node"
-	secretinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/secret"
 	"knative.dev/pkg/configmap"
 	"knative.dev/pkg/controller"
 	"knative.dev/pkg/logging"
+	"knative.dev/pkg/system"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/metrics"
+	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	poolimageinformer "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/informers/layering/v1alpha1/poolimage"
@@ -47,7 +49,6 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 	poolInformer := machineconfigpoolinformer.Get(ctx)
 	machineConfigInformer := machineconfiginformer.Get(ctx)
 	controllerConfigInformer := controllerconfiginformer.Get(ctx)
-	secretInformer := secretinformer.Get(ctx)
 	configMapInformer := configmapinformer.Get(ctx)
 	nodeInformer := nodeinformer.Get(ctx)
 
@@ -76,7 +77,6 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 		PoolLister:             poolInformer.Lister(),
 		MachineConfigLister:    machineConfigInformer.Lister(),
 		ControllerConfigLister: controllerConfigInformer.Lister(),
-		SecretLister:           secretInformer.Lister(),
 		ConfigMapLister:        configMapInformer.Lister(),
 		NodeLister:             nodeInformer.Lister(),
 		Clock:                  clock.RealClock{},
@@ -88,6 +88,12 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 		return controller.Options{AgentName: ControllerName, ConfigStore: store}
 	})
 	r.Tracker = impl.Tracker
+	// Secrets are read per namespace, with a RoleBinding there: no cluster-wide Secret access.
+	secretSet := secrets.New(ctx, kubeclient.Get(ctx), secrets.Options{
+		ServiceAccount: system.Namespace() + "/" + ControllerName,
+		OnChange:       controller.EnsureTypeMeta(impl.Tracker.OnChanged, corev1.SchemeGroupVersion.WithKind("Secret")),
+	})
+	r.Secrets = secretSet
 	r.EnqueueAfter = impl.EnqueueAfter
 	// sharedmain sets the global MeterProvider (config-observability) before it calls us.
 	rec, err := metrics.New(otel.GetMeterProvider(), metrics.Source{
@@ -106,6 +112,7 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 		DeleteFunc: func(obj interface{}) {
 			impl.Enqueue(obj)
 			enqueueClaimants(r, impl, obj)
+			stopUnusedSecrets(poolImageInformer.Informer().GetIndexer(), secretSet, obj)
 		},
 	}))
 	managed := func(obj interface{}) bool {
@@ -130,7 +137,6 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 			controller.EnsureTypeMeta(impl.Tracker.OnChanged, mcfgv1.GroupVersion.WithKind(gvk)))))
 	}
 	for kind, inf := range map[string]cache.SharedIndexInformer{
-		"Secret":    secretInformer.Informer(),
 		"ConfigMap": configMapInformer.Informer(),
 		"Node":      nodeInformer.Informer(),
 	} {
@@ -179,5 +185,21 @@ func enqueueClaimants(r *Reconciler, impl *controller.Impl, obj interface{}) {
 		if pi, ok := obj.(*v1alpha1.PoolImage); ok && pi.UID != deleted.UID {
 			impl.Enqueue(pi)
 		}
+	}
+}
+
+// stopUnusedSecrets stops the Secret informer of a deleted PoolImage's namespace when no
+// PoolImage is left there.
+func stopUnusedSecrets(indexer cache.Indexer, set *secrets.Set, obj interface{}) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	deleted, ok := obj.(*v1alpha1.PoolImage)
+	if !ok {
+		return
+	}
+	left, err := indexer.ByIndex(cache.NamespaceIndex, deleted.Namespace)
+	if err == nil && len(left) == 0 {
+		set.Stop(deleted.Namespace)
 	}
 }

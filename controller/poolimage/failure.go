@@ -9,6 +9,7 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
 // maxMessageLines and maxMessageBytes bound the failure message kept in status.
@@ -19,9 +20,10 @@ const (
 
 // failureOf describes why a finished, unsuccessful run failed: the first failed task (from the
 // run's child TaskRuns, read from the lister), its failed step, Tekton's reason, the tail of the
-// message, the command that prints the failed task's logs and, when a dashboard is configured,
-// a link to the failed step.
-func (r *Reconciler) failureOf(pr *tektonv1.PipelineRun, dashboardURL string) *v1alpha1.BuildFailure {
+// message (the task's FAILURE result when a step explained itself, with the push secret for a
+// failed push), the command that prints the failed task's logs and, when a dashboard is
+// configured, a link to the failed step.
+func (r *Reconciler) failureOf(pr *tektonv1.PipelineRun, pi *v1alpha1.PoolImage, dashboardURL string) *v1alpha1.BuildFailure {
 	f := &v1alpha1.BuildFailure{}
 	if c := pr.Status.GetCondition(apis.ConditionSucceeded); c != nil {
 		f.Reason, f.Message = c.Reason, tail(c.Message)
@@ -43,6 +45,14 @@ func (r *Reconciler) failureOf(pr *tektonv1.PipelineRun, dashboardURL string) *v
 			if st.Terminated != nil && st.Terminated.ExitCode != 0 {
 				f.Step = st.Name
 				break
+			}
+		}
+		for _, res := range tr.Status.Results {
+			if res.Name == generator.ResultFailure && strings.TrimSpace(res.Value.StringVal) != "" {
+				f.Message = tail(res.Value.StringVal)
+				if f.Task == generator.TaskBuild && f.Step == generator.StepPush {
+					f.Message += "; " + pushSecretOf(pi)
+				}
 			}
 		}
 		break
@@ -76,4 +86,12 @@ func tail(msg string) string {
 		out = "…" + out[len(out)-maxMessageBytes:]
 	}
 	return out
+}
+
+// pushSecretOf names the credentials a push used, with the field that sets them.
+func pushSecretOf(pi *v1alpha1.PoolImage) string {
+	if pi.Spec.PushSecret == nil {
+		return "no push secret is set (spec.pushSecret)"
+	}
+	return fmt.Sprintf("push secret: Secret %s/%s (spec.pushSecret)", pi.Namespace, pi.Spec.PushSecret.Name)
 }

@@ -2,6 +2,7 @@ package poolimage
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -33,6 +35,7 @@ import (
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/metrics"
+	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringfake "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned/fake"
@@ -327,7 +330,7 @@ func newTestEnvAt(tb testing.TB, objs []runtime.Object, cfg *config.Config, reac
 		PoolLister:             mcolisters.NewMachineConfigPoolLister(idx("MachineConfigPool")),
 		MachineConfigLister:    mcolisters.NewMachineConfigLister(idx("MachineConfig")),
 		ControllerConfigLister: mcolisters.NewControllerConfigLister(idx("ControllerConfig")),
-		SecretLister:           corelisters.NewSecretLister(idx("Secret")),
+		Secrets:                listerSecrets{corelisters.NewSecretLister(idx("Secret"))},
 		ConfigMapLister:        corelisters.NewConfigMapLister(idx("ConfigMap")),
 		NodeLister:             corelisters.NewNodeLister(idx("Node")),
 		Tracker:                env.tracker,
@@ -440,4 +443,19 @@ func wantMetric(name string, value float64, attrs map[string]string) func(*testi
 
 func eventf(typ, reason, format string, args ...interface{}) string {
 	return Eventf(typ, reason, format, args...)
+}
+
+// lockedNS is a namespace whose Secrets the controller may not read.
+const lockedNS = "locked"
+
+// listerSecrets serves every namespace's Secrets from one lister, as a controller granted
+// them, except lockedNS's.
+type listerSecrets struct{ corelisters.SecretLister }
+
+func (l listerSecrets) Lister(_ context.Context, ns string) (corelisters.SecretNamespaceLister, error) {
+	if ns == lockedNS {
+		return nil, &secrets.ForbiddenError{Namespace: ns, ServiceAccount: "ocl-pipelines/ocl-pipelines-controller",
+			Err: apierrors.NewForbidden(corev1.Resource("secrets"), "", errors.New(`User "system:serviceaccount:ocl-pipelines:ocl-pipelines-controller" cannot list resource "secrets" in API group "" in the namespace "locked"`))}
+	}
+	return l.Secrets(ns), nil
 }

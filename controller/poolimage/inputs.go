@@ -2,6 +2,7 @@ package poolimage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -12,9 +13,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"knative.dev/pkg/tracker"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
+	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
@@ -109,7 +112,7 @@ func (r *Reconciler) resolve(ctx context.Context, pi *v1alpha1.PoolImage) (*reso
 		if ref == nil {
 			return nil
 		}
-		s, err := r.secret(pi, ref.Name, field)
+		s, err := r.secret(ctx, pi, ref.Name, field)
 		if err != nil {
 			return err
 		}
@@ -126,7 +129,7 @@ func (r *Reconciler) resolve(ctx context.Context, pi *v1alpha1.PoolImage) (*reso
 		return nil, err
 	}
 	if pi.Spec.BaseImagePullSecret == nil && cfg.DefaultPullSecret != "" {
-		if ok, err := r.optionalSecret(pi, cfg.DefaultPullSecret); err != nil {
+		if ok, err := r.optionalSecret(ctx, pi, cfg.DefaultPullSecret); err != nil {
 			return nil, err
 		} else if ok {
 			if err := dockerConfig("the default pull secret of "+config.Name, &v1alpha1.SecretReference{Name: cfg.DefaultPullSecret}); err != nil {
@@ -141,7 +144,7 @@ func (r *Reconciler) resolve(ctx context.Context, pi *v1alpha1.PoolImage) (*reso
 			ref   *v1alpha1.SecretReference
 		}{{"spec.entitlements.secret", e.Secret}, {"spec.entitlements.activationKey", e.ActivationKey}, {"spec.entitlements.rpmGPG", e.RPMGPG}} {
 			if s.ref != nil {
-				if _, err := r.secret(pi, s.ref.Name, s.field); err != nil {
+				if _, err := r.secret(ctx, pi, s.ref.Name, s.field); err != nil {
 					return nil, err
 				}
 			}
@@ -155,7 +158,7 @@ func (r *Reconciler) resolve(ctx context.Context, pi *v1alpha1.PoolImage) (*reso
 		}
 	}
 	if pi.Spec.Entitlements == nil || pi.Spec.Entitlements.Secret == nil {
-		ok, err := r.optionalSecret(pi, v1alpha1.DefaultEntitlementSecretName)
+		ok, err := r.optionalSecret(ctx, pi, v1alpha1.DefaultEntitlementSecretName)
 		if err != nil {
 			return nil, err
 		}
@@ -273,11 +276,15 @@ func (r *Reconciler) poolArch(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfig
 }
 
 // secret returns a Secret the PoolImage names (tracking it); NotFound is an inputError naming the field.
-func (r *Reconciler) secret(pi *v1alpha1.PoolImage, name, field string) (*corev1.Secret, error) {
+func (r *Reconciler) secret(ctx context.Context, pi *v1alpha1.PoolImage, name, field string) (*corev1.Secret, error) {
 	if err := r.track(pi, corev1.SchemeGroupVersion.WithKind("Secret"), pi.Namespace, name); err != nil {
 		return nil, err
 	}
-	s, err := r.SecretLister.Secrets(pi.Namespace).Get(name)
+	secrets, err := r.namespaceSecrets(ctx, pi, field)
+	if err != nil {
+		return nil, err
+	}
+	s, err := secrets.Get(name)
 	if apierrors.IsNotFound(err) {
 		return nil, inputErrorf("Secret %s/%s (%s) not found: create it in the PoolImage's namespace, or fix %s", pi.Namespace, name, field, field)
 	} else if err != nil {
@@ -287,11 +294,15 @@ func (r *Reconciler) secret(pi *v1alpha1.PoolImage, name, field string) (*corev1
 }
 
 // optionalSecret reports whether a Secret exists in the PoolImage's namespace (tracking it).
-func (r *Reconciler) optionalSecret(pi *v1alpha1.PoolImage, name string) (bool, error) {
+func (r *Reconciler) optionalSecret(ctx context.Context, pi *v1alpha1.PoolImage, name string) (bool, error) {
 	if err := r.track(pi, corev1.SchemeGroupVersion.WithKind("Secret"), pi.Namespace, name); err != nil {
 		return false, err
 	}
-	_, err := r.SecretLister.Secrets(pi.Namespace).Get(name)
+	secrets, err := r.namespaceSecrets(ctx, pi, "Secret "+name)
+	if err != nil {
+		return false, err
+	}
+	_, err = secrets.Get(name)
 	switch {
 	case err == nil:
 		return true, nil
@@ -299,6 +310,20 @@ func (r *Reconciler) optionalSecret(pi *v1alpha1.PoolImage, name string) (bool, 
 		return false, nil
 	}
 	return false, fmt.Errorf("get Secret %s/%s: %w", pi.Namespace, name, err)
+}
+
+// namespaceSecrets returns the Secrets of the PoolImage's namespace. A namespace the controller
+// may not read is an inputError with the RoleBinding that fixes it (for reads of field).
+func (r *Reconciler) namespaceSecrets(ctx context.Context, pi *v1alpha1.PoolImage, field string) (corelisters.SecretNamespaceLister, error) {
+	l, err := r.Secrets.Lister(ctx, pi.Namespace)
+	var forbidden *secrets.ForbiddenError
+	if errors.As(err, &forbidden) {
+		return nil, inputErrorf("%s: %v", field, forbidden)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the Secrets of namespace %s: %w", pi.Namespace, err)
+	}
+	return l, nil
 }
 
 // configMap returns a ConfigMap the PoolImage names (tracking it).

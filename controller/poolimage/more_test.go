@@ -7,11 +7,14 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	tektonlisters "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgotesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"knative.dev/pkg/apis"
 	logtesting "knative.dev/pkg/logging/testing"
 	. "knative.dev/pkg/reconciler/testing"
 
@@ -272,5 +275,40 @@ func TestHelpers(t *testing.T) {
 	e := inputErrorf("x %d", 1)
 	if e.Error() != "x 1" {
 		t.Errorf("inputError = %q", e)
+	}
+}
+
+// TestFailedPushNamesRegistryAndSecret: a push step that explained its failure in the FAILURE
+// result puts that line in the status, with the push secret (or its absence) and the field.
+func TestFailedPushNamesRegistryAndSecret(t *testing.T) {
+	const why = "registry 10.0.0.1:5001 refused the push secret's credentials for 10.0.0.1:5001/os/worker:latest (not retried): give the push secret write access to that repository"
+	pr := &tektonv1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: "ocl-worker-1", Namespace: ns}}
+	pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionFalse, Reason: "Failed", Message: "Tasks Completed: 1 (Failed: 1)"})
+	pr.Status.ChildReferences = []tektonv1.ChildStatusReference{{TypeMeta: runtime.TypeMeta{Kind: "TaskRun"}, Name: "ocl-worker-1-build", PipelineTaskName: "build"}}
+	tr := &tektonv1.TaskRun{ObjectMeta: metav1.ObjectMeta{Name: "ocl-worker-1-build", Namespace: ns}}
+	tr.Status.Steps = []tektonv1.StepState{
+		{Name: "build", ContainerState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
+		{Name: "push", ContainerState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}},
+	}
+	tr.Status.Results = []tektonv1.TaskRunResult{{Name: generator.ResultFailure, Type: tektonv1.ResultsTypeString, Value: *tektonv1.NewStructuredValues(why)}}
+	tr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionFalse, Reason: "Failed", Message: `"step-push" exited with code 1`})
+	trimmed, err := TrimForCache(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	if err := idx.Add(trimmed); err != nil {
+		t.Fatal(err)
+	}
+	r := &Reconciler{TaskRunLister: tektonlisters.NewTaskRunLister(idx)}
+
+	f := r.failureOf(pr, poolImage(), "")
+	want := why + "; push secret: Secret " + ns + "/push (spec.pushSecret)"
+	if f.Task != "build" || f.Step != "push" || f.Message != want {
+		t.Errorf("failure = %+v\nwant task build, step push, message %q", f, want)
+	}
+	f = r.failureOf(pr, poolImage(func(p *v1alpha1.PoolImage) { p.Spec.PushSecret = nil }), "")
+	if want := why + "; no push secret is set (spec.pushSecret)"; f.Message != want {
+		t.Errorf("without a push secret: message %q, want %q", f.Message, want)
 	}
 }

@@ -36,6 +36,12 @@ const (
 	TriggerRetry   = "retry"
 )
 
+// SecretReader gives the Secrets of one namespace; *secrets.Set is the controller's.
+type SecretReader interface {
+	// Lister returns the Secrets of namespace, or a *secrets.ForbiddenError.
+	Lister(ctx context.Context, namespace string) (corelisters.SecretNamespaceLister, error)
+}
+
 // Reconciler reconciles PoolImages. It reads only from listers and writes only PoolImage status
 // (through the generated reconciler), its PipelineRuns and its MachineConfigs.
 type Reconciler struct {
@@ -52,8 +58,8 @@ type Reconciler struct {
 	MachineConfigLister mcolisters.MachineConfigLister
 	// ControllerConfigLister reads the MCO's ControllerConfig (base and extensions images, proxy).
 	ControllerConfigLister mcolisters.ControllerConfigLister
-	// SecretLister reads the Secrets a PoolImage references (never their data).
-	SecretLister corelisters.SecretLister
+	// Secrets reads the Secrets a PoolImage references, one namespace at a time (never their data).
+	Secrets SecretReader
 	// ConfigMapLister reads the yum repos and trusted CA ConfigMaps.
 	ConfigMapLister corelisters.ConfigMapLister
 	// NodeLister reads the pools' nodes, for their architecture.
@@ -239,7 +245,7 @@ func (r *Reconciler) follow(ctx context.Context, pi *v1alpha1.PoolImage, res *re
 	}
 	if !succeeded(run) {
 		wasFailed := b.Failure != nil
-		f := r.failureOf(run, config.FromContextOrDefaults(ctx).DashboardURL)
+		f := r.failureOf(run, pi, config.FromContextOrDefaults(ctx).DashboardURL)
 		st.MarkBuildFailed(f)
 		if !wasFailed {
 			r.event(ctx, pi, corev1.EventTypeWarning, v1alpha1.ReasonBuildFailed, "%s; the pool keeps its current image",

@@ -1,13 +1,16 @@
 package poolimage
 
 import (
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgotesting "k8s.io/client-go/testing"
@@ -44,6 +47,11 @@ func mcUpdate(mc *mcfgv1.MachineConfig) clientgotesting.UpdateActionImpl {
 
 // TestReconcile is the reconciler's behaviour, one row per case: objects in, wanted writes and
 // events out.
+// lockedMessage is the status of a PoolImage in lockedNS.
+const lockedMessage = "spec.pushSecret: the controller may not read Secrets in namespace locked (secrets is forbidden: " +
+	`User "system:serviceaccount:ocl-pipelines:ocl-pipelines-controller" cannot list resource "secrets" in API group "" in the namespace "locked"): ` +
+	"grant it there with `oc -n locked create rolebinding ocl-pipelines-secrets --clusterrole=ocl-pipelines-secrets --serviceaccount=ocl-pipelines:ocl-pipelines-controller`"
+
 func TestReconcile(t *testing.T) {
 	pi := poolImage()
 	in := inputs(baseV1, extV1)
@@ -96,6 +104,8 @@ func TestReconcile(t *testing.T) {
 
 	quiet := &config.Config{Generator: testCfg.Generator, QuietPeriod: 15 * time.Second, DefaultPullSecret: "global-pull-secret"}
 
+	var conflicts atomic.Int32
+
 	table := TableTest{{
 		Name: "invalid spec: no run, a condition and an event naming the field",
 		Key:  key(),
@@ -124,6 +134,14 @@ func TestReconcile(t *testing.T) {
 			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "Secret ocl/push (spec.pushSecret) not found: create it in the PoolImage's namespace, or fix spec.pushSecret")
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", "Secret ocl/push (spec.pushSecret) not found: create it in the PoolImage's namespace, or fix spec.pushSecret")},
+	}, {
+		Name:    "Secrets of the namespace not readable: the RoleBinding to create is named",
+		Key:     lockedNS + "/" + piName,
+		Objects: objects(poolImage(func(p *v1alpha1.PoolImage) { p.Namespace = lockedNS })),
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(func(p *v1alpha1.PoolImage) { p.Namespace = lockedNS }), func(st *v1alpha1.PoolImageStatus) {
+			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, lockedMessage)
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", lockedMessage)},
 	}, {
 		Name:    "push secret of the wrong type",
 		Key:     key(),
@@ -182,6 +200,37 @@ func TestReconcile(t *testing.T) {
 			st.MarkBuilding(name)
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s; changed: first build)", name, h)},
+	}, {
+		// The API server refuses the first status write (another writer changed the PoolImage):
+		// the generated reconciler re-reads it and writes the same status again. One run, one
+		// event, one count: nothing is lost and nothing is done twice.
+		Name:    "a status update conflict is retried on a fresh read",
+		Key:     key(),
+		Objects: objects(pi),
+		WithReactors: []clientgotesting.ReactionFunc{func(a clientgotesting.Action) (bool, runtime.Object, error) {
+			if a.GetVerb() == "update" && a.GetSubresource() == "status" && conflicts.Add(1) == 1 {
+				return true, nil, apierrors.NewConflict(v1alpha1.Resource("poolimages"), piName, errors.New("the object has been modified"))
+			}
+			return false, nil, nil
+		}},
+		WantCreates: []runtime.Object{wantRun(t, pi, in, TriggerSpec, "")},
+		WantStatusUpdates: func() []clientgotesting.UpdateActionImpl {
+			u := statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+				st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
+				st.MarkAwaitingBuild()
+				st.MarkBuilding(name)
+			}))
+			return []clientgotesting.UpdateActionImpl{u, u}
+		}(),
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s; changed: first build)", name, h)},
+		PostConditions: []func(*testing.T, *TableRow){
+			wantMetric("ocl_pipelines_builds_started", 1, map[string]string{"poolimage": key(), "trigger": "spec"}),
+			func(t *testing.T, _ *TableRow) {
+				if n := conflicts.Load(); n != 2 {
+					t.Errorf("%d status writes reached the API server, want 2 (the refused one and its retry)", n)
+				}
+			},
+		},
 	}, {
 		Name:          "quiet period: inputs first seen are recorded and re-checked later",
 		Key:           key(),

@@ -237,6 +237,7 @@ func TrimForCache(obj interface{}) (interface{}, error) {
 		out.Status.StartTime = o.Status.StartTime
 		out.Status.CompletionTime = o.Status.CompletionTime
 		out.Status.Steps = o.Status.Steps
+		out.Status.Results = o.Status.Results
 		return out, nil
 	}
 	return obj, nil

@@ -81,7 +81,8 @@ func newPod(t *testing.T) *fakePod {
 		t.Fatal(err)
 	}
 	// A stand-in buildah: records its arguments and the credential files it could read, writes
-	// the digest file of a push, and fails when FAKE_BUILDAH_EXIT says so.
+	// the digest file of a push, and fails when FAKE_BUILDAH_EXIT says so, printing
+	// FAKE_BUILDAH_STDERR (containers/image's error) to stderr.
 	fake := `#!/usr/bin/env bash
 printf '%s\n' "$@" > "$FAKE_BUILDAH_LOG"
 { [ -f "$XDG_RUNTIME_DIR/containers/auth.json" ] && echo "xdg-auth";
@@ -92,6 +93,7 @@ for a in "$@"; do
   prev=$a
 done
 echo "buildah output"
+if [ -n "${FAKE_BUILDAH_STDERR:-}" ]; then echo "$FAKE_BUILDAH_STDERR" >&2; fi
 exit "${FAKE_BUILDAH_EXIT:-0}"
 `
 	bin := filepath.Join(root, "bin")
@@ -323,6 +325,43 @@ func TestBuildFailureSaysSo(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(p.root, "results", ResultImageDigest)); err == nil {
 		t.Error("a failed push wrote IMAGE_DIGEST")
+	}
+
+	// A failed push says why, in the log and in the FAILURE result the controller shows.
+	var image string
+	for _, p := range pr.Spec.Params {
+		if p.Name == "IMAGE" {
+			image = p.Value.StringVal
+		}
+	}
+	registry, _, _ := strings.Cut(image, "/")
+	for _, c := range []struct{ name, stderr, want string }{
+		{"credentials refused",
+			`Error: pushing image "x" to "docker://x": initiating layer upload to /v2/os/worker/blobs/uploads/ in ` + registry + `: unauthorized: authentication required`,
+			"registry " + registry + " refused the push secret's credentials for " + image + " (not retried): give the push secret write access to that repository"},
+		{"registry down",
+			`Error: pushing image "x": trying to reuse blob: pinging container registry ` + registry + `: Get "https://` + registry + `/v2/": dial tcp 10.0.0.1:443: connect: connection refused`,
+			"registry " + registry + " unreachable after 3 retries while pushing " + image + ": check that it is up and reachable from the build pods, then retry the build"},
+		{"anything else",
+			`Error: writing blob: storage is full`,
+			"could not push " + image + " to registry " + registry + ": see the push step's log above"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := p.run(t, step(t, ts, StepPush), "FAKE_BUILDAH_EXIT=125", "FAKE_BUILDAH_STDERR="+c.stderr)
+			if err == nil {
+				t.Fatal("push succeeded with a failing buildah")
+			}
+			if !strings.Contains(out, c.stderr) {
+				t.Errorf("buildah's own error is not in the log:\n%s", out)
+			}
+			if !strings.HasSuffix(strings.TrimSpace(out), "push: FAILED: "+c.want) {
+				t.Errorf("last log line of\n%s\nwant %q", out, "push: FAILED: "+c.want)
+			}
+			got, err := os.ReadFile(filepath.Join(p.root, "results", ResultFailure))
+			if err != nil || string(got) != c.want {
+				t.Errorf("FAILURE result = %q (%v), want %q", got, err, c.want)
+			}
+		})
 	}
 }
 

@@ -41,6 +41,9 @@ const (
 	ResultBaseImageDigest = "BASE_IMAGE_DIGEST"
 	ResultBaseImage       = "BASE_IMAGE"
 	ResultPromotedImage   = "PROMOTED_IMAGE"
+	// ResultFailure is the build task's one-line explanation of a failed push (credentials
+	// refused, registry unreachable), which the controller shows in the PoolImage's status.
+	ResultFailure = "FAILURE"
 )
 
 // Workspace names of the pipeline; each is optional and bound to a Secret or ConfigMap.
@@ -240,6 +243,7 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 		Results: []tektonv1.TaskResult{
 			{Name: ResultImageURL, Type: tektonv1.ResultsTypeString, Description: "The pushed image, repository:tag."},
 			{Name: ResultImageDigest, Type: tektonv1.ResultsTypeString, Description: "Digest of the pushed image."},
+			{Name: ResultFailure, Type: tektonv1.ResultsTypeString, Description: "Why the push failed, in one line (empty on success)."},
 		},
 		Volumes: []corev1.Volume{
 			{Name: "varlibcontainers", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
@@ -273,7 +277,7 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 				Image:       "$(params.BUILDAH_IMAGE)",
 				Script:      pushScript,
 				Env: concatEnv(paramEnv("IMAGE", "STORAGE_DRIVER", "TLS_VERIFY", "PUSH_RETRIES"), proxyEnv,
-					workspaceEnv(WorkspacePushSecret), resultEnv(ResultImageURL, ResultImageDigest)),
+					workspaceEnv(WorkspacePushSecret), resultEnv(ResultImageURL, ResultImageDigest, ResultFailure)),
 				VolumeMounts:    []corev1.VolumeMount{storage},
 				SecurityContext: cfg.BuildSecurityContext.DeepCopy(),
 			},

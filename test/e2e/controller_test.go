@@ -37,6 +37,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
@@ -151,8 +152,9 @@ func dump(t *testing.T, ns string) {
 }
 
 // newNamespace creates the namespace of a test's PoolImage with the build ServiceAccount the
-// installed config-ocl-pipelines names (service-account: ocl-build), as docs/install.md says
-// an admin does for a namespace other than ocl-pipelines.
+// installed config-ocl-pipelines names (service-account: ocl-build) and the RoleBinding that
+// lets the controller read its Secrets, as docs/install.md says an admin does for a namespace
+// other than ocl-pipelines.
 func newNamespace(t *testing.T, ns string) {
 	t.Helper()
 	ctx := context.Background()
@@ -162,6 +164,10 @@ func newNamespace(t *testing.T, ns string) {
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "ocl-build", Namespace: ns}}
 	if _, err := clients.kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("create ServiceAccount %s/ocl-build: %v", ns, err)
+	}
+	rb := secrets.RoleBinding(ns, "ocl-pipelines/ocl-pipelines-controller")
+	if _, err := clients.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create RoleBinding %s/ocl-pipelines-secrets: %v", ns, err)
 	}
 }
 
@@ -208,9 +214,15 @@ func poolImage(t *testing.T, ns string) *v1alpha1.PoolImage {
 	return pi
 }
 
-// edit sets the PoolImage's Containerfile, retrying on conflict as any client must (the
-// controller writes the status meanwhile).
+// edit sets the PoolImage's Containerfile.
 func edit(t *testing.T, ns, content string) {
+	t.Helper()
+	update(t, ns, func(pi *v1alpha1.PoolImage) { pi.Spec.Containerfile[0].Content = content })
+}
+
+// update changes PoolImage ns/worker, retrying on conflict as any client must (the controller
+// writes the status meanwhile).
+func update(t *testing.T, ns string, change func(*v1alpha1.PoolImage)) {
 	t.Helper()
 	ctx := context.Background()
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -218,11 +230,11 @@ func edit(t *testing.T, ns, content string) {
 		if err != nil {
 			return err
 		}
-		got.Spec.Containerfile[0].Content = content
+		change(got)
 		_, err = clients.layering.LayeringV1alpha1().PoolImages(ns).Update(ctx, got, metav1.UpdateOptions{})
 		return err
 	}); err != nil {
-		t.Fatalf("edit the PoolImage: %v", err)
+		t.Fatalf("update PoolImage %s/worker: %v", ns, err)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
@@ -63,20 +62,7 @@ func TestDeletedRunIsNotRebuilt(t *testing.T) {
 	}
 
 	// A retry starts the same inputs again.
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		got, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if got.Annotations == nil {
-			got.Annotations = map[string]string{}
-		}
-		got.Annotations[layering.RetryAnnotation] = "e2e-1"
-		_, err = clients.layering.LayeringV1alpha1().PoolImages(ns).Update(ctx, got, metav1.UpdateOptions{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	setRetry(t, ns, "e2e-1")
 	eventually(t, ns, "the retry's run", time.Minute, func(ctx context.Context) (bool, error) {
 		runs, err := poolRuns(ctx, ns)
 		return err == nil && len(runs) == 1 && runs[0].Annotations[layering.RetryAnnotation] == "e2e-1", err

@@ -121,6 +121,8 @@ func TestInstallHasEveryObject(t *testing.T) {
 		{"ClusterRoleBinding", "", "ocl-pipelines-controller"},
 		{"RoleBinding", namespace, "ocl-pipelines-controller"},
 		{"RoleBinding", namespace, "ocl-pipelines-build"},
+		{"ClusterRole", "", "ocl-pipelines-secrets"},
+		{"RoleBinding", namespace, "ocl-pipelines-secrets"},
 		{"CustomResourceDefinition", "", "poolimages.layering.ocl-pipelines.dev"},
 		{"ConfigMap", namespace, "config-ocl-pipelines"},
 		{"ConfigMap", namespace, "config-logging"},
@@ -223,8 +225,9 @@ var uses = []use{
 	{"machineconfiguration.openshift.io", "machineconfigs", "watch", false, "controller/poolimage/controller.go", `machineconfiginformer\.Get\(ctx\)`},
 	{"machineconfiguration.openshift.io", "controllerconfigs", "list", false, "controller/poolimage/controller.go", `controllerconfiginformer\.Get\(ctx\)`},
 	{"machineconfiguration.openshift.io", "controllerconfigs", "watch", false, "controller/poolimage/controller.go", `controllerconfiginformer\.Get\(ctx\)`},
-	{"", "secrets", "list", false, "controller/poolimage/controller.go", `secretinformer\.Get\(ctx\)`},
-	{"", "secrets", "watch", false, "controller/poolimage/controller.go", `secretinformer\.Get\(ctx\)`},
+	// Secrets: one informer per namespace that holds PoolImages, granted there by a RoleBinding.
+	{"", "secrets", "list", true, "controller/secrets/secrets.go", `informers\.WithNamespace\(namespace\)`},
+	{"", "secrets", "watch", true, "controller/secrets/secrets.go", `informers\.WithNamespace\(namespace\)`},
 	{"", "configmaps", "list", false, "controller/poolimage/controller.go", `configmapinformer\.Get\(ctx\)`},
 	{"", "configmaps", "watch", false, "controller/poolimage/controller.go", `configmapinformer\.Get\(ctx\)`},
 	{"", "nodes", "list", false, "controller/poolimage/controller.go", `nodeinformer\.Get\(ctx\)`},
@@ -285,7 +288,58 @@ func rulesOf(t *testing.T, objs []object) (cluster, ns []rbacv1.PolicyRule) {
 	if crb.RoleRef.Name != cr.Name || rb.RoleRef.Name != r.Name || rb.RoleRef.Kind != "Role" {
 		t.Errorf("bindings refer to %+v and %+v", crb.RoleRef, rb.RoleRef)
 	}
-	return cr.Rules, r.Rules
+	// The Secrets ClusterRole: bound in the controller's namespace by a RoleBinding, never by a
+	// ClusterRoleBinding; its rules count as namespaced.
+	var sr rbacv1.ClusterRole
+	find(t, objs, "ClusterRole", "", "ocl-pipelines-secrets", &sr)
+	var srb rbacv1.RoleBinding
+	find(t, objs, "RoleBinding", namespace, "ocl-pipelines-secrets", &srb)
+	if srb.RoleRef.Kind != "ClusterRole" || srb.RoleRef.Name != sr.Name || len(srb.Subjects) != 1 ||
+		srb.Subjects[0].Name != controllerSA || srb.Subjects[0].Namespace != namespace {
+		t.Errorf("RoleBinding ocl-pipelines-secrets: %+v", srb)
+	}
+	for _, o := range objs {
+		if o.u.GetKind() != "ClusterRoleBinding" {
+			continue
+		}
+		var b rbacv1.ClusterRoleBinding
+		if err := yaml.Unmarshal(o.raw, &b); err != nil {
+			t.Fatal(err)
+		}
+		if b.RoleRef.Name == sr.Name {
+			t.Errorf("ClusterRoleBinding %s grants the Secrets of every namespace: bind %s per namespace", b.Name, sr.Name)
+		}
+	}
+	return cr.Rules, append(r.Rules, sr.Rules...)
+}
+
+// No ClusterRole bound cluster-wide grants anything on Secrets.
+func TestNoClusterWideSecrets(t *testing.T) {
+	objs := load(t)
+	bound := map[string]bool{}
+	for _, o := range objs {
+		if o.u.GetKind() == "ClusterRoleBinding" {
+			var b rbacv1.ClusterRoleBinding
+			if err := yaml.Unmarshal(o.raw, &b); err != nil {
+				t.Fatal(err)
+			}
+			bound[b.RoleRef.Name] = true
+		}
+	}
+	for _, o := range objs {
+		if o.u.GetKind() != "ClusterRole" || !bound[o.u.GetName()] {
+			continue
+		}
+		var r rbacv1.ClusterRole
+		if err := yaml.Unmarshal(o.raw, &r); err != nil {
+			t.Fatal(err)
+		}
+		for _, rule := range r.Rules {
+			if slices.Contains(rule.Resources, "secrets") {
+				t.Errorf("ClusterRole %s, bound cluster-wide, grants %v on secrets", r.Name, rule.Verbs)
+			}
+		}
+	}
 }
 
 // No RBAC rule of any role uses a wildcard.

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # push: push the built image and record IMAGE_URL and IMAGE_DIGEST (Tekton Chains type hints).
-# Transient registry errors are retried by buildah (--retry); inputs arrive as environment
-# variables only.
+# Transient registry errors are retried by buildah (--retry); refused credentials are not. A
+# failure is explained in one line, in the log and in the FAILURE result (the PoolImage status
+# shows it). Inputs arrive as environment variables only.
 set -euo pipefail
 work=${OCL_WORKDIR:-/workspace/ocl}
+registry=${IMAGE%%/*}
 
 args=(
   --storage-driver "$STORAGE_DRIVER"
@@ -12,14 +14,28 @@ args=(
   --retry "$PUSH_RETRIES"
   --digestfile "$work/digest"
 )
+credentials="no push secret (anonymous)"
 if [ "$PUSH_SECRET_BOUND" = "true" ]; then
   args+=(--authfile "$PUSH_SECRET_PATH/.dockerconfigjson")
+  credentials="the push secret's credentials"
 fi
 
-echo "push: ${IMAGE} (up to ${PUSH_RETRIES} retries)"
-if ! buildah "${args[@]}" "$IMAGE" "docker://$IMAGE"; then
-  echo "push: FAILED: could not push ${IMAGE}; check that the push secret can write to its repository" >&2
+# fail WHY: the last log line and the FAILURE result.
+fail() {
+  echo "push: FAILED: $1" >&2
+  printf '%s' "$1" > "$RESULT_FAILURE"
   exit 1
+}
+
+echo "push: ${IMAGE} (up to ${PUSH_RETRIES} retries)"
+if ! buildah "${args[@]}" "$IMAGE" "docker://$IMAGE" 2>&1 | tee "$work/push.log"; then
+  # containers/image's words for each cause; the first match wins.
+  if grep -qiE 'unauthorized|authentication required|access to the resource is denied|denied: |status 401|status 403|invalid username/password' "$work/push.log"; then
+    fail "registry ${registry} refused ${credentials} for ${IMAGE} (not retried): give the push secret write access to that repository"
+  elif grep -qiE 'connection refused|no such host|i/o timeout|network is unreachable|no route to host|connection reset|TLS handshake timeout|EOF' "$work/push.log"; then
+    fail "registry ${registry} unreachable after ${PUSH_RETRIES} retries while pushing ${IMAGE}: check that it is up and reachable from the build pods, then retry the build"
+  fi
+  fail "could not push ${IMAGE} to registry ${registry}: see the push step's log above"
 fi
 digest=$(cat "$work/digest")
 printf '%s' "$IMAGE" > "$RESULT_IMAGE_URL"

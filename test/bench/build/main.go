@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
 )
@@ -98,6 +99,9 @@ func run(root string, keep bool) error {
 		return err
 	}
 	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "ocl-build"}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, secrets.RoleBinding(ns, "ocl-pipelines/ocl-pipelines-controller"), metav1.CreateOptions{}); err != nil {
 		return err
 	}
 	if _, err := kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "push"}, Type: corev1.SecretTypeDockerConfigJson,

@@ -44,6 +44,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"knative.dev/pkg/apis"
 
+	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
@@ -186,6 +187,9 @@ func (b *bench) run(keep bool) error {
 // each, and sets the quiet period to 0 (every change builds at once).
 func (b *bench) seed(ctx context.Context) error {
 	if _, err := b.c.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := b.c.kube.RbacV1().RoleBindings(ns).Create(ctx, secrets.RoleBinding(ns, "ocl-pipelines/ocl-pipelines-controller"), metav1.CreateOptions{}); err != nil {
 		return err
 	}
 	if _, err := b.c.kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "push"},

@@ -15,10 +15,11 @@ import (
 
 // TestControllerRBACFromAudit reads the API server's audit log of the controller's
 // ServiceAccount (hack/stack/audit-policy.yaml) after the other tests of this package (Go runs
-// files in name order: this one comes last). The controller ran as that ServiceAccount with the
+// files in name order: zz_ makes this one last). The controller ran as that ServiceAccount with the
 // RBAC of config/, so: none of its requests was forbidden, and the calls the tests drove through
 // every main path (build, supersede, promote, upgrade, revert, leader election, events, config)
-// were all made, by that identity. The calls of rarer paths (get a PipelineRun after
+// were all made, by that identity. Secrets were only ever requested per namespace, and in the
+// namespace without a RoleBinding they were refused. The calls of rarer paths (get a PipelineRun after
 // AlreadyExists, delete runs beyond retention, re-read a PoolImage after a status conflict,
 // patch a repeated event) are logged when they happen; test/manifests maps each to its code.
 func TestControllerRBACFromAudit(t *testing.T) {
@@ -35,6 +36,7 @@ func TestControllerRBACFromAudit(t *testing.T) {
 			APIGroup    string `json:"apiGroup"`
 			Resource    string `json:"resource"`
 			Subresource string `json:"subresource"`
+			Namespace   string `json:"namespace"`
 		} `json:"objectRef"`
 		ResponseStatus *struct {
 			Code int `json:"code"`
@@ -42,7 +44,8 @@ func TestControllerRBACFromAudit(t *testing.T) {
 	}
 	const sa = "system:serviceaccount:ocl-pipelines:ocl-pipelines-controller"
 	seen := map[string]int{}
-	var forbidden []string
+	var forbidden, clusterSecrets []string
+	lockedRefusals := 0
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	n := 0
@@ -55,8 +58,16 @@ func TestControllerRBACFromAudit(t *testing.T) {
 			continue
 		}
 		n++
+		if e.ObjectRef != nil && e.ObjectRef.Resource == "secrets" && e.ObjectRef.Namespace == "" {
+			clusterSecrets = append(clusterSecrets, e.Verb+" "+e.RequestURI)
+		}
 		if e.ResponseStatus != nil && e.ResponseStatus.Code == 403 {
-			forbidden = append(forbidden, e.Verb+" "+e.RequestURI)
+			// TestSecretsNeedARoleBinding's namespace has no RoleBinding until the test adds it.
+			if e.ObjectRef != nil && e.ObjectRef.Resource == "secrets" && e.ObjectRef.Namespace == lockedNamespace {
+				lockedRefusals++
+			} else {
+				forbidden = append(forbidden, e.Verb+" "+e.RequestURI)
+			}
 		}
 		if e.ObjectRef == nil {
 			continue
@@ -79,6 +90,12 @@ func TestControllerRBACFromAudit(t *testing.T) {
 	}
 	for _, r := range forbidden {
 		t.Errorf("forbidden by the RBAC of config/: %s", r)
+	}
+	for _, r := range clusterSecrets {
+		t.Errorf("a cluster-wide request for Secrets: %s (the controller reads them per namespace)", r)
+	}
+	if lockedRefusals == 0 {
+		t.Errorf("no refused Secret request in %s: the controller read that namespace's Secrets before it was granted them", lockedNamespace)
 	}
 	var calls []string
 	for k, v := range seen {
