@@ -207,13 +207,15 @@ EOF
 
 # crds: Tekton's, the MCO's pool/config/controllerconfig, ours, and a stand-in PrometheusRule CRD.
 crds() {
-  local tekton mco
+  local tekton api mco
   tekton=$(cd "$ROOT/hack/tekton" && go list -m -f '{{.Dir}}' github.com/tektoncd/pipeline)
-  mco=$(cd "$ROOT" && go list -m -f '{{.Dir}}' github.com/openshift/api)/machineconfiguration/v1/zz_generated.crd-manifests
+  api=$(cd "$ROOT" && go list -m -f '{{.Dir}}' github.com/openshift/api)
+  mco=$api/machineconfiguration/v1/zz_generated.crd-manifests
   kubectl_ apply --server-side -f "$tekton/config/300-crds/" >/dev/null
   kubectl_ apply --server-side -f "$mco/0000_80_machine-config_01_machineconfigpools-SelfManagedHA.crd.yaml" \
     -f "$mco/0000_80_machine-config_01_machineconfigs.crd.yaml" \
-    -f "$mco/0000_80_machine-config_01_controllerconfigs-Default.crd.yaml" >/dev/null
+    -f "$mco/0000_80_machine-config_01_controllerconfigs-Default.crd.yaml" \
+    -f "$api/config/v1/zz_generated.crd-manifests/0000_00_cluster-version-operator_01_clusterversions-Default.crd.yaml" >/dev/null
   kubectl_ apply --server-side -f "$ROOT/config/300-poolimage.yaml" -f "$ROOT/hack/stack/prometheusrule-crd.yaml" >/dev/null
   kubectl_ wait --for condition=established --timeout=60s crd --all >/dev/null
   log "CRDs established"
@@ -224,6 +226,11 @@ install() {
   # Our install, as a user applies it (config/), with the Deployment scaled to 0 (hack/stack/);
   # once: a later `up` (a controller restart) keeps the settings tests changed since.
   if ! kubectl_ -n ocl-pipelines get deployment ocl-pipelines-controller >/dev/null 2>&1; then
+    # OpenShift's openshift-config namespace with a stand-in global pull secret: credentials for
+    # the stack's registry only (config/ binds a Role there; FirstBootPullable reads it).
+    kubectl_ create namespace openshift-config --dry-run=client -o yaml | kubectl_ apply -f - >/dev/null
+    kubectl_ -n openshift-config create secret docker-registry pull-secret --docker-server="$REGISTRY_ADDR" \
+      --docker-username=node --docker-password=stand-in --dry-run=client -o yaml | kubectl_ apply -f - >/dev/null
     kubectl_ apply --server-side -k "$ROOT/hack/stack" >/dev/null
     # The stack's step images, from its registry (plain HTTP).
     kubectl_ -n ocl-pipelines patch configmap config-ocl-pipelines --type merge -p \

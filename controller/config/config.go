@@ -39,6 +39,8 @@ const (
 	// KeyBuildSecurityContext is the security context of the build and push steps (YAML);
 	// empty keeps the generator's default, privileged.
 	KeyBuildSecurityContext = "build-security-context"
+	// KeyHoldTimeout is how long a pool may be held for a rebuild before HoldTimeout is raised.
+	KeyHoldTimeout = "hold-timeout"
 )
 
 // Keys returns every key the ConfigMap may hold; any other key is an error (a typo would
@@ -46,12 +48,16 @@ const (
 func Keys() []string {
 	return []string{KeyBuildahImage, KeyToolsImage, KeyStorageDriver, KeyImageFormat, KeyTLSVerify,
 		KeyServiceAccount, KeyPodTemplate, KeyTimeout, KeyQuietPeriod, KeyDashboardURL,
-		KeyDefaultPullSecret, KeyRetentionKeep, KeyBuildSecurityContext}
+		KeyDefaultPullSecret, KeyRetentionKeep, KeyBuildSecurityContext, KeyHoldTimeout}
 }
 
 // DefaultQuietPeriod is how long the inputs of a pool must stay unchanged before a build starts,
 // so that a burst of edits (or an upgrade touching several objects) builds once.
 const DefaultQuietPeriod = 15 * time.Second
+
+// DefaultHoldTimeout is how long a pool held for a rebuild on a new base image may wait for
+// the rebuilt image before the PoolImage reports HoldTimeout.
+const DefaultHoldTimeout = 2 * time.Hour
 
 // Config is the controller's configuration.
 type Config struct {
@@ -68,11 +74,15 @@ type Config struct {
 	// RetentionKeep is how many finished PipelineRuns of a pool are kept when the PoolImage does
 	// not set spec.retention.keep.
 	RetentionKeep int32
+	// HoldTimeout is how long a held pool may wait for its rebuilt image when the PoolImage
+	// does not set spec.promotion.holdTimeout.
+	HoldTimeout time.Duration
 }
 
 // Defaults returns the configuration of an empty ConfigMap.
 func Defaults() *Config {
-	return &Config{QuietPeriod: DefaultQuietPeriod, DefaultPullSecret: "global-pull-secret", RetentionKeep: v1alpha1.DefaultRetentionKeep}
+	return &Config{QuietPeriod: DefaultQuietPeriod, DefaultPullSecret: "global-pull-secret", RetentionKeep: v1alpha1.DefaultRetentionKeep,
+		HoldTimeout: DefaultHoldTimeout}
 }
 
 // FromConfigMap parses the ConfigMap; an error names the key and what is wrong with its value.
@@ -138,6 +148,13 @@ func FromConfigMap(cm *corev1.ConfigMap) (*Config, error) {
 			return nil, fmt.Errorf("%s: %s = %q: want a duration such as 1h30m", Name, KeyTimeout, v)
 		}
 		g.Timeouts = &tektonv1.TimeoutFields{Pipeline: &metav1.Duration{Duration: t}}
+	}
+	if v := strings.TrimSpace(d[KeyHoldTimeout]); v != "" {
+		h, err := time.ParseDuration(v)
+		if err != nil || h <= 0 {
+			return nil, fmt.Errorf("%s: %s = %q: want a positive duration such as 2h", Name, KeyHoldTimeout, v)
+		}
+		c.HoldTimeout = h
 	}
 	if v := strings.TrimSpace(d[KeyQuietPeriod]); v != "" {
 		q, err := time.ParseDuration(v)

@@ -27,6 +27,7 @@ func TestFromConfigMap(t *testing.T) {
 		KeyServiceAccount: "builder", KeyPodTemplate: "hostNetwork: true\nnodeSelector: {a: b}\n",
 		KeyTimeout: "2h", KeyQuietPeriod: "0s", KeyDashboardURL: "https://dashboard.example.com/",
 		KeyDefaultPullSecret: "", KeyRetentionKeep: "2",
+		KeyHoldTimeout:          "45m",
 		KeyBuildSecurityContext: "runAsUser: 1000\nprivileged: false\ncapabilities: {add: [SETUID, SETGID]}\n",
 	}))
 	if err != nil {
@@ -39,11 +40,11 @@ func TestFromConfigMap(t *testing.T) {
 		len(g.BuildSecurityContext.Capabilities.Add) != 2 {
 		t.Errorf("generator config = %+v", g)
 	}
-	if c.QuietPeriod != 0 || c.DashboardURL != "https://dashboard.example.com" || c.DefaultPullSecret != "" || c.RetentionKeep != 2 {
+	if c.QuietPeriod != 0 || c.DashboardURL != "https://dashboard.example.com" || c.DefaultPullSecret != "" || c.RetentionKeep != 2 || c.HoldTimeout != 45*time.Minute {
 		t.Errorf("config = %+v", c)
 	}
 	d, err := FromConfigMap(cm(nil))
-	if err != nil || d.QuietPeriod != DefaultQuietPeriod || d.DefaultPullSecret != "global-pull-secret" {
+	if err != nil || d.QuietPeriod != DefaultQuietPeriod || d.DefaultPullSecret != "global-pull-secret" || d.HoldTimeout != DefaultHoldTimeout {
 		t.Errorf("defaults = %+v, %v", d, err)
 	}
 }
@@ -51,7 +52,7 @@ func TestFromConfigMap(t *testing.T) {
 func TestFromConfigMapErrors(t *testing.T) {
 	for key, value := range map[string]string{
 		KeyStorageDriver: "btrfs", KeyImageFormat: "v1", KeyTLSVerify: "maybe", KeyPodTemplate: "hostNetwork: [",
-		KeyTimeout: "forever", KeyQuietPeriod: "-1s", KeyRetentionKeep: "0", KeyBuildSecurityContext: "privileged: maybe",
+		KeyTimeout: "forever", KeyQuietPeriod: "-1s", KeyRetentionKeep: "0", KeyBuildSecurityContext: "privileged: maybe", KeyHoldTimeout: "0s",
 	} {
 		_, err := FromConfigMap(cm(map[string]string{key: value}))
 		if err == nil || !strings.Contains(err.Error(), Name+": "+key) {

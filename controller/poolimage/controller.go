@@ -4,6 +4,7 @@ import (
 	"context"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	configclient "github.com/openshift/client-go/config/clientset/versioned"
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/injection/client"
 	pipelineruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1/pipelinerun"
 	taskruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1/taskrun"
@@ -18,12 +19,14 @@ import (
 	nodeinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/node"
 	"knative.dev/pkg/configmap"
 	"knative.dev/pkg/controller"
+	"knative.dev/pkg/injection"
 	"knative.dev/pkg/logging"
 	"knative.dev/pkg/system"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/metrics"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
+	"github.com/ocl-pipelines/ocl-pipelines/controller/upgrade"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	poolimageinformer "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/informers/layering/v1alpha1/poolimage"
@@ -94,6 +97,25 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 		OnChange:       controller.EnsureTypeMeta(impl.Tracker.OnChanged, corev1.SchemeGroupVersion.WithKind("Secret")),
 	})
 	r.Secrets = secretSet
+	// The one Secret read outside the PoolImages' namespaces: the cluster's global pull secret,
+	// for the registries new nodes can pull from (FirstBootPullable). Its credentials are
+	// dropped on arrival; a change re-checks every PoolImage.
+	pullSecret, err := secrets.NewPullSecretHosts(ctx, kubeclient.Get(ctx), secrets.GlobalPullSecretNamespace, secrets.GlobalPullSecretName,
+		func(interface{}) { impl.GlobalResync(poolImageInformer.Informer()) })
+	if err != nil {
+		logger.Fatalw("watch the global pull secret", "error", err)
+	}
+	r.PullSecret = pullSecret
+	// The release the cluster is about to upgrade to (ClusterVersion), read with the global pull
+	// secret: each pool's image is built for it before the upgrade starts.
+	releases, err := upgrade.New(ctx, configclient.NewForConfigOrDie(injection.GetConfig(ctx)), kubeclient.Get(ctx), upgrade.Options{
+		PullSecretNamespace: secrets.GlobalPullSecretNamespace, PullSecretName: secrets.GlobalPullSecretName,
+		OnChange: func() { impl.GlobalResync(poolImageInformer.Informer()) },
+	})
+	if err != nil {
+		logger.Fatalw("watch ClusterVersion", "error", err)
+	}
+	r.Releases = releases
 	r.EnqueueAfter = impl.EnqueueAfter
 	// sharedmain sets the global MeterProvider (config-observability) before it calls us.
 	rec, err := metrics.New(otel.GetMeterProvider(), metrics.Source{

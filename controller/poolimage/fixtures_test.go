@@ -243,12 +243,16 @@ func factory(t *testing.T, row *TableRow) (controller.Reconciler, ActionRecorder
 	row.OtherTestData["metrics"] = env.metrics
 	row.OtherTestData["enqueued"] = env.enqueued
 	row.OtherTestData["tracker"] = env.tracker
+	if c, ok := row.OtherTestData["releases"].(UpgradeCandidates); ok {
+		env.ours.Releases = c
+	}
 	return env.reconciler, env.actions, EventList{Recorder: env.recorder}
 }
 
 // testEnv is a generated reconciler over fake clients and listers.
 type testEnv struct {
 	reconciler controller.Reconciler
+	ours       *Reconciler
 	actions    ActionRecorderList
 	recorder   *record.FakeRecorder
 	enqueued   *[]time.Duration
@@ -349,6 +353,7 @@ func newTestEnvAt(tb testing.TB, objs []runtime.Object, cfg *config.Config, reac
 		tb.Fatal(err)
 	}
 	r.Metrics = rec
+	env.ours = r
 	env.reconciler = poolimagereconciler.NewReconciler(ctx, logtesting.TestLogger(tb), layeringClient,
 		listers.NewPoolImageLister(idx("PoolImage")), env.recorder, r,
 		controller.Options{ConfigStore: staticConfigStore{cfg}})
@@ -458,4 +463,19 @@ func (l listerSecrets) Lister(_ context.Context, ns string) (corelisters.SecretN
 			Err: apierrors.NewForbidden(corev1.Resource("secrets"), "", errors.New(`User "system:serviceaccount:ocl-pipelines:ocl-pipelines-controller" cannot list resource "secrets" in API group "" in the namespace "locked"`))}
 	}
 	return l.Secrets(ns), nil
+}
+
+// promotedA is the pool's state before an upgrade: PoolImage worker's image A, built on baseV1
+// two hours ago, is promoted through mcA.
+func promotedA(t testing.TB) (imageA string, mcA *mcfgv1.MachineConfig, promoted func(*v1alpha1.PoolImageStatus)) {
+	pi, in := poolImage(), inputs(baseV1, extV1)
+	h := hashOf(t, pi, in)
+	name, sum := generator.RunName(poolName, h), summaryOf(t, pi, in)
+	imageA = pushRepo + "@" + digestA
+	return imageA, machineConfig(t, pi, imageA, extV1, h), func(st *v1alpha1.PoolImageStatus) {
+		st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum, Image: imageA,
+			StartTime: &metav1.Time{Time: now.Add(-2 * time.Hour)}, CompletionTime: &metav1.Time{Time: now.Add(-2*time.Hour + 5*time.Minute)}}
+		st.MarkBuildSucceeded(imageA)
+		st.MarkPromoted(imageA)
+	}
 }

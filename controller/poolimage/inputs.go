@@ -49,6 +49,8 @@ type resolved struct {
 	inputs generator.Inputs
 	hash   string
 	sum    *v1alpha1.BuildInputs
+	// annotations are added to a PipelineRun of these inputs (a prebuild's release).
+	annotations map[string]string
 }
 
 // resolve reads the pool, the ControllerConfig, the nodes and the referenced Secrets and

@@ -60,6 +60,12 @@ type Reconciler struct {
 	ControllerConfigLister mcolisters.ControllerConfigLister
 	// Secrets reads the Secrets a PoolImage references, one namespace at a time (never their data).
 	Secrets SecretReader
+	// Releases says which release the cluster is about to upgrade to (prebuilds); nil builds
+	// only for the cluster's current release.
+	Releases UpgradeCandidates
+	// PullSecret gives the registries of the cluster's global pull secret (FirstBootPullable);
+	// nil skips that check.
+	PullSecret PullSecretReader
 	// ConfigMapLister reads the yum repos and trusted CA ConfigMaps.
 	ConfigMapLister corelisters.ConfigMapLister
 	// NodeLister reads the pools' nodes, for their architecture.
@@ -100,10 +106,29 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, pi *v1alpha1.PoolImage) 
 	if err != nil {
 		return err
 	}
-	if err := r.reconcileBuild(ctx, pi, res, runs); err != nil {
+	// The build for the release the cluster is about to upgrade to is not a stale build of
+	// this pool: the current inputs' reconcile does not see (nor cancel) it.
+	next, cand, candErr := r.candidateInputs(ctx, pi, res)
+	current := runs
+	if next != nil {
+		current = nil
+		for _, pr := range runs {
+			if runHash(pr) != next.hash {
+				current = append(current, pr)
+			}
+		}
+	}
+	if err := r.reconcileBuild(ctx, pi, res, current); err != nil {
 		return r.inputFailure(pi, err)
 	}
 	pi.Status.MarkUpToDate(res.sum.BaseImage)
+	if err := r.reconcileHold(ctx, pi, res.pool, res.sum.BaseImage); err != nil {
+		return err
+	}
+	if err := r.prebuild(ctx, pi, next, cand, candErr, runs); err != nil {
+		return r.inputFailure(pi, err)
+	}
+	r.preflight(ctx, pi)
 	if runs, err = r.poolRuns(pi); err != nil {
 		return err
 	}
@@ -319,6 +344,9 @@ func (r *Reconciler) promote(ctx context.Context, pi *v1alpha1.PoolImage, res *r
 func (r *Reconciler) revert(ctx context.Context, pi *v1alpha1.PoolImage) pkgreconciler.Event {
 	deleted, err := r.deleteMachineConfig(ctx, pi)
 	if err != nil {
+		return err
+	}
+	if err := r.releaseOnRevert(ctx, pi); err != nil {
 		return err
 	}
 	pi.Status.MarkReverted()

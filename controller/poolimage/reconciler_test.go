@@ -77,10 +77,6 @@ func TestReconcile(t *testing.T) {
 	name2 := generator.RunName(poolName, h2)
 	sum2 := summaryOf(t, pi2, in, "containerfile")
 
-	upgraded := inputs(baseV2, extV2)
-	hUp := hashOf(t, pi, upgraded)
-	sumUp := summaryOf(t, pi, upgraded, "baseImage", "extensionsImage")
-
 	withRetry := func(p *v1alpha1.PoolImage) { p.Annotations = map[string]string{layering.RetryAnnotation: retryToken} }
 
 	failedTaskRun := &tektonv1.TaskRun{
@@ -411,23 +407,6 @@ func TestReconcile(t *testing.T) {
 			st.MarkPromotionFailed("MachineConfig zz-ocl-0-worker-os-image exists and is not managed by ocl-pipelines: rename or delete it so the pool's image can be promoted")
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeWarning, "PromotionFailed", "MachineConfig zz-ocl-0-worker-os-image exists and is not managed by ocl-pipelines: rename or delete it so the pool's image can be promoted")},
-	}, {
-		Name:        "upgrade: a new base image in the ControllerConfig rebuilds without user action",
-		Key:         key(),
-		Objects:     []runtime.Object{promotedPI, mcA, pool(), controllerConfig(baseV2, extV2), node("worker-0", "amd64"), secret("push", corev1.SecretTypeDockerConfigJson)},
-		WantCreates: []runtime.Object{wantRun(t, pi, upgraded, TriggerUpgrade, "")},
-		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
-			promoted(st)
-			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: generator.RunName(poolName, hUp), InputsHash: hUp, Inputs: sumUp}
-			st.MarkAwaitingBuild()
-			st.MarkBuilding(generator.RunName(poolName, hUp))
-			st.MarkUpToDate(sumUp.BaseImage)
-		}))},
-		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: upgrade, inputs %s; changed: baseImage, extensionsImage)", generator.RunName(poolName, hUp), hUp)},
-		PostConditions: []func(*testing.T, *TableRow){
-			wantMetric("ocl_pipelines_builds_started", 1, map[string]string{"poolimage": key(), "trigger": "upgrade"}),
-			wantMetric("ocl_pipelines_builds_started", -1, map[string]string{"trigger": "spec"}),
-		},
 	}, {
 		Name: "retry annotation: the same inputs run again",
 		Key:  key(),

@@ -152,6 +152,9 @@ func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res 
 	if token != "" {
 		pr.Annotations[layering.RetryAnnotation] = token
 	}
+	for k, v := range res.annotations {
+		pr.Annotations[k] = v
+	}
 	created, err := r.PipelineClient.TektonV1().PipelineRuns(pi.Namespace).Create(ctx, pr, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		existing, gerr := r.PipelineClient.TektonV1().PipelineRuns(pi.Namespace).Get(ctx, pr.Name, metav1.GetOptions{})
@@ -190,7 +193,8 @@ func (r *Reconciler) supersede(ctx context.Context, pi *v1alpha1.PoolImage, runs
 }
 
 // prune deletes the pool's finished runs beyond the newest keep, always keeping the newest
-// successful run of the promoted inputs and every run still active.
+// successful run of the promoted inputs, the build for the candidate release and every run
+// still active.
 func (r *Reconciler) prune(ctx context.Context, pi *v1alpha1.PoolImage, runs []*tektonv1.PipelineRun, keep int) error {
 	promoted := ""
 	for _, pr := range runs {
@@ -199,9 +203,13 @@ func (r *Reconciler) prune(ctx context.Context, pi *v1alpha1.PoolImage, runs []*
 			break
 		}
 	}
+	candidate := ""
+	if u := pi.Status.Upgrade; u != nil {
+		candidate = u.PipelineRun
+	}
 	kept := 0
 	for _, pr := range runs {
-		if kept < keep || pr.Name == promoted || !pr.IsDone() {
+		if kept < keep || pr.Name == promoted || pr.Name == candidate || !pr.IsDone() {
 			kept++
 			continue
 		}

@@ -140,8 +140,11 @@ func TestInputsHashIgnoresNonInputs(t *testing.T) {
 		"default pull secret": func(_ *v1alpha1.PoolImage, in *Inputs) { in.DefaultPullSecret = "global" },
 		"trigger":             func(_ *v1alpha1.PoolImage, in *Inputs) { in.Trigger = "upgrade" },
 		"promotion paused":    func(p *v1alpha1.PoolImage, _ *Inputs) { p.Spec.Promotion = &v1alpha1.Promotion{Paused: true} },
-		"revert":              func(p *v1alpha1.PoolImage, _ *Inputs) { p.Spec.Revert = true },
-		"retention":           func(p *v1alpha1.PoolImage, _ *Inputs) { p.Spec.Retention = &v1alpha1.Retention{Keep: &two} },
+		"upgrade strategy": func(p *v1alpha1.PoolImage, _ *Inputs) {
+			p.Spec.Promotion = &v1alpha1.Promotion{UpgradeStrategy: v1alpha1.UpgradeFollow, HoldTimeout: &metav1.Duration{Duration: time.Hour}}
+		},
+		"revert":    func(p *v1alpha1.PoolImage, _ *Inputs) { p.Spec.Revert = true },
+		"retention": func(p *v1alpha1.PoolImage, _ *Inputs) { p.Spec.Retention = &v1alpha1.Retention{Keep: &two} },
 		"step images and drivers": func(p *v1alpha1.PoolImage, in *Inputs) {
 			p.Spec.Pipeline = &v1alpha1.PipelineOptions{Params: []v1alpha1.Param{{Name: "BUILDAH_IMAGE", Value: "quay.io/b/b:2"}, {Name: "STORAGE_DRIVER", Value: "overlay"}, {Name: "TLS_VERIFY", Value: "false"}}}
 			in.Config.ToolsImage = "quay.io/t/t:2"

@@ -24,6 +24,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	configclient "github.com/openshift/client-go/config/clientset/versioned"
 	mcoclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
@@ -52,6 +53,7 @@ var (
 		layering layeringclient.Interface
 		tekton   tektonclient.Interface
 		mco      mcoclient.Interface
+		config   configclient.Interface
 	}
 )
 
@@ -92,6 +94,7 @@ func run(m *testing.M) int {
 	clients.layering = layeringclient.NewForConfigOrDie(cfg)
 	clients.tekton = tektonclient.NewForConfigOrDie(cfg)
 	clients.mco = mcoclient.NewForConfigOrDie(cfg)
+	clients.config = configclient.NewForConfigOrDie(cfg)
 	env, err := stackCmd("env")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -652,6 +655,16 @@ func TestUpgradeAndEntitlements(t *testing.T) {
 		types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatalf("upgrade the ControllerConfig: %v", err)
 	}
+	// HoldPool (the default): the pool is paused, by the controller, while the image is rebuilt.
+	eventually(t, ns, "the pool held for the rebuild", time.Minute, func(ctx context.Context) (bool, error) {
+		pool, err := clients.mco.MachineconfigurationV1().MachineConfigPools().Get(ctx, "worker", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		c := poolImage(t, ns).Status.GetCondition(v1alpha1.ConditionPoolHeld)
+		return pool.Spec.Paused && pool.Annotations[layering.PausedByAnnotation] == ns+"/worker" &&
+			pool.Annotations[layering.PausedForAnnotation] == newBase && c != nil && c.IsTrue() && c.Reason == v1alpha1.ReasonHeldForRebuild, nil
+	})
 	var upgraded string
 	eventually(t, ns, "the image rebuilt on the new base and promoted", 3*time.Minute, func(ctx context.Context) (bool, error) {
 		pi, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
@@ -673,6 +686,23 @@ func TestUpgradeAndEntitlements(t *testing.T) {
 		t.Errorf("MachineConfig osImageURL = %q, want %q", machineConfigImage(t), upgraded)
 	}
 	checkImage(t, upgraded, newBase, map[string]string{"etc/e2e": "e2e\n"})
+	// Released after the promotion (the stack has no MCO rendering the pool: nothing to wait for).
+	eventually(t, ns, "the pool released", time.Minute, func(ctx context.Context) (bool, error) {
+		pool, err := clients.mco.MachineconfigurationV1().MachineConfigPools().Get(ctx, "worker", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		_, annotated := pool.Annotations[layering.PausedByAnnotation]
+		return !pool.Spec.Paused && !annotated && poolImage(t, ns).Status.GetCondition(v1alpha1.ConditionPoolHeld) == nil, nil
+	})
+	for _, reason := range []string{v1alpha1.ReasonPoolHeld, v1alpha1.ReasonPoolReleased} {
+		if ev, err := clients.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=" + reason}); err != nil || len(ev.Items) != 1 {
+			t.Errorf("%s events: %v (%v), want one", reason, ev, err)
+		}
+	}
+	if c := poolImage(t, ns).Status.GetCondition(v1alpha1.ConditionFirstBootPullable); c == nil || !c.IsTrue() {
+		t.Errorf("FirstBootPullable = %+v, want True: the stand-in global pull secret has credentials for the stack's registry", c)
+	}
 
 	runs, err := poolRuns(ctx, ns)
 	if err != nil {

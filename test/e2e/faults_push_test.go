@@ -160,6 +160,10 @@ func TestPushFaults(t *testing.T) {
 		t.Errorf("registry down: buildah did not retry 3 times:\n%s", log)
 	}
 	checkNotPromoted(t, ns, before)
+	if c := got.Status.GetCondition(v1alpha1.ConditionFirstBootPullable); c == nil || !c.IsFalse() || c.Reason != v1alpha1.ReasonNoCredentials ||
+		!strings.Contains(c.Message, "has no credentials for "+addr) {
+		t.Errorf("FirstBootPullable = %+v, want False, NoCredentials for %s (the global pull secret covers the stack's registry only)", c, addr)
+	}
 
 	// 2. The registry is up and refuses the credentials: not retried.
 	startAuthRegistry(t, addr, password)

@@ -112,7 +112,8 @@ func TestControllerRBACFromAudit(t *testing.T) {
 		"create tekton.dev/pipelineruns", "patch tekton.dev/pipelineruns", "watch tekton.dev/taskruns",
 		"create machineconfiguration.openshift.io/machineconfigs", "update machineconfiguration.openshift.io/machineconfigs",
 		"delete machineconfiguration.openshift.io/machineconfigs",
-		"watch machineconfiguration.openshift.io/machineconfigpools", "watch machineconfiguration.openshift.io/controllerconfigs",
+		"watch machineconfiguration.openshift.io/machineconfigpools", "patch machineconfiguration.openshift.io/machineconfigpools",
+		"watch machineconfiguration.openshift.io/controllerconfigs",
 		"watch core/secrets", "watch core/configmaps", "watch core/nodes", "create core/events",
 		"get core/configmaps", "get coordination.k8s.io/leases", "create coordination.k8s.io/leases", "update coordination.k8s.io/leases",
 	} {

@@ -137,7 +137,8 @@ func TestInstallHasEveryObject(t *testing.T) {
 	}
 	for _, o := range objs {
 		clusterScoped := slices.Contains([]string{"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}, o.u.GetKind())
-		if !clusterScoped && o.u.GetNamespace() != namespace {
+		globalPullSecret := o.u.GetName() == "ocl-pipelines-global-pull-secret" && o.u.GetNamespace() == "openshift-config"
+		if !clusterScoped && !globalPullSecret && o.u.GetNamespace() != namespace {
 			t.Errorf("%s %s in %s: namespace %q, want %q", o.u.GetKind(), o.u.GetName(), o.file, o.u.GetNamespace(), namespace)
 		}
 		if o.u.GetLabels()["app.kubernetes.io/part-of"] != "ocl-pipelines" && o.u.GetKind() != "CustomResourceDefinition" {
@@ -237,6 +238,10 @@ var uses = []use{
 	{"tekton.dev", "pipelineruns", "get", false, "controller/poolimage/runs.go", `PipelineRuns\(pi\.Namespace\)\.Get\(ctx`},
 	{"tekton.dev", "pipelineruns", "patch", false, "controller/poolimage/runs.go", `PipelineRuns\(pr\.Namespace\)\.Patch\(ctx`},
 	{"tekton.dev", "pipelineruns", "delete", false, "controller/poolimage/runs.go", `PipelineRuns\(pr\.Namespace\)\.Delete\(ctx`},
+	{"config.openshift.io", "clusterversions", "list", false, "controller/upgrade/upgrade.go", `Config\(\)\.V1\(\)\.ClusterVersions\(\)`},
+	{"config.openshift.io", "clusterversions", "watch", false, "controller/upgrade/upgrade.go", `Config\(\)\.V1\(\)\.ClusterVersions\(\)`},
+	{"", "secrets", "get", true, "controller/upgrade/upgrade.go", `Secrets\(c\.pullSecretNS\)\.Get\(ctx, c\.pullSecretName`},
+	{"machineconfiguration.openshift.io", "machineconfigpools", "patch", false, "controller/poolimage/hold.go", `MachineConfigPools\(\)\.Patch\(ctx`},
 	{"machineconfiguration.openshift.io", "machineconfigs", "create", false, "controller/poolimage/promote.go", `MachineConfigs\(\)\.Create\(ctx`},
 	{"machineconfiguration.openshift.io", "machineconfigs", "update", false, "controller/poolimage/promote.go", `MachineConfigs\(\)\.Update\(ctx`},
 	{"machineconfiguration.openshift.io", "machineconfigs", "delete", false, "controller/poolimage/promote.go", `MachineConfigs\(\)\.Delete\(ctx`},
@@ -310,7 +315,36 @@ func rulesOf(t *testing.T, objs []object) (cluster, ns []rbacv1.PolicyRule) {
 			t.Errorf("ClusterRoleBinding %s grants the Secrets of every namespace: bind %s per namespace", b.Name, sr.Name)
 		}
 	}
+	// The global pull secret's Role (TestGlobalPullSecretRole checks its exact shape): its
+	// verbs count as namespaced grants.
+	var gr rbacv1.Role
+	find(t, objs, "Role", "openshift-config", "ocl-pipelines-global-pull-secret", &gr)
+	for _, rule := range gr.Rules {
+		rule.ResourceNames = nil
+		sr.Rules = append(sr.Rules, rule)
+	}
 	return cr.Rules, append(r.Rules, sr.Rules...)
+}
+
+// Outside the namespaces of PoolImages the controller reads one Secret, the cluster's global pull
+// secret, by name; the watch that needs it is in the code.
+func TestGlobalPullSecretRole(t *testing.T) {
+	objs := load(t)
+	var r rbacv1.Role
+	find(t, objs, "Role", "openshift-config", "ocl-pipelines-global-pull-secret", &r)
+	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"pull-secret"}, Verbs: []string{"get", "list", "watch"}}}
+	if !equalRules(r.Rules, want) {
+		t.Errorf("Role openshift-config/ocl-pipelines-global-pull-secret grants %+v, want exactly %+v", r.Rules, want)
+	}
+	var b rbacv1.RoleBinding
+	find(t, objs, "RoleBinding", "openshift-config", "ocl-pipelines-global-pull-secret", &b)
+	if b.RoleRef.Kind != "Role" || b.RoleRef.Name != r.Name || len(b.Subjects) != 1 || b.Subjects[0].Name != controllerSA || b.Subjects[0].Namespace != namespace {
+		t.Errorf("RoleBinding openshift-config/ocl-pipelines-global-pull-secret: %+v", b)
+	}
+	if !regexp.MustCompile(`secrets\.NewPullSecretHosts\(ctx, kubeclient\.Get\(ctx\), secrets\.GlobalPullSecretNamespace, secrets\.GlobalPullSecretName`).
+		MatchString(readEvidence(t, "controller/poolimage/controller.go")) {
+		t.Error("the controller no longer watches the global pull secret: drop the Role")
+	}
 }
 
 // No ClusterRole bound cluster-wide grants anything on Secrets.

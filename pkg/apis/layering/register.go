@@ -16,6 +16,12 @@ const (
 	TriggerAnnotation = GroupName + "/trigger"
 	// RetryAnnotation, set on a PoolImage to any new value, re-runs a build with the same inputs.
 	RetryAnnotation = GroupName + "/retry"
+	// PausedByAnnotation, on a MachineConfigPool, names the PoolImage (namespace/name) whose
+	// controller paused the pool for a rebuild on a new base image; the controller only ever
+	// unpauses a pool that carries it.
+	PausedByAnnotation = GroupName + "/paused-by"
+	// PausedForAnnotation, next to PausedByAnnotation, is the base image the pool waits for.
+	PausedForAnnotation = GroupName + "/paused-for"
 	// ManagedByValue is the value of app.kubernetes.io/managed-by on objects this project creates.
 	ManagedByValue = "ocl-pipelines"
 )

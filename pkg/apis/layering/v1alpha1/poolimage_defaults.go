@@ -39,6 +39,14 @@ func (s *PoolImageSpec) PromotionPaused() bool {
 	return s.Promotion != nil && s.Promotion.Paused
 }
 
+// Strategy returns promotion.upgradeStrategy, HoldPool when unset.
+func (s *PoolImageSpec) Strategy() UpgradeStrategy {
+	if s.Promotion == nil || s.Promotion.UpgradeStrategy == "" {
+		return UpgradeHoldPool
+	}
+	return s.Promotion.UpgradeStrategy
+}
+
 // ContainerfileFor returns the Containerfile content for arch: the entry for that arch, else the
 // noarch entry. ok is false when neither exists.
 func (s *PoolImageSpec) ContainerfileFor(arch Arch) (content string, ok bool) {

@@ -28,25 +28,60 @@ const (
 	// It is informational (severity Info) and does not gate Ready; it is absent while no image is
 	// promoted.
 	ConditionUpToDate apis.ConditionType = "UpToDate"
+	// ConditionPoolHeld is True while the controller holds the pool paused for a rebuild on a
+	// new base image (upgradeStrategy HoldPool): reason HeldForRebuild, HoldTimeout once the hold
+	// outlasts its limit, or AwaitingRender between the promotion and the MCO's rendering of it.
+	// False when the pool is paused by someone else (PausedByAdmin) or was unpaused by someone
+	// while held (ReleasedByAdmin): the controller leaves it alone. Informational; absent when
+	// no hold applies.
+	ConditionPoolHeld apis.ConditionType = "PoolHeld"
+	// ConditionFirstBootPullable is False when a new node could not pull the pool's image at
+	// first boot (before cluster DNS, with the cluster's global pull secret): the push spec is an
+	// in-cluster Service (reason InClusterRegistry), or the global pull secret has no credentials
+	// for its registry (NoCredentials). Unknown when the global pull secret cannot be read.
+	// Informational: builds and promotion go on, existing nodes are not affected.
+	ConditionFirstBootPullable apis.ConditionType = "FirstBootPullable"
+	// ConditionUpgradeReady says whether the pool's image builds on the release the cluster is
+	// about to upgrade to: True once the image for it is built and verified (the upgrade promotes
+	// it at once), False when that build failed (fix the Containerfile before upgrading),
+	// Unknown while it runs or when the release cannot be read. Informational; absent when no
+	// upgrade is offered or targeted.
+	ConditionUpgradeReady apis.ConditionType = "UpgradeReady"
 )
 
 // Reasons used on PoolImage conditions.
 const (
-	ReasonInvalidSpec      = "InvalidSpec"
-	ReasonInputsUnresolved = "InputsUnresolved"
-	ReasonBuilding         = "Building"
-	ReasonBuildSucceeded   = "BuildSucceeded"
-	ReasonBuildFailed      = "BuildFailed"
-	ReasonPromoted         = "Promoted"
-	ReasonPromotionPaused  = "PromotionPaused"
-	ReasonReverted         = "Reverted"
-	ReasonAwaitingBuild    = "AwaitingBuild"
-	ReasonQuietPeriod      = "QuietPeriod"
-	ReasonPromotionFailed  = "PromotionFailed"
-	ReasonSuperseded       = "Superseded"
-	ReasonBuildStarted     = "BuildStarted"
-	ReasonBaseImageCurrent = "BaseImageCurrent"
-	ReasonBaseImageChanged = "BaseImageChanged"
+	ReasonInvalidSpec          = "InvalidSpec"
+	ReasonInputsUnresolved     = "InputsUnresolved"
+	ReasonBuilding             = "Building"
+	ReasonBuildSucceeded       = "BuildSucceeded"
+	ReasonBuildFailed          = "BuildFailed"
+	ReasonPromoted             = "Promoted"
+	ReasonPromotionPaused      = "PromotionPaused"
+	ReasonReverted             = "Reverted"
+	ReasonAwaitingBuild        = "AwaitingBuild"
+	ReasonQuietPeriod          = "QuietPeriod"
+	ReasonPromotionFailed      = "PromotionFailed"
+	ReasonSuperseded           = "Superseded"
+	ReasonBuildStarted         = "BuildStarted"
+	ReasonBaseImageCurrent     = "BaseImageCurrent"
+	ReasonBaseImageChanged     = "BaseImageChanged"
+	ReasonHeldForRebuild       = "HeldForRebuild"
+	ReasonHoldTimeout          = "HoldTimeout"
+	ReasonAwaitingRender       = "AwaitingRender"
+	ReasonPausedByAdmin        = "PausedByAdmin"
+	ReasonReleasedByAdmin      = "ReleasedByAdmin"
+	ReasonPoolHeld             = "PoolHeld"
+	ReasonPoolReleased         = "PoolReleased"
+	ReasonPullable             = "Pullable"
+	ReasonInClusterRegistry    = "InClusterRegistry"
+	ReasonNoCredentials        = "NoCredentials"
+	ReasonPullSecretUnknown    = "PullSecretUnknown"
+	ReasonFirstBootNotPullable = "FirstBootNotPullable"
+	ReasonPrebuilding          = "Prebuilding"
+	ReasonPrebuildSucceeded    = "PrebuildSucceeded"
+	ReasonPrebuildFailed       = "PrebuildFailed"
+	ReasonReleaseUnknown       = "ReleaseUnknown"
 )
 
 var poolImageCondSet = apis.NewLivingConditionSet(ConditionBuildSucceeded, ConditionPromoted)
@@ -113,19 +148,29 @@ func (s *PoolImageStatus) MarkBuildFailed(f *BuildFailure) {
 	}
 	msg := "build failed"
 	if f != nil {
+		msg = f.Summary("; logs: ", "")
+	}
+	poolImageCondSet.Manage(s).MarkFalse(ConditionBuildSucceeded, ReasonBuildFailed, "%s", msg)
+}
+
+// Summary says which task and step failed and why, then the logs command between before and
+// after, e.g. "task build, step push failed: …; logs: tkn pipelinerun logs …".
+func (f *BuildFailure) Summary(before, after string) string {
+	msg := "build failed"
+	if f.Task != "" {
 		msg = "task " + f.Task
 		if f.Step != "" {
 			msg += ", step " + f.Step
 		}
 		msg += " failed"
-		if f.Message != "" {
-			msg += ": " + f.Message
-		}
-		if f.LogsCommand != "" {
-			msg += "; logs: " + f.LogsCommand
-		}
 	}
-	poolImageCondSet.Manage(s).MarkFalse(ConditionBuildSucceeded, ReasonBuildFailed, "%s", msg)
+	if f.Message != "" {
+		msg += ": " + f.Message
+	}
+	if f.LogsCommand != "" {
+		msg += before + f.LogsCommand + after
+	}
+	return msg
 }
 
 // MarkPromoted records that image is the pool's OS image.
@@ -214,4 +259,66 @@ func (s *PoolImageStatus) MarkReverted() {
 	_ = poolImageCondSet.Manage(s).ClearCondition(ConditionUpToDate)
 	poolImageCondSet.Manage(s).MarkTrueWithReason(ConditionPromoted, ReasonReverted,
 		"spec.revert is true: the pool runs the release's image")
+}
+
+// MarkPoolHeld records that the controller holds the pool paused, for reason (HeldForRebuild,
+// HoldTimeout or AwaitingRender), with a message that says what the admin can do.
+func (s *PoolImageStatus) MarkPoolHeld(reason, format string, args ...any) {
+	severity := apis.ConditionSeverityInfo
+	if reason == ReasonHoldTimeout {
+		severity = apis.ConditionSeverityWarning
+	}
+	poolImageCondSet.Manage(s).SetCondition(apis.Condition{Type: ConditionPoolHeld, Status: corev1.ConditionTrue,
+		Severity: severity, Reason: reason, Message: fmt.Sprintf(format, args...)})
+}
+
+// MarkPausedByAdmin records that the pool is paused by someone other than the controller, which
+// therefore neither holds nor releases it.
+func (s *PoolImageStatus) MarkPausedByAdmin(pool string) {
+	s.Hold = nil
+	poolImageCondSet.Manage(s).SetCondition(apis.Condition{Type: ConditionPoolHeld, Status: corev1.ConditionFalse,
+		Severity: apis.ConditionSeverityInfo, Reason: ReasonPausedByAdmin,
+		Message: fmt.Sprintf("MachineConfigPool %s is paused, not by this controller: it leaves the pool as it is; unpause it to roll out the image", pool)})
+}
+
+// MarkPoolReleasedByAdmin records that someone unpaused the pool the controller held: the
+// controller does not pause it again for the same base image.
+func (s *PoolImageStatus) MarkPoolReleasedByAdmin(pool string) {
+	poolImageCondSet.Manage(s).SetCondition(apis.Condition{Type: ConditionPoolHeld, Status: corev1.ConditionFalse,
+		Severity: apis.ConditionSeverityInfo, Reason: ReasonReleasedByAdmin,
+		Message: fmt.Sprintf("MachineConfigPool %s was unpaused by someone else while held: its nodes take the release's configuration on their current image now, and the rebuilt image when it is promoted", pool)})
+}
+
+// ClearPoolHeld records that no hold applies.
+func (s *PoolImageStatus) ClearPoolHeld() {
+	s.Hold = nil
+	_ = poolImageCondSet.Manage(s).ClearCondition(ConditionPoolHeld)
+}
+
+// MarkFirstBootPullable sets FirstBootPullable: status True (reason Pullable), False (reason
+// InClusterRegistry or NoCredentials, severity Warning) or Unknown (PullSecretUnknown).
+func (s *PoolImageStatus) MarkFirstBootPullable(status corev1.ConditionStatus, reason, format string, args ...any) {
+	s.markInformational(ConditionFirstBootPullable, status, reason, fmt.Sprintf(format, args...))
+}
+
+// markInformational sets a condition that does not gate Ready: severity Warning when False,
+// Info otherwise.
+func (s *PoolImageStatus) markInformational(t apis.ConditionType, status corev1.ConditionStatus, reason, msg string) {
+	severity := apis.ConditionSeverityInfo
+	if status == corev1.ConditionFalse {
+		severity = apis.ConditionSeverityWarning
+	}
+	poolImageCondSet.Manage(s).SetCondition(apis.Condition{Type: t, Status: status, Severity: severity, Reason: reason, Message: msg})
+}
+
+// MarkUpgradeReady sets UpgradeReady: True (PrebuildSucceeded), False (PrebuildFailed, severity
+// Warning) or Unknown (Prebuilding, ReleaseUnknown).
+func (s *PoolImageStatus) MarkUpgradeReady(status corev1.ConditionStatus, reason, format string, args ...any) {
+	s.markInformational(ConditionUpgradeReady, status, reason, fmt.Sprintf(format, args...))
+}
+
+// ClearUpgradeReady records that no upgrade is offered or targeted.
+func (s *PoolImageStatus) ClearUpgradeReady() {
+	s.Upgrade = nil
+	_ = poolImageCondSet.Manage(s).ClearCondition(ConditionUpgradeReady)
 }

@@ -289,7 +289,35 @@ type Promotion struct {
 	// paused, when true, builds, verifies and records images but does not promote them.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+
+	// upgradeStrategy says what the pool does when the release's base image moves past the
+	// promoted image (a cluster upgrade). HoldPool (the default) pauses the MachineConfigPool
+	// while the image is rebuilt on the new base, promotes it and unpauses the pool, so each node
+	// takes the new templates and the new image in one drain and one reboot. Follow never pauses
+	// the pool: nodes take the new templates on the old image at once and the rebuilt image
+	// later (two reboots). Setting Follow while the pool is held releases it now.
+	// +kubebuilder:validation:Enum=HoldPool;Follow
+	// +optional
+	UpgradeStrategy UpgradeStrategy `json:"upgradeStrategy,omitempty"`
+
+	// holdTimeout is how long a held pool may wait for its rebuilt image before the PoolImage
+	// reports HoldTimeout (an event, the PoolHeld condition and the out-of-date alert). The pool
+	// stays held: fix the build, or set upgradeStrategy to Follow. Default: the controller's
+	// hold-timeout (2h as installed).
+	// +optional
+	HoldTimeout *metav1.Duration `json:"holdTimeout,omitempty"`
 }
+
+// UpgradeStrategy is what a pool does when its image falls behind the release's base image.
+type UpgradeStrategy string
+
+// The upgrade strategies.
+const (
+	// UpgradeHoldPool pauses the pool until the image rebuilt on the new base is promoted.
+	UpgradeHoldPool UpgradeStrategy = "HoldPool"
+	// UpgradeFollow lets the pool roll out the release's new templates on its current image.
+	UpgradeFollow UpgradeStrategy = "Follow"
+)
 
 // DefaultRetentionKeep is how many PipelineRuns per pool are kept when retention.keep is unset.
 const DefaultRetentionKeep int32 = 5
@@ -328,6 +356,48 @@ type PoolImageStatus struct {
 	// latestBuild is the most recent build, running or finished.
 	// +optional
 	LatestBuild *BuildStatus `json:"latestBuild,omitempty"`
+
+	// hold is set while the controller holds the pool paused for a rebuild on a new base image
+	// (upgradeStrategy HoldPool). The pool itself carries the annotation
+	// layering.ocl-pipelines.dev/paused-by: the controller only ever unpauses a pool it paused.
+	// +optional
+	Hold *PoolHold `json:"hold,omitempty"`
+
+	// upgrade is the build of the pool's image against the release the cluster is about to
+	// upgrade to (ClusterVersion's targeted or newest offered release), made before the upgrade
+	// starts; condition UpgradeReady says whether it succeeded.
+	// +optional
+	Upgrade *UpgradeBuild `json:"upgrade,omitempty"`
+}
+
+// UpgradeBuild is the build of a pool's image for a candidate release.
+type UpgradeBuild struct {
+	// release is the candidate release's version.
+	Release string `json:"release"`
+	// releaseImage is the candidate release's payload image.
+	ReleaseImage string `json:"releaseImage"`
+	// baseImage is the candidate release's OS image, the build's base.
+	BaseImage string `json:"baseImage"`
+	// inputsHash is the hash of the build's inputs: the same as the pool's inputs once the
+	// upgrade has changed the ControllerConfig, so that build is the one promoted.
+	InputsHash string `json:"inputsHash,omitempty"`
+	// pipelineRun is the build's PipelineRun.
+	// +optional
+	PipelineRun string `json:"pipelineRun,omitempty"`
+	// image is the built and verified image, repository@sha256:digest.
+	// +optional
+	Image string `json:"image,omitempty"`
+	// failure says why the build failed.
+	// +optional
+	Failure *BuildFailure `json:"failure,omitempty"`
+}
+
+// PoolHold is the controller's hold of a pool.
+type PoolHold struct {
+	// since is when the controller paused the pool.
+	Since metav1.Time `json:"since"`
+	// baseImage is the new base image the pool waits for.
+	BaseImage string `json:"baseImage"`
 }
 
 // PendingBuild is a change of inputs not built yet.

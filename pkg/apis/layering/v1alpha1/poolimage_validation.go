@@ -48,6 +48,18 @@ func (s *PoolImageSpec) Validate(ctx context.Context) *apis.FieldError {
 	if s.Pipeline != nil {
 		errs = errs.Also(s.Pipeline.validate().ViaField("pipeline"))
 	}
+	if p := s.Promotion; p != nil {
+		switch p.UpgradeStrategy {
+		case "", UpgradeHoldPool, UpgradeFollow:
+		default:
+			errs = errs.Also(fieldErr(fmt.Sprintf("invalid value: %q", p.UpgradeStrategy),
+				"use HoldPool (pause the pool until the rebuilt image is promoted) or Follow", "promotion.upgradeStrategy"))
+		}
+		if p.HoldTimeout != nil && p.HoldTimeout.Duration <= 0 {
+			errs = errs.Also(fieldErr(fmt.Sprintf("invalid value: %s", p.HoldTimeout.Duration),
+				"use a positive duration such as 2h, or leave it unset for the controller's hold-timeout", "promotion.holdTimeout"))
+		}
+	}
 	if s.Retention != nil && s.Retention.Keep != nil {
 		if k := *s.Retention.Keep; k < 1 || k > 100 {
 			errs = errs.Also(apis.ErrOutOfBoundsValue(k, 1, 100, "retention.keep"))

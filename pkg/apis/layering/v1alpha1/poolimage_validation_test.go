@@ -174,6 +174,14 @@ func TestValidateInvalid(t *testing.T) {
 		name:   "retention zero",
 		mutate: func(p *PoolImage) { p.Spec.Retention = &Retention{Keep: i32(0)} },
 		want:   "expected 1 <= 0 <= 100: spec.retention.keep",
+	}, {
+		name:   "unknown upgrade strategy",
+		mutate: func(p *PoolImage) { p.Spec.Promotion = &Promotion{UpgradeStrategy: "Hold"} },
+		want:   "invalid value: \"Hold\": spec.promotion.upgradeStrategy\nuse HoldPool (pause the pool until the rebuilt image is promoted) or Follow",
+	}, {
+		name:   "hold timeout not positive",
+		mutate: func(p *PoolImage) { p.Spec.Promotion = &Promotion{HoldTimeout: &metav1.Duration{}} },
+		want:   "invalid value: 0s: spec.promotion.holdTimeout\nuse a positive duration such as 2h, or leave it unset for the controller's hold-timeout",
 	}}
 	if len(tests) < 15 {
 		t.Fatalf("want at least 15 bad inputs, have %d", len(tests))
