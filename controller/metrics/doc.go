@@ -9,6 +9,7 @@
 //	ocl_pipelines_builds_running                                          gauge
 //	ocl_pipelines_last_successful_build_timestamp_seconds{poolimage,pool} gauge
 //	ocl_pipelines_pool_out_of_date_seconds{poolimage,pool}                gauge (0 when up to date)
+//	ocl_pipelines_pool_held_seconds{poolimage,pool,reason}                gauge (while the pool is held)
 //	ocl_pipelines_pool_build_failed{poolimage,pool,pipelinerun,task,step} gauge (1 while failed)
 //
 // Counters and the histogram are recorded when the reconciler sees a transition (the same

@@ -91,6 +91,12 @@ func New(mp metric.MeterProvider, src Source) (*Recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create gauge pool_build_failed: %w", err)
 	}
+	held, err := m.Float64ObservableGauge("ocl_pipelines_pool_held",
+		metric.WithUnit("s"),
+		metric.WithDescription("Seconds the controller has held the pool paused for a rebuild on a new base image, with the PoolHeld reason (HeldForRebuild, AwaitingRender, HoldTimeout); absent when not held."))
+	if err != nil {
+		return nil, fmt.Errorf("create gauge pool_held: %w", err)
+	}
 	r.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		pis, err := src.PoolImages()
 		if err != nil {
@@ -121,6 +127,10 @@ func New(mp metric.MeterProvider, src Source) (*Recorder, error) {
 				behind = max(now.Sub(since).Seconds(), 0)
 			}
 			o.ObserveFloat64(outOfDate, behind, attrs)
+			if c := st.GetCondition(v1alpha1.ConditionPoolHeld); c != nil && c.IsTrue() && st.Hold != nil {
+				o.ObserveFloat64(held, max(now.Sub(st.Hold.Since.Time).Seconds(), 0),
+					metric.WithAttributes(append(poolAttrs(pi), attribute.String("reason", c.Reason))...))
+			}
 			if bs != nil && bs.IsFalse() && st.LatestBuild != nil && st.LatestBuild.Failure != nil {
 				f := st.LatestBuild.Failure
 				o.ObserveInt64(failed, 1, metric.WithAttributes(append(poolAttrs(pi),
@@ -131,7 +141,7 @@ func New(mp metric.MeterProvider, src Source) (*Recorder, error) {
 		o.ObserveInt64(pending, nPending)
 		o.ObserveInt64(running, nRunning)
 		return nil
-	}, pending, running, lastSuccess, outOfDate, failed)
+	}, pending, running, lastSuccess, outOfDate, failed, held)
 	if err != nil {
 		return nil, fmt.Errorf("register gauge callback: %w", err)
 	}

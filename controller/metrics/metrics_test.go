@@ -86,6 +86,8 @@ func TestGaugesFollowStatus(t *testing.T) {
 			}
 		}
 		st.MarkBuilding("ocl-infra-123")
+		st.Hold = &v1alpha1.PoolHold{Since: metav1.NewTime(now.Add(-30 * time.Minute)), BaseImage: "base@sha256:new"}
+		st.MarkPoolHeld(v1alpha1.ReasonHoldTimeout, "held too long")
 	})
 	failed := poolImage("worker", "worker", func(st *v1alpha1.PoolImageStatus) {
 		f := &v1alpha1.BuildFailure{Task: "build", Step: "push", Reason: "Failed"}
@@ -122,6 +124,9 @@ func TestGaugesFollowStatus(t *testing.T) {
 		},
 		"ocl_pipelines_last_successful_build_timestamp": {
 			{map[string]string{"poolimage": "ocl/worker", "pool": "worker"}, float64(lastOK.Unix())},
+		},
+		"ocl_pipelines_pool_held": {
+			{map[string]string{"poolimage": "ocl/infra", "pool": "infra", "reason": "HoldTimeout"}, 1800},
 		},
 		"ocl_pipelines_builds_pending": {{map[string]string{}, 1}},
 		"ocl_pipelines_builds_running": {{map[string]string{}, 1}},
