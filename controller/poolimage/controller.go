@@ -107,15 +107,20 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 	}
 	r.PullSecret = pullSecret
 	// The release the cluster is about to upgrade to (ClusterVersion), read with the global pull
-	// secret: each pool's image is built for it before the upgrade starts.
-	releases, err := upgrade.New(ctx, configclient.NewForConfigOrDie(injection.GetConfig(ctx)), kubeclient.Get(ctx), upgrade.Options{
-		PullSecretNamespace: secrets.GlobalPullSecretNamespace, PullSecretName: secrets.GlobalPullSecretName,
-		OnChange: func() { impl.GlobalResync(poolImageInformer.Informer()) },
-	})
-	if err != nil {
-		logger.Fatalw("watch ClusterVersion", "error", err)
+	// secret: each pool's image is built for it before the upgrade starts. A cluster without the
+	// ClusterVersion API (not OpenShift) has no releases to build ahead for.
+	if upgrade.Available(kubeclient.Get(ctx).Discovery()) {
+		releases, err := upgrade.New(ctx, configclient.NewForConfigOrDie(injection.GetConfig(ctx)), kubeclient.Get(ctx), upgrade.Options{
+			PullSecretNamespace: secrets.GlobalPullSecretNamespace, PullSecretName: secrets.GlobalPullSecretName,
+			OnChange: func() { impl.GlobalResync(poolImageInformer.Informer()) },
+		})
+		if err != nil {
+			logger.Fatalw("watch ClusterVersion", "error", err)
+		}
+		r.Releases = releases
+	} else {
+		logger.Info("no config.openshift.io/v1 ClusterVersion API: images are built for the cluster's current release only (no prebuilds)")
 	}
-	r.Releases = releases
 	r.EnqueueAfter = impl.EnqueueAfter
 	// sharedmain sets the global MeterProvider (config-observability) before it calls us.
 	rec, err := metrics.New(otel.GetMeterProvider(), metrics.Source{

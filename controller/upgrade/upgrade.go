@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/version"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -77,6 +78,20 @@ type Options struct {
 	Resolve Resolver
 	// OnChange is called when ClusterVersion changes.
 	OnChange func()
+}
+
+// Available reports whether the API server serves config.openshift.io/v1 ClusterVersions.
+func Available(d discovery.DiscoveryInterface) bool {
+	l, err := d.ServerResourcesForGroupVersion(configv1.GroupVersion.String())
+	if err != nil {
+		return false
+	}
+	for _, r := range l.APIResources {
+		if r.Name == "clusterversions" {
+			return true
+		}
+	}
+	return false
 }
 
 // New watches ClusterVersion through config until ctx is done.

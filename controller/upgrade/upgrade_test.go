@@ -116,3 +116,14 @@ func TestNextReadsEachReleaseOnceWithThePullSecret(t *testing.T) {
 		t.Errorf("%d reads of the release image, want 2 (one failed, one succeeded, then cached)", calls)
 	}
 }
+
+func TestAvailable(t *testing.T) {
+	kube := fake.NewSimpleClientset()
+	if Available(kube.Discovery()) {
+		t.Error("Available without the API")
+	}
+	kube.Resources = []*metav1.APIResourceList{{GroupVersion: "config.openshift.io/v1", APIResources: []metav1.APIResource{{Name: "clusterversions"}}}}
+	if !Available(kube.Discovery()) {
+		t.Error("not Available with the API")
+	}
+}
