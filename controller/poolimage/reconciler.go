@@ -13,6 +13,7 @@ import (
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	tektonlisters "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -176,7 +177,16 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, pi *v1alpha1.PoolImage,
 	}
 
 	if run == nil && !retry && st.LatestBuild != nil && st.LatestBuild.InputsHash == res.hash && st.LatestBuild.PipelineRun != "" {
-		// The run of these inputs is gone (deleted by hand): do not rebuild on our own.
+		// The run of these inputs is not in the informer's cache: either the cache has not seen
+		// the run this controller just created (follow it), or it was deleted by hand (do not
+		// rebuild on our own). Only the API server can tell.
+		live, err := r.PipelineClient.TektonV1().PipelineRuns(pi.Namespace).Get(ctx, st.LatestBuild.PipelineRun, metav1.GetOptions{})
+		switch {
+		case err == nil && runHash(live) == res.hash:
+			return r.follow(ctx, pi, res, live, runs)
+		case err != nil && !apierrors.IsNotFound(err):
+			return fmt.Errorf("get PipelineRun %s/%s: %w", pi.Namespace, st.LatestBuild.PipelineRun, err)
+		}
 		st.Pending = nil
 		if b := st.LatestBuild; b.Image != "" && st.GetCondition(v1alpha1.ConditionBuildSucceeded).IsTrue() {
 			// It had built and verified its image: that image can still be promoted.

@@ -445,6 +445,28 @@ func TestReconcile(t *testing.T) {
 			eventf(corev1.EventTypeNormal, "Promoted", "MachineConfig zz-ocl-0-worker-os-image sets osImageURL of MachineConfigPool worker to %s", image),
 		},
 	}, {
+		// The informer has not seen the run this controller just created (a reconcile right
+		// after the create): the API server has it, so it is followed, not reported deleted.
+		Name: "a run the cache has not seen yet is followed, not reported deleted",
+		Key:  key(),
+		Objects: objects(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.ObservedGeneration = 1
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
+			st.MarkBuilding(name)
+		})),
+		WithReactors: []clientgotesting.ReactionFunc{func(a clientgotesting.Action) (bool, runtime.Object, error) {
+			if a.GetVerb() == "get" && a.GetResource().Resource == "pipelineruns" {
+				return true, run(t, pi, in, "", now.Add(-time.Minute), corev1.ConditionUnknown), nil
+			}
+			return false, nil, nil
+		}},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum, StartTime: &metav1.Time{Time: now.Add(-time.Minute)}}
+			st.MarkAwaitingBuild()
+			st.MarkBuilding(name)
+		}))},
+		PostConditions: []func(*testing.T, *TableRow){wantMetric("ocl_pipelines_builds", -1, nil)},
+	}, {
 		Name: "the running PipelineRun was deleted: say so, do not rebuild",
 		Key:  key(),
 		Objects: objects(status(pi, func(st *v1alpha1.PoolImageStatus) {
