@@ -3,6 +3,7 @@ package upgrade
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -59,9 +60,16 @@ type Candidates struct {
 	resolve        Resolver
 	now            func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]resolved
+	onChange func()
+
+	mu      sync.Mutex
+	cache   map[string]resolved
+	reading map[string]bool
 }
+
+// ErrReading says the candidate release's images are being read; OnChange is called when they
+// are known.
+var ErrReading = errors.New("reading the release image")
 
 type resolved struct {
 	os  release.OSImages
@@ -121,12 +129,14 @@ func NewFromLister(lister configlisters.ClusterVersionLister, synced cache.Infor
 		}
 	}
 	return &Candidates{lister: lister, synced: synced, kube: kube, pullSecretNS: opts.PullSecretNamespace,
-		pullSecretName: opts.PullSecretName, resolve: resolve, now: time.Now, cache: map[string]resolved{}}
+		pullSecretName: opts.PullSecretName, resolve: resolve, now: time.Now, onChange: opts.OnChange,
+		cache: map[string]resolved{}, reading: map[string]bool{}}
 }
 
 // Next returns the release the cluster is about to upgrade to, with its OS images, or nil when
 // there is none (no ClusterVersion, nothing targeted or offered). The images of a release are
-// read once; a failure is retried after a minute.
+// read once, in the background: until they are known Next returns an error wrapping
+// ErrReading, and OnChange is called when they are. A failure is retried after a minute.
 func (c *Candidates) Next(ctx context.Context) (*Candidate, error) {
 	if !c.synced() {
 		return nil, nil
@@ -141,7 +151,7 @@ func (c *Candidates) Next(ctx context.Context) (*Candidate, error) {
 	if next == nil {
 		return nil, nil
 	}
-	os, err := c.osImages(ctx, next.Image)
+	os, err := c.osImages(next.Image)
 	if err != nil {
 		return nil, fmt.Errorf("release %s (%s): %w", next.Version, next.Image, err)
 	}
@@ -194,23 +204,36 @@ func newer(a, b string) bool {
 	return vb.LessThan(va)
 }
 
-func (c *Candidates) osImages(ctx context.Context, image string) (release.OSImages, error) {
+func (c *Candidates) osImages(image string) (release.OSImages, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if r, ok := c.cache[image]; ok && (r.err == nil || c.now().Sub(r.at) < retryAfter) {
 		return r.os, r.err
 	}
+	if !c.reading[image] {
+		// Read in the background: a slow registry must not hold up the reconciles that ask.
+		c.reading[image] = true
+		go c.read(image)
+	}
+	return release.OSImages{}, ErrReading
+}
+
+// read reads a release's OS images into the cache and reports the change.
+func (c *Candidates) read(image string) {
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	var os release.OSImages
 	kc, err := c.keychain(ctx)
 	if err == nil {
-		var os release.OSImages
-		rctx, cancel := context.WithTimeout(ctx, resolveTimeout)
-		os, err = c.resolve(rctx, image, kc)
-		cancel()
-		c.cache[image] = resolved{os: os, err: err, at: c.now()}
-		return os, err
+		os, err = c.resolve(ctx, image, kc)
 	}
-	c.cache[image] = resolved{err: err, at: c.now()}
-	return release.OSImages{}, err
+	c.mu.Lock()
+	c.cache[image] = resolved{os: os, err: err, at: c.now()}
+	delete(c.reading, image)
+	c.mu.Unlock()
+	if c.onChange != nil {
+		c.onChange()
+	}
 }
 
 // keychain reads the pull secret at the moment it is needed; its credentials are not kept.

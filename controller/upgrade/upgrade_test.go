@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,12 +68,16 @@ func TestNextReadsEachReleaseOnceWithThePullSecret(t *testing.T) {
 	synced := func() bool { return true }
 	kube := fake.NewSimpleClientset(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "openshift-config", Name: "pull-secret"},
 		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"quay.io":{"auth":"dXNlcjpwYXNz"}}}`)}})
-	calls := 0
-	fail := true
+	var calls atomic.Int32
+	var fail atomic.Bool
+	fail.Store(true)
+	read := make(chan struct{}, 10)
+	var mu sync.Mutex
 	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	c := NewFromLister(lister, synced, kube, Options{PullSecretNamespace: "openshift-config", PullSecretName: "pull-secret",
+		OnChange: func() { read <- struct{}{} },
 		Resolve: func(_ context.Context, image string, kc authn.Keychain) (release.OSImages, error) {
-			calls++
+			calls.Add(1)
 			ref, _ := name.ParseReference(image)
 			a, err := kc.Resolve(ref.Context())
 			if err != nil {
@@ -81,13 +87,25 @@ func TestNextReadsEachReleaseOnceWithThePullSecret(t *testing.T) {
 			if cfg.Auth != "dXNlcjpwYXNz" && cfg.Username != "user" {
 				return release.OSImages{}, errors.New("not the pull secret's credentials")
 			}
-			if fail {
+			if fail.Load() {
 				return release.OSImages{}, errors.New("registry unavailable")
 			}
 			return release.OSImages{Version: "4.19.2", BaseOS: "quay.io/os@sha256:1"}, nil
 		}})
-	c.now = func() time.Time { return now }
+	c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	ctx := context.Background()
+	// next waits for the background read that a call to Next started, then asks again.
+	next := func() (*Candidate, error) {
+		if got, err := c.Next(ctx); !errors.Is(err, ErrReading) {
+			return got, err
+		}
+		select {
+		case <-read:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the background read never reported")
+		}
+		return c.Next(ctx)
+	}
 
 	if got, err := c.Next(ctx); got != nil || err != nil {
 		t.Fatalf("without a ClusterVersion: %+v, %v", got, err)
@@ -95,15 +113,17 @@ func TestNextReadsEachReleaseOnceWithThePullSecret(t *testing.T) {
 	if err := idx.Add(cv(nil, configv1.Release{Version: "4.19.2", Image: img419})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Next(ctx); err == nil || !strings.Contains(err.Error(), "release 4.19.2 ("+img419+"): registry unavailable") {
+	if _, err := next(); err == nil || !strings.Contains(err.Error(), "release 4.19.2 ("+img419+"): registry unavailable") {
 		t.Fatalf("a failing read: err = %v", err)
 	}
-	fail = false
-	if _, err := c.Next(ctx); err == nil || calls != 1 {
-		t.Fatalf("within a minute of a failure: err = %v after %d reads, want the cached failure", err, calls)
+	fail.Store(false)
+	if _, err := c.Next(ctx); err == nil || errors.Is(err, ErrReading) || calls.Load() != 1 {
+		t.Fatalf("within a minute of a failure: err = %v after %d reads, want the cached failure", err, calls.Load())
 	}
+	mu.Lock()
 	now = now.Add(2 * time.Minute)
-	got, err := c.Next(ctx)
+	mu.Unlock()
+	got, err := next()
 	if err != nil || got.Version != "4.19.2" || got.Image != img419 || got.OS.BaseOS != "quay.io/os@sha256:1" || got.Targeted {
 		t.Fatalf("Next = %+v, %v", got, err)
 	}
@@ -112,8 +132,8 @@ func TestNextReadsEachReleaseOnceWithThePullSecret(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if calls != 2 {
-		t.Errorf("%d reads of the release image, want 2 (one failed, one succeeded, then cached)", calls)
+	if calls.Load() != 2 {
+		t.Errorf("%d reads of the release image, want 2 (one failed, one succeeded, then cached)", calls.Load())
 	}
 }
 
