@@ -17,9 +17,6 @@ import (
 // TriggerPrebuild is the trigger of a build for a release the cluster is about to upgrade to.
 const TriggerPrebuild = "prebuild"
 
-// ReleaseAnnotation, on a prebuild's PipelineRun, is the candidate release's version.
-const ReleaseAnnotation = layering.GroupName + "/release"
-
 // UpgradeCandidates says which release the cluster is about to upgrade to; *upgrade.Candidates
 // is the controller's.
 type UpgradeCandidates interface {
@@ -54,7 +51,7 @@ func (r *Reconciler) candidateInputs(ctx context.Context, pi *v1alpha1.PoolImage
 	}
 	sum.Changed = generator.ChangedInputs(pi.Status.CurrentInputs, sum)
 	return &resolved{pool: res.pool, inputs: in, hash: hash, sum: sum,
-		annotations: map[string]string{ReleaseAnnotation: cand.Version}}, cand, nil
+		annotations: map[string]string{layering.ReleaseAnnotation: cand.Version}}, cand, nil
 }
 
 // prebuild builds the pool's image for the candidate release (once: the run is found again by

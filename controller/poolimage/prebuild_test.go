@@ -16,6 +16,7 @@ import (
 	. "knative.dev/pkg/reconciler/testing"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/upgrade"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/release"
@@ -45,7 +46,7 @@ func TestPrebuild(t *testing.T) {
 	imageB := pushRepo + "@" + digestB
 	prebuildRun := func(p *v1alpha1.PoolImage, in generator.Inputs) *tektonv1.PipelineRun {
 		pr := wantRun(t, p, in, TriggerPrebuild, "")
-		pr.Annotations[ReleaseAnnotation] = cand.Version
+		pr.Annotations[layering.ReleaseAnnotation] = cand.Version
 		return pr
 	}
 	upgradeBuild := func(image string, f *v1alpha1.BuildFailure) *v1alpha1.UpgradeBuild {
@@ -56,8 +57,8 @@ func TestPrebuild(t *testing.T) {
 
 	// A run of the pool's candidate inputs that was started as a prebuild.
 	asPrebuild := func(pr *tektonv1.PipelineRun) *tektonv1.PipelineRun {
-		pr.Annotations["layering.ocl-pipelines.dev/trigger"] = TriggerPrebuild
-		pr.Annotations[ReleaseAnnotation] = cand.Version
+		pr.Annotations[layering.TriggerAnnotation] = TriggerPrebuild
+		pr.Annotations[layering.ReleaseAnnotation] = cand.Version
 		return pr
 	}
 

@@ -2,7 +2,6 @@ package secrets
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -105,8 +104,13 @@ func (s *Set) Lister(ctx context.Context, namespace string) (corelisters.SecretN
 		if ferr := ni.forbidden(namespace, s.serviceAccount); ferr != nil {
 			return nil, ferr
 		}
-		if err != nil || !ni.informer.HasSynced() {
-			return nil, fmt.Errorf("wait for the Secrets of namespace %s: %w (last error: %v)", namespace, errors.Join(err, errors.New("not synced")), ni.err())
+		if !ni.informer.HasSynced() {
+			// The poll ended without a sync: on the informer's last error, or on the timeout.
+			cause := ni.err()
+			if cause == nil {
+				cause = err
+			}
+			return nil, fmt.Errorf("the Secrets of namespace %s are not read yet: %w", namespace, cause)
 		}
 	}
 	return ni.lister.Secrets(namespace), nil

@@ -152,3 +152,20 @@ func TestListerAfterContextDone(t *testing.T) {
 		t.Errorf("Lister after the Set's context ended = %v, want an error naming the namespace", err)
 	}
 }
+
+// An API error other than a refusal is returned for a retry, not reported as a missing grant.
+func TestListerRetriesOtherErrors(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kube := fake.NewSimpleClientset()
+	kube.PrependReactor("list", "secrets", func(clientgotesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewServiceUnavailable("etcd is busy")
+	})
+	set := New(ctx, kube, Options{SyncTimeout: 5 * time.Second})
+	_, err := set.Lister(ctx, "team-a")
+	var forbidden *ForbiddenError
+	if err == nil || errors.As(err, &forbidden) || !apierrors.IsServiceUnavailable(err) ||
+		!strings.Contains(err.Error(), "the Secrets of namespace team-a are not read yet") {
+		t.Errorf("Lister = %v, want an unavailable error naming the namespace, not a ForbiddenError", err)
+	}
+}

@@ -43,7 +43,7 @@ type Inputs struct {
 	// DefaultPullSecret names the Secret that pulls the base image when
 	// spec.baseImagePullSecret is unset (the controller's copy of the global pull secret).
 	DefaultPullSecret string
-	// Trigger says why the build starts (spec, upgrade, retry, schedule). It is recorded in an
+	// Trigger says why the build starts (spec, upgrade, retry, prebuild). It is recorded in an
 	// annotation and is not a build input.
 	Trigger string
 	// Config is the platform team's defaults.

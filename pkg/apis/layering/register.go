@@ -12,10 +12,13 @@ const (
 	PoolImageLabel = GroupName + "/poolimage"
 	// InputsHashLabel carries the inputs hash of a build (see generator.InputsHash).
 	InputsHashLabel = GroupName + "/inputs-hash"
-	// TriggerAnnotation says why a build was started (spec, upgrade, retry, schedule).
+	// TriggerAnnotation says why a build was started (spec, upgrade, retry, prebuild).
 	TriggerAnnotation = GroupName + "/trigger"
 	// RetryAnnotation, set on a PoolImage to any new value, re-runs a build with the same inputs.
 	RetryAnnotation = GroupName + "/retry"
+	// ReleaseAnnotation, on the PipelineRun of a prebuild, is the version of the release the
+	// cluster is about to upgrade to, whose OS images the run builds on.
+	ReleaseAnnotation = GroupName + "/release"
 	// PausedByAnnotation, on a MachineConfigPool, names the PoolImage (namespace/name) whose
 	// controller paused the pool for a rebuild on a new base image; the controller only ever
 	// unpauses a pool that carries it.
