@@ -208,8 +208,8 @@ EOF
 # crds: Tekton's, the MCO's pool/config/controllerconfig, ours, and a stand-in PrometheusRule CRD.
 crds() {
   local tekton api mco
-  tekton=$(cd "$ROOT/hack/tekton" && go list -m -f '{{.Dir}}' github.com/tektoncd/pipeline)
-  api=$(cd "$ROOT" && go list -m -f '{{.Dir}}' github.com/openshift/api)
+  tekton=$("$ROOT/hack/moddir.sh" -C "$ROOT/hack/tekton" github.com/tektoncd/pipeline)
+  api=$("$ROOT/hack/moddir.sh" github.com/openshift/api)
   mco=$api/machineconfiguration/v1/zz_generated.crd-manifests
   kubectl_ apply --server-side -f "$tekton/config/300-crds/" >/dev/null
   kubectl_ apply --server-side -f "$mco/0000_80_machine-config_01_machineconfigpools-SelfManagedHA.crd.yaml" \
@@ -289,7 +289,7 @@ EOF
 
   crds
   local tekton
-  tekton=$(cd "$ROOT/hack/tekton" && go list -m -f '{{.Dir}}' github.com/tektoncd/pipeline)
+  tekton=$("$ROOT/hack/moddir.sh" -C "$ROOT/hack/tekton" github.com/tektoncd/pipeline)
 
   # Tekton's namespace and ConfigMaps, and its controller (no webhook: the API server cannot reach it here).
   kubectl_ apply -f "$tekton/config/100-namespace/" >/dev/null
