@@ -30,6 +30,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
 // TestNewController wires the controller with injection's fake clients and informers and checks
@@ -101,11 +102,16 @@ func TestTrimForCache(t *testing.T) {
 	if tr.Spec.PipelineSpec != nil || tr.Status.PipelineSpec != nil || len(tr.Spec.Params) > 0 || tr.ManagedFields != nil {
 		t.Error("the embedded pipeline, params or managed fields were kept")
 	}
-	if tr.Name != pr.Name || !maps.Equal(tr.Labels, pr.Labels) || !maps.Equal(tr.Annotations, pr.Annotations) ||
+	if d := tr.Annotations[layering.SpecDigestAnnotation]; d != generator.SpecDigest(&pr.Spec) {
+		t.Errorf("cached spec digest %q, want generator.SpecDigest of the run's spec", d)
+	}
+	ann := maps.Clone(tr.Annotations)
+	delete(ann, layering.SpecDigestAnnotation)
+	if tr.Name != pr.Name || !maps.Equal(tr.Labels, pr.Labels) || !maps.Equal(ann, pr.Annotations) ||
 		tr.Spec.Status != pr.Spec.Status || !succeeded(tr) || tr.Status.CompletionTime == nil || len(tr.Status.ChildReferences) != 1 {
 		t.Errorf("a field the reconciler reads was dropped: %+v", tr)
 	}
-	if img, err := runImage(tr); err != nil || img != pushRepo+"@"+digestA {
+	if img, err := runImage(poolImage(), tr); err != nil || img != pushRepo+"@"+digestA {
 		t.Errorf("runImage of the trimmed run = %q, %v", img, err)
 	}
 	if len(small)*10 > len(full) {

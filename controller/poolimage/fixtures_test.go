@@ -3,6 +3,8 @@ package poolimage
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,11 +99,25 @@ func inputs(base, ext string) generator.Inputs {
 
 func hashOf(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs) string {
 	t.Helper()
-	h, err := generator.InputsHash(pi, in)
+	pr, err := generator.Render(pi, in)
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := pr.Labels[layering.InputsHashLabel]
+	specDigests.Store(h, generator.SpecDigest(&pr.Spec))
 	return h
+}
+
+// specDigests maps an inputs hash the tests computed to the spec digest of its rendered run, so
+// expected statuses get the specSHA256 the reconciler records (status fills it in).
+var specDigests sync.Map
+
+// specDigestOf returns the spec digest of the run of inputs hash h (hashOf recorded it).
+func specDigestOf(h string) string {
+	if d, ok := specDigests.Load(h); ok {
+		return d.(string)
+	}
+	return ""
 }
 
 func summaryOf(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, changed ...string) *v1alpha1.BuildInputs {
@@ -137,6 +153,7 @@ func run(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, name string,
 		pr.Name = name
 	}
 	pr.CreationTimestamp = metav1.NewTime(created)
+	pr.UID = types.UID("uid-" + pr.Name)
 	pr.Status.StartTime = &metav1.Time{Time: created}
 	reason := "Running"
 	switch state {
@@ -152,6 +169,32 @@ func run(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, name string,
 		pr.Status.Results = append(pr.Status.Results, tektonv1.PipelineRunResult{Name: results[i], Value: *tektonv1.NewStructuredValues(results[i+1])})
 	}
 	return pr
+}
+
+// reportPatch is the patch that records a run's outcome as reported (ReportedAnnotation).
+func reportPatch(name, outcome string) clientgotesting.PatchActionImpl {
+	return clientgotesting.PatchActionImpl{
+		ActionImpl: clientgotesting.ActionImpl{Namespace: ns, Verb: "patch", Resource: tektonv1.SchemeGroupVersion.WithResource("pipelineruns")},
+		Name:       name, PatchType: "application/merge-patch+json",
+		Patch: []byte(fmt.Sprintf(`{"metadata":{"annotations":{"layering.ocl-pipelines.dev/reported":"uid-%s/%s"},"resourceVersion":""}}`, name, outcome)),
+	}
+}
+
+// reportedRun is pr with its outcome recorded as reported.
+func reportedRun(pr *tektonv1.PipelineRun, outcome string) *tektonv1.PipelineRun {
+	pr = pr.DeepCopy()
+	pr.Annotations[layering.ReportedAnnotation] = string(pr.UID) + "/" + outcome
+	return pr
+}
+
+// tagRun is the TaskRun that moves the push spec's tag to image once it is promoted.
+func tagRun(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, image string) *tektonv1.TaskRun {
+	t.Helper()
+	tr, err := generator.RenderTag(pi, in, image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }
 
 func succeededRun(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, created time.Time, digest string) *tektonv1.PipelineRun {
@@ -214,6 +257,12 @@ func status(pi *v1alpha1.PoolImage, f func(*v1alpha1.PoolImageStatus)) *v1alpha1
 	st := &out.Status
 	st.InitializeConditions()
 	f(st)
+	if b := st.LatestBuild; b != nil && b.PipelineRun != "" && b.SpecSHA256 == "" {
+		b.SpecSHA256 = specDigestOf(b.InputsHash)
+	}
+	if u := st.Upgrade; u != nil && u.PipelineRun != "" && u.SpecSHA256 == "" {
+		u.SpecSHA256 = specDigestOf(u.InputsHash)
+	}
 	if st.CurrentInputs != nil && st.GetCondition(v1alpha1.ConditionUpToDate) == nil {
 		st.MarkUpToDate(st.CurrentInputs.BaseImage)
 	}
@@ -285,6 +334,7 @@ func newTestEnvAt(tb testing.TB, objs []runtime.Object, cfg *config.Config, reac
 		return indexers[kind]
 	}
 	var layeringObjs, tektonObjs, mcoObjs []runtime.Object
+	var err error
 	for _, o := range objs {
 		var kind string
 		switch o.(type) {
@@ -309,7 +359,14 @@ func newTestEnvAt(tb testing.TB, objs []runtime.Object, cfg *config.Config, reac
 		default:
 			tb.Fatalf("unexpected object %T", o)
 		}
-		if err := idx(kind).Add(o); err != nil {
+		var cached interface{} = o
+		if kind == "PipelineRun" || kind == "TaskRun" {
+			// As the informers cache them (NewController sets this transform).
+			if cached, err = TrimForCache(o.DeepCopyObject()); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		if err := idx(kind).Add(cached); err != nil {
 			tb.Fatal(err)
 		}
 	}

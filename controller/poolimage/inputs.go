@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
@@ -51,6 +53,10 @@ type resolved struct {
 	sum    *v1alpha1.BuildInputs
 	// annotations are added to a PipelineRun of these inputs (a prebuild's release).
 	annotations map[string]string
+	// run is the PipelineRun the controller renders for these inputs (named by createRun).
+	run *tektonv1.PipelineRun
+	// digest is generator.SpecDigest of run's spec: runs with another spec are not trusted.
+	digest string
 }
 
 // resolve reads the pool, the ControllerConfig, the nodes and the referenced Secrets and
@@ -103,6 +109,9 @@ func (r *Reconciler) resolve(ctx context.Context, pi *v1alpha1.PoolImage) (*reso
 		return nil, inputErrorf("ControllerConfig %s has no spec.baseOSContainerImage: wait for the MCO to render it, or set spec.baseImage", ControllerConfigName)
 	}
 
+	if err := r.checkPool(pi, pool); err != nil {
+		return nil, err
+	}
 	arch, err := r.poolArch(pi, pool)
 	if err != nil {
 		return nil, err
@@ -178,16 +187,31 @@ func (r *Reconciler) resolve(ctx context.Context, pi *v1alpha1.PoolImage) (*reso
 		return nil, fmt.Errorf("get ConfigMap %s/%s: %w", pi.Namespace, TrustedCAConfigMapName, err)
 	}
 
-	hash, err := generator.InputsHash(pi, in)
+	return r.render(pi, res(pool, in, nil))
+}
+
+// res is the resolved inputs before render fills in the hash, summary and run.
+func res(pool *mcfgv1.MachineConfigPool, in generator.Inputs, annotations map[string]string) *resolved {
+	return &resolved{pool: pool, inputs: in, annotations: annotations}
+}
+
+// render computes the inputs hash and summary of res.inputs and renders their PipelineRun (named
+// RunName; createRun names it) with its spec digest.
+func (r *Reconciler) render(pi *v1alpha1.PoolImage, res *resolved) (*resolved, error) {
+	pr, err := generator.Render(pi, res.inputs)
 	if err != nil {
-		return nil, inputErrorf("cannot build with these inputs: %v", err)
+		return nil, inputErrorf("cannot build with these inputs: %v", flatten(err.Error()))
 	}
-	sum, err := generator.Summary(pi, in)
+	sum, err := generator.Summary(pi, res.inputs)
 	if err != nil {
-		return nil, inputErrorf("cannot build with these inputs: %v", err)
+		return nil, inputErrorf("cannot build with these inputs: %v", flatten(err.Error()))
 	}
 	sum.Changed = generator.ChangedInputs(pi.Status.CurrentInputs, sum)
-	return &resolved{pool: pool, inputs: in, hash: hash, sum: sum}, nil
+	res.hash = pr.Labels[layering.InputsHashLabel]
+	res.sum = sum
+	res.run = pr
+	res.digest = generator.SpecDigest(&pr.Spec)
+	return res, nil
 }
 
 // track asks the tracker to re-enqueue pi when the named object changes.
@@ -228,32 +252,31 @@ func (r *Reconciler) claimant(pi *v1alpha1.PoolImage) (*v1alpha1.PoolImage, erro
 	return claims[0], nil
 }
 
-// poolArch returns the architecture of the pool's nodes: the kubernetes.io/arch label they share,
-// or, for a pool without nodes yet, that of the cluster's nodes; amd64 when there are none.
+// poolArch returns the architecture of the pool's nodes: the kubernetes.io/arch label of the
+// nodes the MCO manages in the pool (a node that a custom pool also selects belongs to the
+// custom pool, whatever labels it keeps), or, for a pool without nodes yet, that of the
+// cluster's nodes; amd64 when there are none.
 func (r *Reconciler) poolArch(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool) (v1alpha1.Arch, error) {
-	sel := labels.Everything()
 	if pool.Spec.NodeSelector != nil {
-		s, err := metav1.LabelSelectorAsSelector(pool.Spec.NodeSelector)
-		if err != nil {
+		if _, err := metav1.LabelSelectorAsSelector(pool.Spec.NodeSelector); err != nil {
 			return "", inputErrorf("MachineConfigPool %s has an invalid spec.nodeSelector: %v", pool.Name, err)
 		}
-		sel = s
 	}
-	nodeSel := pool.Spec.NodeSelector
-	if nodeSel == nil {
-		nodeSel = &metav1.LabelSelector{}
-	}
-	if err := r.Tracker.TrackReference(tracker.Reference{APIVersion: "v1", Kind: "Node", Selector: nodeSel}, pi); err != nil {
+	// Any node may move between pools when labels change: track them all.
+	if err := r.Tracker.TrackReference(tracker.Reference{APIVersion: "v1", Kind: "Node", Selector: &metav1.LabelSelector{}}, pi); err != nil {
 		return "", fmt.Errorf("track nodes of pool %s: %w", pool.Name, err)
 	}
-	nodes, err := r.NodeLister.List(sel)
+	all, err := r.NodeLister.List(labels.Everything())
 	if err != nil {
-		return "", fmt.Errorf("list nodes of pool %s: %w", pool.Name, err)
+		return "", fmt.Errorf("list nodes: %w", err)
 	}
+	pools, err := r.PoolLister.List(labels.Everything())
+	if err != nil {
+		return "", fmt.Errorf("list MachineConfigPools: %w", err)
+	}
+	nodes := nodesOf(pool, all, pools)
 	if len(nodes) == 0 {
-		if nodes, err = r.NodeLister.List(labels.Everything()); err != nil {
-			return "", fmt.Errorf("list nodes: %w", err)
-		}
+		nodes = all
 	}
 	arches := map[string]bool{}
 	for _, n := range nodes {
@@ -274,7 +297,29 @@ func (r *Reconciler) poolArch(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfig
 		list = append(list, a)
 	}
 	sort.Strings(list)
-	return "", inputErrorf("MachineConfigPool %s has nodes of several architectures (%s): split it into one pool per architecture", pool.Name, strings.Join(list, ", "))
+	return "", inputErrorf("MachineConfigPool %s has nodes of several architectures (%s): split it into one custom pool per architecture (each selecting the pool's MachineConfigs, with a nodeSelector on kubernetes.io/arch), each with its own PoolImage", pool.Name, strings.Join(list, ", "))
+}
+
+// checkPool refuses a pool the controller cannot give an image through a MachineConfig: one on
+// an OS image stream (the MCO refuses osImageURL for it), and, with a pinned base image and no
+// extensions image, one whose MachineConfigs install extensions or another kernel (the MCO
+// would install them from the release's extensions image, built for another base).
+func (r *Reconciler) checkPool(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool) error {
+	if s := pool.Spec.OSImageStream.Name; s != "" {
+		return inputErrorf("MachineConfigPool %s takes its OS image from the OS image stream %s (spec.osImageStream), and the MCO refuses a MachineConfig osImageURL for such a pool (\"cannot override MachineConfig osImageURL and set MachineConfigPool spec.osImageStream.name simultaneously\"): remove spec.osImageStream from the pool to layer its image", pool.Name, s)
+	}
+	if pi.Spec.BaseImage == "" || pi.Spec.ExtensionsImage != "" || pool.Spec.Configuration.Name == "" {
+		return nil
+	}
+	rendered, err := r.MachineConfigLister.Get(pool.Spec.Configuration.Name)
+	if err != nil {
+		return nil // not rendered yet: nothing to check
+	}
+	if len(rendered.Spec.Extensions) > 0 || (rendered.Spec.KernelType != "" && rendered.Spec.KernelType != "default") {
+		return inputErrorf("spec.baseImage pins the base image, and MachineConfigPool %s installs extensions (%s) or kernelType %q, which the MCO installs from baseOSExtensionsContainerImage: set spec.extensionsImage to the extensions image of the release that base image comes from (oc adm release info --image-for=rhel-coreos-extensions <release>)",
+			pool.Name, strings.Join(rendered.Spec.Extensions, ", "), rendered.Spec.KernelType)
+	}
+	return nil
 }
 
 // secret returns a Secret the PoolImage names (tracking it); NotFound is an inputError naming the field.

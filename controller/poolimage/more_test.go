@@ -1,6 +1,7 @@
 package poolimage
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgotesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"knative.dev/pkg/apis"
@@ -59,6 +61,7 @@ func TestReconcileMore(t *testing.T) {
 	infraHash := hashOf(t, infra, infraIn)
 	infraRun := succeededRun(t, infra, infraIn, now.Add(-time.Minute), digestA)
 	infraRun.Name = generator.RunName("infra", infraHash)
+	infraRun.UID = types.UID("uid-" + infraRun.Name)
 	infraImage := pushRepo + "@" + digestA
 	infraMC, err := desiredMachineConfig(infra, infraPool(), infraImage, extV1, infraHash)
 	if err != nil {
@@ -111,7 +114,8 @@ func TestReconcileMore(t *testing.T) {
 		Objects: []runtime.Object{infra, infraPool(), controllerConfig(baseV1, extV1), secret("push", corev1.SecretTypeDockerConfigJson),
 			&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "infra-0", Labels: map[string]string{"node-role.kubernetes.io/infra": "", corev1.LabelArchStable: "arm64"}}},
 			infraRun},
-		WantCreates:             []runtime.Object{infraMC},
+		WantCreates:             []runtime.Object{tagRun(t, infra, infraIn, infraImage), infraMC},
+		WantPatches:             []clientgotesting.PatchActionImpl{reportPatch(infraRun.Name, "succeeded")},
 		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(infra, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: infraRun.Name, InputsHash: infraHash, Inputs: summaryOf(t, infra, infraIn), Image: infraImage,
@@ -128,6 +132,7 @@ func TestReconcileMore(t *testing.T) {
 		Key:  key(),
 		Objects: []runtime.Object{pi, pool(func(p *mcfgv1.MachineConfigPool) { p.Spec.MachineConfigSelector = nil }), controllerConfig(baseV1, extV1),
 			node("worker-0", "amd64"), secret("push", corev1.SecretTypeDockerConfigJson), succeededRun(t, pi, in, now.Add(-time.Minute), digestA)},
+		WantPatches: []clientgotesting.PatchActionImpl{reportPatch(name, "succeeded")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in), Image: pushRepo + "@" + digestA,
 				StartTime: &metav1.Time{Time: now.Add(-time.Minute)}, CompletionTime: &metav1.Time{Time: now.Add(4 * time.Minute)}}
@@ -196,7 +201,7 @@ func TestReconcileMore(t *testing.T) {
 				StartTime: &metav1.Time{Time: now.Add(-2 * time.Hour)}, CompletionTime: &metav1.Time{Time: now.Add(-2*time.Hour + 5*time.Minute)}}
 			st.MarkBuildSucceeded(pushRepo + "@" + digestA)
 			st.MarkPromoted(pushRepo + "@" + digestA)
-		}), machineConfig(t, pi, pushRepo+"@"+digestA, extV1, h), succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA),
+		}), machineConfig(t, pi, pushRepo+"@"+digestA, extV1, h), tagRun(t, pi, in, pushRepo+"@"+digestA), succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA),
 			run(t, poolImage(withContainerfile("FROM configs AS final\nRUN abandoned\n")), in, "abandoned", now.Add(-time.Minute), corev1.ConditionUnknown)),
 		WantPatches: []clientgotesting.PatchActionImpl{cancelPatch("abandoned")},
 		WantEvents:  []string{eventf(corev1.EventTypeNormal, "Superseded", "cancelled PipelineRun abandoned: its inputs are out of date (inputs %s replace them)", h)},
@@ -209,7 +214,7 @@ func TestReconcileMore(t *testing.T) {
 			st.MarkBuildSucceeded(pushRepo + "@" + digestA)
 			st.MarkPromotionPaused(pushRepo + "@" + digestA)
 		})),
-		WantCreates:             []runtime.Object{machineConfig(t, pi, pushRepo+"@"+digestA, extV1, h)},
+		WantCreates:             []runtime.Object{tagRun(t, pi, in, pushRepo+"@"+digestA), machineConfig(t, pi, pushRepo+"@"+digestA, extV1, h)},
 		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in), Image: pushRepo + "@" + digestA}
@@ -222,9 +227,54 @@ func TestReconcileMore(t *testing.T) {
 		Key:     key(),
 		Objects: objects(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Revert = true })),
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Revert = true }),
-			func(st *v1alpha1.PoolImageStatus) { st.MarkReverted() }))},
+			func(st *v1alpha1.PoolImageStatus) { st.MarkReverted("the release's image") }))},
 	}}
 	table.Test(t, factory)
+}
+
+// TestLegacyHashAdopted (issue 13 B8): an image promoted under hash version 1 (which also hashed
+// the proxy and the trust bundle) is adopted under the new hash of the same inputs: no build, no
+// rollout; the MachineConfig's annotation follows, without a Promoted event.
+func TestLegacyHashAdopted(t *testing.T) {
+	pi := poolImage()
+	in := inputs(baseV1, extV1)
+	in.Proxy = generator.Proxy{HTTPProxy: "http://proxy.example.com:3128"}
+	legacy, err := generator.LegacyInputsHashes(pi, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hashOf(t, pi, in)
+	image := pushRepo + "@" + digestA
+	cc := controllerConfig(baseV1, extV1)
+	cc.Spec.Proxy.HTTPProxy = "http://proxy.example.com:3128"
+	promotedPI := status(pi, func(st *v1alpha1.PoolImageStatus) {
+		st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: "old-run", InputsHash: legacy[0], Inputs: summaryOf(t, pi, in), Image: image}
+		st.MarkBuildSucceeded(image)
+		st.MarkPromoted(image)
+	})
+	env := newTestEnv(t, []runtime.Object{promotedPI, pool(), cc, node("worker-0", "amd64"), secret("push", corev1.SecretTypeDockerConfigJson),
+		machineConfig(t, pi, image, extV1, legacy[0]), tagRun(t, pi, in, image)}, testCfg, nil)
+	if err := env.reconciler.Reconcile(logtesting.TestContextWithLogger(t), key()); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range env.tekton.Actions() {
+		if a.GetVerb() == "create" {
+			t.Errorf("a build of inputs promoted under the old hash: %v", a)
+		}
+	}
+	mc, err := env.mco.MachineconfigurationV1().MachineConfigs().Get(context.Background(), MachineConfigName(poolName), metav1.GetOptions{})
+	if err != nil || mc.Annotations[MachineConfigInputsHashAnnotation] != h || mc.Spec.OSImageURL != image {
+		t.Errorf("MachineConfig %+v (%v), want the same image under the new hash %s", mc, err, h)
+	}
+	got, err := env.layering.LayeringV1alpha1().PoolImages(ns).Get(context.Background(), piName, metav1.GetOptions{})
+	if err != nil || got.Status.CurrentInputsHash != h || got.Status.CurrentImage != image {
+		t.Errorf("status %+v (%v), want currentInputsHash %s and the same image", got.Status, err, h)
+	}
+	select {
+	case ev := <-env.recorder.Events:
+		t.Errorf("event %q for adopting a hash", ev)
+	default:
+	}
 }
 
 // TestSecondReconcileWritesNothing reconciles a PoolImage, feeds back what the first reconcile

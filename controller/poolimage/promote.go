@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -122,7 +124,7 @@ func desiredMachineConfig(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool
 }
 
 // ensureMachineConfig creates or updates the pool's MachineConfig so that it promotes image. It
-// reports whether it wrote anything. A MachineConfig of that name not managed by ocl-pipelines is
+// reports whether it changed the image the MachineConfig carries. A MachineConfig of that name not managed by ocl-pipelines is
 // left alone and reported.
 func (r *Reconciler) ensureMachineConfig(ctx context.Context, pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool, image, extensions, hash string) (bool, error) {
 	want, err := desiredMachineConfig(pi, pool, image, extensions, hash)
@@ -141,9 +143,8 @@ func (r *Reconciler) ensureMachineConfig(ctx context.Context, pi *v1alpha1.PoolI
 	if have.Labels["app.kubernetes.io/managed-by"] != layering.ManagedByValue {
 		return false, inputErrorf("MachineConfig %s exists and is not managed by ocl-pipelines: rename or delete it so the pool's image can be promoted", want.Name)
 	}
-	if have.Spec.OSImageURL == want.Spec.OSImageURL &&
-		have.Spec.BaseOSExtensionsContainerImage == want.Spec.BaseOSExtensionsContainerImage &&
-		subset(want.Labels, have.Labels) && subset(want.Annotations, have.Annotations) {
+	sameImage := have.Spec.OSImageURL == want.Spec.OSImageURL && have.Spec.BaseOSExtensionsContainerImage == want.Spec.BaseOSExtensionsContainerImage
+	if sameImage && subset(want.Labels, have.Labels) && subset(want.Annotations, have.Annotations) {
 		return false, nil
 	}
 	upd := have.DeepCopy()
@@ -160,7 +161,9 @@ func (r *Reconciler) ensureMachineConfig(ctx context.Context, pi *v1alpha1.PoolI
 	if _, err := r.MCOClient.MachineconfigurationV1().MachineConfigs().Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
 		return false, fmt.Errorf("update MachineConfig %s: %w", want.Name, err)
 	}
-	return true, nil
+	// Labels and annotations alone (a new inputs hash of the same image) render the same
+	// configuration: not a promotion.
+	return !sameImage, nil
 }
 
 // deleteMachineConfig removes the pool's MachineConfig if it promotes pi's image, handing the
@@ -193,4 +196,131 @@ func subset(want, have map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// promote makes the pool's MachineConfig carry image and records it as the current image. Before
+// it writes, it checks every pool the MachineConfig reaches (the target pool, and custom pools
+// that also select the target's MachineConfigs and have no image of their own): each must have
+// nodes of the image's architecture only and no OS image stream (the MCO refuses osImageURL for
+// those). Promoted is then True only once the pool's rendered configuration carries the image.
+func (r *Reconciler) promote(ctx context.Context, pi *v1alpha1.PoolImage, res *resolved, image string) error {
+	st := &pi.Status
+	if image == "" {
+		return nil
+	}
+	ext := res.inputs.ExtensionsImage
+	if st.CurrentInputs != nil && res.hash == st.CurrentInputsHash {
+		ext = st.CurrentInputs.ExtensionsImage
+	}
+	want, err := desiredMachineConfig(pi, res.pool, image, ext, res.hash)
+	if err == nil {
+		err = r.checkReach(pi, res, want)
+	}
+	var wrote bool
+	if err == nil {
+		wrote, err = r.ensureMachineConfig(ctx, pi, res.pool, image, ext, res.hash)
+	}
+	var ie *inputError
+	if errors.As(err, &ie) {
+		st.MarkPromotionFailed("%s", ie.msg)
+		r.event(ctx, pi, corev1.EventTypeWarning, v1alpha1.ReasonPromotionFailed, "%s", ie.msg)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if st.LatestBuild == nil || st.LatestBuild.InputsHash != res.hash {
+		st.LatestBuild = &v1alpha1.BuildStatus{InputsHash: res.hash, Inputs: res.sum, Image: image}
+	}
+	if !st.GetCondition(v1alpha1.ConditionBuildSucceeded).IsTrue() {
+		st.MarkBuildSucceeded(image)
+	}
+	st.MarkPromoted(image)
+	if wrote {
+		r.event(ctx, pi, corev1.EventTypeNormal, v1alpha1.ReasonPromoted, "MachineConfig %s sets osImageURL of MachineConfigPool %s to %s",
+			MachineConfigName(res.pool.Name), res.pool.Name, image)
+	}
+	r.markRendered(pi, res.pool, image)
+	return r.ensureTag(ctx, pi, res, image)
+}
+
+// ensureTag creates, once per promoted image, the TaskRun that moves the push spec's tag to it
+// (generator.RenderTag): the tag moves only when the controller promotes. Each pushed image has a
+// tag of its own besides, so a registry that deletes untagged manifests keeps every image.
+func (r *Reconciler) ensureTag(ctx context.Context, pi *v1alpha1.PoolImage, res *resolved, image string) error {
+	tr, err := generator.RenderTag(pi, res.inputs, image)
+	if err != nil {
+		return inputErrorf("cannot tag %s: %v", image, flatten(err.Error()))
+	}
+	if _, err := r.TaskRunLister.TaskRuns(pi.Namespace).Get(tr.Name); err == nil {
+		return nil
+	}
+	_, err = r.PipelineClient.TektonV1().TaskRuns(pi.Namespace).Create(ctx, tr, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create TaskRun %s/%s to tag %s: %w", pi.Namespace, tr.Name, image, err)
+	}
+	return nil
+}
+
+// checkReach refuses a MachineConfig whose image some pool it reaches cannot boot: a pool with
+// nodes of another architecture than the build's, or a pool on an OS image stream.
+func (r *Reconciler) checkReach(pi *v1alpha1.PoolImage, res *resolved, mc *mcfgv1.MachineConfig) error {
+	pools, err := r.PoolLister.List(labels.Everything())
+	if err != nil {
+		return fmt.Errorf("list MachineConfigPools: %w", err)
+	}
+	mcs, err := r.MachineConfigLister.List(labels.Everything())
+	if err != nil {
+		return fmt.Errorf("list MachineConfigs: %w", err)
+	}
+	nodes, err := r.NodeLister.List(labels.Everything())
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	arch := string(res.inputs.Arch)
+	if arch == "" {
+		arch = string(v1alpha1.ArchAMD64)
+	}
+	for _, p := range reachedPools(res.pool.Name, mc, pools, mcs) {
+		if s := p.Spec.OSImageStream.Name; s != "" {
+			return inputErrorf("MachineConfigPool %s takes its OS image from the OS image stream %s (spec.osImageStream), and the MCO refuses a MachineConfig osImageURL for such a pool (\"cannot override MachineConfig osImageURL and set MachineConfigPool spec.osImageStream.name simultaneously\"): remove spec.osImageStream from the pool to layer it, or %s",
+				p.Name, s, customPoolAdvice(p, res.pool))
+		}
+		for _, n := range nodesOf(p, nodes, pools) {
+			if a := n.Labels[corev1.LabelArchStable]; a != "" && a != arch {
+				return inputErrorf("MachineConfigPool %s has %s nodes (%s) and also selects MachineConfig %s, which would boot them on this %s image: %s",
+					p.Name, a, n.Name, mc.Name, arch, customPoolAdvice(p, res.pool))
+			}
+		}
+	}
+	return nil
+}
+
+// customPoolAdvice tells how to keep pool p (which selects target's MachineConfigs) off
+// target's image.
+func customPoolAdvice(p, target *mcfgv1.MachineConfigPool) string {
+	if p.Name == target.Name {
+		return "split the pool into one pool per architecture, each with its own PoolImage"
+	}
+	return fmt.Sprintf("create a PoolImage for MachineConfigPool %s (its own image, for its architecture): its MachineConfig then wins the merge for that pool, and this one can be promoted to %s", p.Name, target.Name)
+}
+
+// markRendered sets Promoted from the pool's rendered configuration: True once it carries image,
+// Unknown (AwaitingRender) until the MCO renders it, False when the pool cannot render
+// (RenderDegraded, with the MCO's message) or another MachineConfig sorts after ours and sets
+// another osImageURL. A pool the MCO does not render (no configuration at all) keeps True.
+func (r *Reconciler) markRendered(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool, image string) {
+	st := &pi.Status
+	if msg, ok := renderDegraded(pool); ok {
+		st.MarkRenderDegraded(pool.Name, msg)
+		return
+	}
+	if mcs, err := r.MachineConfigLister.List(labels.Everything()); err == nil {
+		if winner, from := effectiveOSImage(pool, mcs, ""); from != "" && from != MachineConfigName(pool.Name) && winner != image {
+			st.MarkOverridden(pool.Name, from, winner)
+			return
+		}
+	}
+	if rendered, ok := r.renderedImage(pool); ok && rendered != image {
+		st.MarkAwaitingRender(pool.Name, pool.Spec.Configuration.Name, rendered)
+	}
 }

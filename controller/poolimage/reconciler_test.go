@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgotesting "k8s.io/client-go/testing"
 	"knative.dev/pkg/apis"
 	. "knative.dev/pkg/reconciler/testing"
@@ -31,7 +32,7 @@ func cancelPatch(name string) clientgotesting.PatchActionImpl {
 	return clientgotesting.PatchActionImpl{
 		ActionImpl: clientgotesting.ActionImpl{Namespace: ns, Verb: "patch",
 			Resource: tektonv1.SchemeGroupVersion.WithResource("pipelineruns")},
-		Name: name, PatchType: "application/merge-patch+json", Patch: []byte(`{"spec":{"status":"Cancelled"}}`),
+		Name: name, PatchType: "application/merge-patch+json", Patch: []byte(`{"metadata":{"resourceVersion":""},"spec":{"status":"Cancelled"}}`),
 	}
 }
 
@@ -182,9 +183,9 @@ func TestReconcile(t *testing.T) {
 		Key:     key(),
 		Objects: objects(pi, node("worker-1", "arm64")),
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
-			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "MachineConfigPool worker has nodes of several architectures (amd64, arm64): split it into one pool per architecture")
+			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "MachineConfigPool worker has nodes of several architectures (amd64, arm64): split it into one custom pool per architecture (each selecting the pool's MachineConfigs, with a nodeSelector on kubernetes.io/arch), each with its own PoolImage")
 		}))},
-		WantEvents: []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", "MachineConfigPool worker has nodes of several architectures (amd64, arm64): split it into one pool per architecture")},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", "MachineConfigPool worker has nodes of several architectures (amd64, arm64): split it into one custom pool per architecture (each selecting the pool's MachineConfigs, with a nodeSelector on kubernetes.io/arch), each with its own PoolImage")},
 	}, {
 		Name:        "new inputs: one deterministic PipelineRun",
 		Key:         key(),
@@ -313,7 +314,8 @@ func TestReconcile(t *testing.T) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
 			st.MarkBuilding(name)
 		}), succeededRun(t, pi, in, now.Add(-10*time.Minute), digestA)),
-		WantCreates:             []runtime.Object{mcA},
+		WantCreates:             []runtime.Object{tagRun(t, pi, in, image), mcA},
+		WantPatches:             []clientgotesting.PatchActionImpl{reportPatch(name, "succeeded")},
 		SkipNamespaceValidation: true, // MachineConfigs are cluster-scoped
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum, Image: image,
@@ -336,6 +338,7 @@ func TestReconcile(t *testing.T) {
 		Key:  key(),
 		Objects: objects(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Promotion = &v1alpha1.Promotion{Paused: true} }),
 			succeededRun(t, pi, in, now.Add(-10*time.Minute), digestA)),
+		WantPatches: []clientgotesting.PatchActionImpl{reportPatch(name, "succeeded")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(func(p *v1alpha1.PoolImage) {
 			p.Spec.Promotion = &v1alpha1.Promotion{Paused: true}
 		}), func(st *v1alpha1.PoolImageStatus) {
@@ -346,12 +349,14 @@ func TestReconcile(t *testing.T) {
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildSucceeded", "PipelineRun %s built and verified %s", name, image)},
 	}, {
-		Name:    "success without results: a clear failure, nothing promoted",
-		Key:     key(),
-		Objects: objects(pi, run(t, pi, in, "", now.Add(-10*time.Minute), corev1.ConditionTrue)),
+		Name:        "success without results: a clear failure, nothing promoted",
+		Key:         key(),
+		Objects:     objects(pi, run(t, pi, in, "", now.Add(-10*time.Minute), corev1.ConditionTrue)),
+		WantPatches: []clientgotesting.PatchActionImpl{reportPatch(name, "failed")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum,
 				StartTime: &metav1.Time{Time: now.Add(-10 * time.Minute)}, CompletionTime: &metav1.Time{Time: now.Add(-5 * time.Minute)}}
+			st.MarkKeptAfterFailure()
 			st.MarkBuildFailed(&v1alpha1.BuildFailure{Reason: "MissingResults",
 				Message:     fmt.Sprintf("PipelineRun ocl/%s succeeded without the results IMAGE_URL and IMAGE_DIGEST (got \"\", \"\")", name),
 				LogsCommand: fmt.Sprintf("tkn pipelinerun logs %s -n ocl", name)})
@@ -366,12 +371,13 @@ func TestReconcile(t *testing.T) {
 			st.ObservedGeneration = 1
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
 		}), taskRunNamed(failedTaskRun, name2+"-build"), mcA, failedRunFor(t, pi2, in, failedRun)),
+		WantPatches: []clientgotesting.PatchActionImpl{reportPatch(name2, "failed")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi2, func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name2, InputsHash: h2, Inputs: sum2,
 				StartTime: &metav1.Time{Time: now.Add(-10 * time.Minute)}, CompletionTime: &metav1.Time{Time: now.Add(-9 * time.Minute)}}
+			st.MarkKeptAfterFailure()
 			st.MarkBuildFailed(failureFor(failure, name2))
-			st.MarkAwaitingBuild()
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeWarning, "BuildFailed",
 			"task build, step build failed: line 2; line 3; line 4; line 5; \"step-build\" exited with code 1; logs: tkn pipelinerun logs %s -n ocl --task build; the pool keeps its current image", name2)},
@@ -383,7 +389,7 @@ func TestReconcile(t *testing.T) {
 	}, {
 		Name:    "promoted inputs: nothing to do, no write",
 		Key:     key(),
-		Objects: objects(promotedPI, mcA, succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA)),
+		Objects: objects(promotedPI, mcA, tagRun(t, pi, in, image), reportedRun(succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA), "succeeded")),
 		PostConditions: []func(*testing.T, *TableRow){
 			wantMetric("ocl_pipelines_builds", -1, nil),
 			wantMetric("ocl_pipelines_builds_started", -1, nil),
@@ -393,7 +399,7 @@ func TestReconcile(t *testing.T) {
 	}, {
 		Name:        "MachineConfig drift is repaired",
 		Key:         key(),
-		Objects:     objects(promotedPI, machineConfig(t, pi, pushRepo+"@"+digestB, extV1, h), succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA)),
+		Objects:     objects(promotedPI, machineConfig(t, pi, pushRepo+"@"+digestB, extV1, h), tagRun(t, pi, in, image), succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA)),
 		WantUpdates: []clientgotesting.UpdateActionImpl{mcUpdate(mcA)},
 		WantEvents: []string{eventf(corev1.EventTypeNormal, "Promoted",
 			"MachineConfig zz-ocl-0-worker-os-image sets osImageURL of MachineConfigPool worker to %s", image)},
@@ -418,6 +424,7 @@ func TestReconcile(t *testing.T) {
 		WantCreates: []runtime.Object{wantRun(t, poolImage(withRetry), in, TriggerRetry, retryToken)},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(withRetry), func(st *v1alpha1.PoolImageStatus) {
 			n := generator.RetryRunName(poolName, h, retryToken)
+			st.Retry = &v1alpha1.RetryStatus{Token: retryToken, PipelineRun: n}
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: n, InputsHash: h, Inputs: sum, Retry: retryToken}
 			st.MarkAwaitingBuild()
 			st.MarkBuilding(n)
@@ -432,7 +439,8 @@ func TestReconcile(t *testing.T) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: generator.RetryRunName(poolName, h, retryToken), InputsHash: h, Inputs: sum, Retry: retryToken, Failure: failure}
 			st.MarkBuildFailed(failure)
 		}), failedRun, retried(succeededRun(t, poolImage(withRetry), in, now.Add(-time.Minute), digestA), h)),
-		WantCreates:             []runtime.Object{mcA},
+		WantCreates:             []runtime.Object{tagRun(t, pi, in, image), mcA},
+		WantPatches:             []clientgotesting.PatchActionImpl{reportPatch(generator.RetryRunName(poolName, h, retryToken), "succeeded")},
 		SkipNamespaceValidation: true, // MachineConfigs are cluster-scoped
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(withRetry), func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: generator.RetryRunName(poolName, h, retryToken), InputsHash: h, Inputs: sum, Retry: retryToken,
@@ -476,6 +484,7 @@ func TestReconcile(t *testing.T) {
 		})),
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
+			st.MarkKeptAfterFailure()
 			st.MarkBuildFailed(&v1alpha1.BuildFailure{Reason: "PipelineRunDeleted",
 				Message: fmt.Sprintf("PipelineRun %s was deleted before it finished; set the annotation layering.ocl-pipelines.dev/retry to a new value to build again", name)})
 		}))},
@@ -487,9 +496,9 @@ func TestReconcile(t *testing.T) {
 		WantDeletes: []clientgotesting.DeleteActionImpl{{ActionImpl: clientgotesting.ActionImpl{Verb: "delete", Resource: mcfgv1.GroupVersion.WithResource("machineconfigs")}, Name: mcA.Name}},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Revert = true }), func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
-			st.MarkReverted()
+			st.MarkReverted("the release's image")
 		}))},
-		WantEvents: []string{eventf(corev1.EventTypeNormal, "Reverted", "removed MachineConfig zz-ocl-0-worker-os-image: MachineConfigPool worker returns to the release's image")},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "Reverted", "removed MachineConfig zz-ocl-0-worker-os-image: MachineConfigPool worker now runs the release's image")},
 	}, {
 		Name: "deleting the PoolImage reverts the pool and releases the finalizer",
 		Key:  key(),
@@ -502,12 +511,12 @@ func TestReconcile(t *testing.T) {
 			Patch: []byte(`{"metadata":{"finalizers":[],"resourceVersion":""}}`)}},
 		WantEvents: []string{
 			eventf(corev1.EventTypeNormal, "FinalizerUpdate", "Updated %q finalizers", piName),
-			eventf(corev1.EventTypeNormal, "Reverted", "removed MachineConfig zz-ocl-0-worker-os-image: MachineConfigPool worker returns to the release's image"),
+			eventf(corev1.EventTypeNormal, "Reverted", "removed MachineConfig zz-ocl-0-worker-os-image: MachineConfigPool worker now runs the release's image"),
 		},
 	}, {
 		Name: "retention: finished runs beyond keep are deleted, the promoted one's is kept",
 		Key:  key(),
-		Objects: objects(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Retention = &v1alpha1.Retention{Keep: ptr(int32(2))} }), promoted), mcA,
+		Objects: objects(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Retention = &v1alpha1.Retention{Keep: ptr(int32(2))} }), promoted), mcA, tagRun(t, pi, in, image),
 			succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA),
 			run(t, pi2, in, "old-1", now.Add(-50*time.Minute), corev1.ConditionFalse),
 			run(t, pi2, in, "old-2", now.Add(-40*time.Minute), corev1.ConditionFalse),
@@ -517,7 +526,7 @@ func TestReconcile(t *testing.T) {
 	}, {
 		Name: "retention from the controller's retention-keep when the spec sets none",
 		Key:  key(),
-		Objects: objects(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Retention = nil }), promoted), mcA,
+		Objects: objects(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Retention = nil }), promoted), mcA, tagRun(t, pi, in, image),
 			succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA),
 			run(t, pi2, in, "old-1", now.Add(-50*time.Minute), corev1.ConditionFalse),
 			run(t, pi2, in, "new-1", now.Add(-30*time.Minute), corev1.ConditionFalse)),
@@ -535,11 +544,12 @@ func taskRunNamed(tr *tektonv1.TaskRun, name string) *tektonv1.TaskRun {
 	return out
 }
 
-// failedRunFor re-labels a failed run as the run of pi's inputs.
+// failedRunFor is the run of pi's inputs (its rendered spec) in tmpl's failed state.
 func failedRunFor(t *testing.T, pi *v1alpha1.PoolImage, in generator.Inputs, tmpl *tektonv1.PipelineRun) *tektonv1.PipelineRun {
 	pr := tmpl.DeepCopy()
 	h := hashOf(t, pi, in)
-	pr.Name = generator.RunName(poolName, h)
+	fresh := wantRun(t, pi, in, TriggerSpec, "")
+	pr.Name, pr.UID, pr.Labels, pr.Annotations, pr.Spec = fresh.Name, types.UID("uid-"+fresh.Name), fresh.Labels, fresh.Annotations, fresh.Spec
 	pr.Labels[layering.InputsHashLabel] = h
 	for i := range pr.Status.ChildReferences {
 		pr.Status.ChildReferences[i].Name = pr.Name + "-" + pr.Status.ChildReferences[i].PipelineTaskName
@@ -557,6 +567,7 @@ func failureFor(f *v1alpha1.BuildFailure, run string) *v1alpha1.BuildFailure {
 // retried marks a run as the retry of hash for retryToken.
 func retried(pr *tektonv1.PipelineRun, hash string) *tektonv1.PipelineRun {
 	pr.Name = generator.RetryRunName(poolName, hash, retryToken)
+	pr.UID = types.UID("uid-" + pr.Name)
 	pr.Annotations[layering.RetryAnnotation] = retryToken
 	return pr
 }

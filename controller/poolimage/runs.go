@@ -2,15 +2,18 @@ package poolimage
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"knative.dev/pkg/apis"
 
@@ -113,9 +116,10 @@ func succeeded(pr *tektonv1.PipelineRun) bool {
 	return c != nil && c.IsTrue()
 }
 
-// runImage returns the verified image of a successful run as repository@sha256:digest, from the
-// pipeline results IMAGE_URL and IMAGE_DIGEST.
-func runImage(pr *tektonv1.PipelineRun) (string, error) {
+// runImage returns the verified image of a successful run of pi as repository@sha256:digest,
+// from the pipeline results IMAGE_URL and IMAGE_DIGEST. The repository must be pi's push
+// repository: a run that names any other is refused.
+func runImage(pi *v1alpha1.PoolImage, pr *tektonv1.PipelineRun) (string, error) {
 	var url, digest string
 	for _, res := range pr.Status.Results {
 		switch res.Name {
@@ -128,27 +132,32 @@ func runImage(pr *tektonv1.PipelineRun) (string, error) {
 	if url == "" || !strings.HasPrefix(digest, "sha256:") {
 		return "", fmt.Errorf("PipelineRun %s/%s succeeded without the results IMAGE_URL and IMAGE_DIGEST (got %q, %q)", pr.Namespace, pr.Name, url, digest)
 	}
-	repo := url
-	if i := strings.LastIndex(url, ":"); i > strings.LastIndex(url, "/") {
-		repo = url[:i]
+	ref, err := name.ParseReference(url)
+	if err != nil {
+		return "", fmt.Errorf("PipelineRun %s/%s: result IMAGE_URL %q: %w", pr.Namespace, pr.Name, url, err)
 	}
-	if i := strings.Index(repo, "@"); i >= 0 {
-		repo = repo[:i]
+	want, err := name.ParseReference(pi.Spec.ImagePushSpec)
+	if err != nil {
+		return "", fmt.Errorf("spec.imagePushSpec %q: %w", pi.Spec.ImagePushSpec, err)
 	}
-	return repo + "@" + digest, nil
+	if ref.Context().Name() != want.Context().Name() {
+		return "", fmt.Errorf("PipelineRun %s/%s pushed to %s, not to the push repository %s of spec.imagePushSpec: its image is not promoted", pr.Namespace, pr.Name, ref.Context().Name(), want.Context().Name())
+	}
+	img, err := name.NewDigest(ref.Context().Name() + "@" + digest)
+	if err != nil {
+		return "", fmt.Errorf("PipelineRun %s/%s: result IMAGE_DIGEST %q: %w", pr.Namespace, pr.Name, digest, err)
+	}
+	return img.Context().Name() + "@" + img.DigestStr(), nil
 }
 
-// createRun renders and creates the run of res's inputs (a retry of them when token is set). An
-// existing run of the same name (a restart, or a stale lister) is followed instead of duplicated.
-// Following it then cancels the runs it supersedes.
-func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res *resolved, trigger, token string) (*tektonv1.PipelineRun, error) {
-	in := res.inputs
-	in.Trigger = trigger
-	pr, err := generator.Render(pi, in)
-	if err != nil {
-		return nil, inputErrorf("cannot render the PipelineRun: %v", err)
-	}
-	pr.Name = generator.RetryRunName(pi.Spec.MachineConfigPool.Name, res.hash, token)
+// createRun creates the run of res's inputs (res.run, rendered by resolve) under name, with
+// trigger, the retry token when set and res's annotations. An existing run of that name (a
+// restart, a stale cache) is returned instead of a duplicate when it builds these inputs with
+// the spec the controller renders; otherwise the name is taken and the admin is told.
+func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res *resolved, name, trigger, token string) (*tektonv1.PipelineRun, error) {
+	pr := res.run.DeepCopy()
+	pr.Name = name
+	pr.Annotations[layering.TriggerAnnotation] = trigger
 	if token != "" {
 		pr.Annotations[layering.RetryAnnotation] = token
 	}
@@ -161,8 +170,9 @@ func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res 
 		if gerr != nil {
 			return nil, fmt.Errorf("get PipelineRun %s/%s: %w", pi.Namespace, pr.Name, gerr)
 		}
-		if runHash(existing) != res.hash {
-			return nil, inputErrorf("PipelineRun %s/%s exists but builds other inputs (%s): delete it", pi.Namespace, pr.Name, runHash(existing))
+		existing = trimmed(existing)
+		if runHash(existing) != res.hash || !r.trusted(pi, existing, res) {
+			return nil, inputErrorf("PipelineRun %s/%s exists but is not the run the controller renders for inputs %s (other inputs or another spec): delete it", pi.Namespace, pr.Name, res.hash)
 		}
 		return existing, nil
 	} else if err != nil {
@@ -171,30 +181,150 @@ func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res 
 	r.event(ctx, pi, corev1.EventTypeNormal, v1alpha1.ReasonBuildStarted, "PipelineRun %s builds the image of MachineConfigPool %s (trigger: %s, inputs %s; changed: %s)",
 		created.Name, pi.Spec.MachineConfigPool.Name, trigger, res.hash, changedList(res.sum))
 	r.Metrics.BuildStarted(ctx, pi, trigger)
-	return created, nil
+	return trimmed(created), nil
 }
 
-// supersede cancels the pool's active runs other than keep: at most one run per pool is active.
-// hash is the inputs hash of the current inputs, which replace theirs.
-func (r *Reconciler) supersede(ctx context.Context, pi *v1alpha1.PoolImage, runs []*tektonv1.PipelineRun, keep, hash string) error {
-	patch := []byte(`{"spec":{"status":"` + tektonv1.PipelineRunSpecStatusCancelled + `"}}`)
+// trimmed is a run as the informer caches it (TrimForCache): with the digest of its spec.
+func trimmed(pr *tektonv1.PipelineRun) *tektonv1.PipelineRun {
+	out, _ := TrimForCache(pr)
+	return out.(*tektonv1.PipelineRun)
+}
+
+// ownRuns keeps the runs of pi: the pool's runs in pi's namespace that name pi in their
+// annotations (a second PoolImage claiming the same pool has runs of its own).
+func ownRuns(pi *v1alpha1.PoolImage, runs []*tektonv1.PipelineRun) []*tektonv1.PipelineRun {
+	out := runs[:0:0]
 	for _, pr := range runs {
-		if pr.Name == keep || pr.IsDone() || pr.IsCancelled() {
+		if pr.Annotations[layering.PoolImageLabel] == pi.Name {
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+// isPrebuild reports whether a run builds for the release the cluster is about to upgrade to.
+func isPrebuild(pr *tektonv1.PipelineRun) bool {
+	return pr.Annotations[layering.TriggerAnnotation] == TriggerPrebuild
+}
+
+// trigger is why a run was started.
+func trigger(pr *tektonv1.PipelineRun) string { return pr.Annotations[layering.TriggerAnnotation] }
+
+// cancelled reports whether a finished run ended because it was cancelled.
+func cancelled(pr *tektonv1.PipelineRun) bool {
+	return pr.IsDone() && (pr.IsCancelled() || runReason(pr) == tektonv1.PipelineRunReasonCancelled.String())
+}
+
+// trusted reports whether the controller may act on pr's results as the build of res's inputs:
+// its spec (as the API server stores it, digested by the informer's transform) is the one the
+// controller renders for these inputs now, or the one it created for them (recorded in status
+// when it created the run, which covers a change of the controller's config since). A copy by
+// the dashboard's re-run is trusted; an "edit and run", or any run made from scratch with the
+// labels, is not.
+func (r *Reconciler) trusted(pi *v1alpha1.PoolImage, pr *tektonv1.PipelineRun, res *resolved) bool {
+	d := pr.Annotations[layering.SpecDigestAnnotation]
+	if d == "" || runHash(pr) != res.hash {
+		return false
+	}
+	if d == res.digest {
+		return true
+	}
+	st := &pi.Status
+	if b := st.LatestBuild; b != nil && b.InputsHash == res.hash && b.SpecSHA256 == d {
+		return true
+	}
+	if u := st.Upgrade; u != nil && u.InputsHash == res.hash && u.SpecSHA256 == d {
+		return true
+	}
+	return false
+}
+
+// Outcomes of a run the controller reports once (ReportedAnnotation).
+const (
+	outcomeSucceeded = "succeeded"
+	outcomeFailed    = "failed"
+	outcomeIgnored   = "ignored"
+)
+
+// reported reports whether the outcome of pr was reported already.
+func reported(pr *tektonv1.PipelineRun, outcome string) bool {
+	return pr.Annotations[layering.ReportedAnnotation] == string(pr.UID)+"/"+outcome
+}
+
+// report records on pr that its outcome is reported, with pr's resourceVersion as a
+// precondition, and only then calls emit (the event and the metric): a second reconcile that
+// sees the same finished run from a cache that lags fails the precondition and emits nothing.
+// A run gone meanwhile is not reported.
+func (r *Reconciler) report(ctx context.Context, pr *tektonv1.PipelineRun, outcome string, emit func()) error {
+	if reported(pr, outcome) {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"resourceVersion": pr.ResourceVersion,
+		"annotations":     map[string]string{layering.ReportedAnnotation: string(pr.UID) + "/" + outcome},
+	}})
+	if err != nil {
+		return fmt.Errorf("report PipelineRun %s/%s: %w", pr.Namespace, pr.Name, err)
+	}
+	_, err = r.PipelineClient.TektonV1().PipelineRuns(pr.Namespace).Patch(ctx, pr.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	switch {
+	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
+		return nil // another reconcile reported it, or will
+	case err != nil:
+		return fmt.Errorf("report PipelineRun %s/%s: %w", pr.Namespace, pr.Name, err)
+	}
+	emit()
+	return nil
+}
+
+// supersede cancels pi's active runs other than keep and other than prebuilds (which only a
+// newer candidate replaces): at most one build per pool is active. hash is the inputs hash of
+// the current inputs, which replace theirs. The cancellation carries the run's resourceVersion,
+// so it is counted once.
+func (r *Reconciler) supersede(ctx context.Context, pi *v1alpha1.PoolImage, runs []*tektonv1.PipelineRun, keep, hash string) error {
+	for _, pr := range runs {
+		if pr.Name == keep || isPrebuild(pr) {
 			continue
 		}
-		_, err := r.PipelineClient.TektonV1().PipelineRuns(pr.Namespace).Patch(ctx, pr.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("cancel superseded PipelineRun %s/%s: %w", pr.Namespace, pr.Name, err)
+		if err := r.cancel(ctx, pi, pr, fmt.Sprintf("its inputs are out of date (inputs %s replace them)", hash)); err != nil {
+			return err
 		}
-		r.event(ctx, pi, corev1.EventTypeNormal, v1alpha1.ReasonSuperseded, "cancelled PipelineRun %s: its inputs are out of date (inputs %s replace them)", pr.Name, hash)
-		r.Metrics.Superseded(ctx, pi)
 	}
 	return nil
 }
 
-// prune deletes the pool's finished runs beyond the newest keep, always keeping the newest
-// successful run of the promoted inputs, the build for the candidate release and every run
-// still active.
+// cancel cancels an active run, conditional on its resourceVersion, and reports it once.
+func (r *Reconciler) cancel(ctx context.Context, pi *v1alpha1.PoolImage, pr *tektonv1.PipelineRun, why string) error {
+	if pr.IsDone() || pr.IsCancelled() {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": pr.ResourceVersion},
+		"spec":     map[string]any{"status": tektonv1.PipelineRunSpecStatusCancelled},
+	})
+	if err != nil {
+		return fmt.Errorf("cancel PipelineRun %s/%s: %w", pr.Namespace, pr.Name, err)
+	}
+	_, err = r.PipelineClient.TektonV1().PipelineRuns(pr.Namespace).Patch(ctx, pr.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	switch {
+	case apierrors.IsConflict(err):
+		// Changed since the cache saw it (perhaps finished or cancelled already): the change
+		// re-enqueues the PoolImage, and the next reconcile decides again.
+		return nil
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("cancel superseded PipelineRun %s/%s: %w", pr.Namespace, pr.Name, err)
+	}
+	r.event(ctx, pi, corev1.EventTypeNormal, v1alpha1.ReasonSuperseded, "cancelled PipelineRun %s: %s", pr.Name, why)
+	r.Metrics.Superseded(ctx, pi)
+	return nil
+}
+
+// prune deletes pi's finished runs beyond the newest keep, always keeping the newest
+// successful run of the promoted inputs, the latest build, the build for the candidate release
+// and every run still active. runs are pi's own (ownRuns): a PoolImage that lost its claim on
+// the pool never prunes the runs of the one that holds it.
 func (r *Reconciler) prune(ctx context.Context, pi *v1alpha1.PoolImage, runs []*tektonv1.PipelineRun, keep int) error {
 	promoted := ""
 	for _, pr := range runs {
@@ -203,13 +333,16 @@ func (r *Reconciler) prune(ctx context.Context, pi *v1alpha1.PoolImage, runs []*
 			break
 		}
 	}
-	candidate := ""
+	candidate, latest := "", ""
 	if u := pi.Status.Upgrade; u != nil {
 		candidate = u.PipelineRun
 	}
+	if b := pi.Status.LatestBuild; b != nil {
+		latest = b.PipelineRun
+	}
 	kept := 0
 	for _, pr := range runs {
-		if kept < keep || pr.Name == promoted || pr.Name == candidate || !pr.IsDone() {
+		if kept < keep || pr.Name == promoted || pr.Name == candidate || pr.Name == latest || !pr.IsDone() {
 			kept++
 			continue
 		}
@@ -218,19 +351,52 @@ func (r *Reconciler) prune(ctx context.Context, pi *v1alpha1.PoolImage, runs []*
 			return fmt.Errorf("delete PipelineRun %s/%s beyond retention: %w", pr.Namespace, pr.Name, err)
 		}
 	}
+	return r.pruneTags(ctx, pi, keep)
+}
+
+// pruneTags deletes pi's finished tag TaskRuns (generator.RenderTag) beyond the newest keep,
+// keeping the one of the current image.
+func (r *Reconciler) pruneTags(ctx context.Context, pi *v1alpha1.PoolImage, keep int) error {
+	sel := labels.SelectorFromSet(labels.Set{"app.kubernetes.io/component": generator.TagComponent,
+		layering.PoolLabel: generator.PoolLabelValue(pi.Spec.MachineConfigPool.Name)})
+	trs, err := r.TaskRunLister.TaskRuns(pi.Namespace).List(sel)
+	if err != nil {
+		return fmt.Errorf("list tag TaskRuns of pool %s: %w", pi.Spec.MachineConfigPool.Name, err)
+	}
+	current := ""
+	if i := strings.Index(pi.Status.CurrentImage, "@"); i >= 0 {
+		current = generator.TagRunName(pi.Spec.MachineConfigPool.Name, pi.Status.CurrentImage[i+1:])
+	}
+	sort.Slice(trs, func(i, j int) bool { return trs[j].CreationTimestamp.Before(&trs[i].CreationTimestamp) })
+	for i, tr := range trs {
+		if i < keep || tr.Name == current || tr.Annotations[layering.PoolImageLabel] != pi.Name || !tr.IsDone() {
+			continue
+		}
+		err := r.PipelineClient.TektonV1().TaskRuns(tr.Namespace).Delete(ctx, tr.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete TaskRun %s/%s beyond retention: %w", tr.Namespace, tr.Name, err)
+		}
+	}
 	return nil
 }
 
 // TrimForCache is the transform of the PipelineRun and TaskRun informers: it keeps what the
 // reconciler reads (metadata but managed fields, spec.status, conditions, times, results, child
-// references, step states) and drops the embedded pipeline and task specs, parameters and
+// references, step states), records the digest of a run's spec (generator.SpecDigest) in the
+// annotation layering.SpecDigestAnnotation of the cached copy, and drops the embedded pipeline and task specs, parameters and
 // workspaces, which make a run ~50 KB (twice that once Tekton copies the spec into its status).
 // At 1,000 pools the cache would otherwise hold most of the controller's memory.
 func TrimForCache(obj interface{}) (interface{}, error) {
 	switch o := obj.(type) {
 	case *tektonv1.PipelineRun:
-		out := &tektonv1.PipelineRun{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+		out := &tektonv1.PipelineRun{TypeMeta: o.TypeMeta, ObjectMeta: *o.ObjectMeta.DeepCopy()}
 		out.ManagedFields = nil
+		if out.Annotations == nil {
+			out.Annotations = map[string]string{}
+		}
+		// What the run executes, digested before the spec is dropped (never taken from the
+		// object: a value there is overwritten).
+		out.Annotations[layering.SpecDigestAnnotation] = generator.SpecDigest(&o.Spec)
 		out.Spec.Status = o.Spec.Status
 		out.Status.Status = o.Status.Status
 		out.Status.StartTime = o.Status.StartTime

@@ -5,6 +5,8 @@ package tektontest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +19,7 @@ import (
 	"github.com/tektoncd/pipeline/pkg/substitution"
 	"github.com/tektoncd/pipeline/pkg/workspace"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // TaskSpec returns the TaskSpec the pod of pipeline task `task` of pr would run: pipeline
@@ -41,7 +44,12 @@ func TaskSpec(pr *tektonv1.PipelineRun, task string, results map[string]string) 
 	if pt == nil || pt.TaskSpec == nil {
 		return nil, fmt.Errorf("no pipeline task %q with an embedded spec", task)
 	}
-	tr := &tektonv1.TaskRun{ObjectMeta: metav1.ObjectMeta{Name: pr.Name + "-" + task, Namespace: pr.Namespace}}
+	// A uid as the API server gives one ($(context.taskRun.uid)): derived from the names, so
+	// the same run gives the same uid.
+	sum := sha256.Sum256([]byte(pr.Namespace + "/" + pr.Name + "-" + task))
+	h := hex.EncodeToString(sum[:16])
+	uid := types.UID(h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32])
+	tr := &tektonv1.TaskRun{ObjectMeta: metav1.ObjectMeta{Name: pr.Name + "-" + task, Namespace: pr.Namespace, UID: uid}}
 	for _, p := range pt.Params {
 		p.Value.StringVal = substitution.ApplyReplacements(p.Value.StringVal, results)
 		tr.Spec.Params = append(tr.Spec.Params, p)

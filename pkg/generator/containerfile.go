@@ -24,12 +24,11 @@ const (
 	LabelInputsHash = "dev.ocl-pipelines.inputs-hash"
 )
 
-// trustedCAFile is the trust bundle's file name in the build context and in the image.
-const trustedCAFile = "ocl-additional-trust-bundle.crt"
-
 // RenderContainerfile returns the Containerfile a PoolImage builds with in: a stage named
-// `configs` on the pinned base image with the cluster's additional trust bundle, an `extensions` stage when there is an
-// extensions image, and the admin's Containerfile last, unchanged.
+// `configs` on the pinned base image (with a step that names the mounted entitlements and
+// repositories, when there are any), an `extensions` stage when there is an extensions image,
+// and the admin's Containerfile last, unchanged. The cluster's trust bundle is not baked in: the
+// build mounts it for RUN steps, and the MCO writes it onto the nodes.
 //
 // MachineConfig extensions and kernelType are not installed here: when a MachineConfig sets
 // osImageURL, the machine-config daemon applies them on top of the custom image after the
@@ -58,14 +57,13 @@ func (p *plan) containerfile(hash string) string {
 	}
 	w("")
 	w("FROM ${%s} AS configs", BaseImageArg)
-	if p.trustedCA != nil {
-		w("# The cluster's additional trust bundle (public certificates), trusted by RUN steps and by the node.")
-		w("COPY %s /etc/pki/ca-trust/source/anchors/%s", trustedCAFile, trustedCAFile)
-		w("RUN update-ca-trust && ostree container commit")
+	if m := p.mountedInputs(); m != "" {
+		// Entitlements and repositories reach RUN steps only through buildah --volume, which a
+		// layer cache does not key on: this step's text changes with them, so a cached RUN of
+		// the admin's Containerfile is not reused when they change.
+		w("# The entitlements and repositories mounted into RUN steps (%s): a change rebuilds every RUN after this.", p.mountedList())
+		w("RUN : ocl-pipelines mounted inputs %s", m)
 	}
-	// No instruction without a layer here (ARG, LABEL): buildah does not take those from a
-	// remote layer cache, re-runs them with new image IDs and so misses the cache of every step
-	// after them. The build step sets the labels with `buildah build --label` on the final image.
 	w("")
 	w("# ---- spec.containerfile (%s), verbatim ----", p.Arch)
 	b.WriteString(p.Containerfile)
@@ -73,4 +71,17 @@ func (p *plan) containerfile(hash string) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// mountedList names the mounted inputs for the Containerfile's comment.
+func (p *plan) mountedList() string {
+	var l []string
+	for _, e := range []struct{ kind, name string }{
+		{"entitlement", p.Entitlement}, {"activation key", p.ActivationKey}, {"yum repositories", p.YumRepos}, {"RPM GPG keys", p.RPMGPG},
+	} {
+		if e.name != "" {
+			l = append(l, e.kind+" "+e.name)
+		}
+	}
+	return strings.Join(l, ", ")
 }

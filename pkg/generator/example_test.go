@@ -34,7 +34,7 @@ func ExampleRender() {
 	}
 	fmt.Println()
 	// Output:
-	// ocl-worker-2d5bc087b9 ocl-worker
+	// ocl-worker-85abd581ed ocl-worker
 	// fetch-base-digest build verify promote
 }
 

@@ -261,7 +261,7 @@ func TestRenderOverrides(t *testing.T) {
 		params[p.Name] = p.Value.StringVal
 	}
 	if params["STORAGE_DRIVER"] != "overlay" || params["BUILDAH_IMAGE"] != "localhost:5000/buildah:test" ||
-		params["PUSH_RETRIES"] != "5" || params["TARGET_ARCH"] != "arm64" || params["CURRENT_TAG"] != "stable" {
+		params["PUSH_RETRIES"] != "5" || params["TARGET_ARCH"] != "arm64" || params["CURRENT_TAG"] != "" {
 		t.Errorf("params = %v", params)
 	}
 	if !strings.HasSuffix(decodeContainerfile(t, pr), "RUN rpm-ostree install raspberrypi2-firmware && ostree container commit\n") {
@@ -385,5 +385,48 @@ func TestLabelsFitLongPoolNames(t *testing.T) {
 	}
 	if PipelineLabelValue(long) == PipelineLabelValue(long+"b") {
 		t.Error("two long pool names share a tekton.dev/pipeline label")
+	}
+}
+
+// TestRenderTag: the TaskRun the controller creates once it has promoted an image moves the push
+// spec's tag to that digest (and nothing else does: the build's promote task is skipped unless a
+// GitOps run sets CURRENT_TAG).
+func TestRenderTag(t *testing.T) {
+	pi := loadExample(t, "minimal")
+	in := testInputs()
+	image := "registry.example.com/os/worker@sha256:" + strings.Repeat("ab", 32)
+	tr, err := RenderTag(pi, in, image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]string{}
+	for _, p := range tr.Spec.Params {
+		params[p.Name] = p.Value.StringVal
+	}
+	if params["CURRENT_TAG"] != "latest" || params["IMAGE_URL"] != image || params["IMAGE_DIGEST"] != "sha256:"+strings.Repeat("ab", 32) {
+		t.Errorf("params %v", params)
+	}
+	if tr.Name != "ocl-worker-ababababab-tag" || len(tr.Name) > MaxRunNameLength || tr.Spec.TaskSpec == nil || tr.Spec.TaskSpec.Steps[0].Name != TaskPromote {
+		t.Errorf("TaskRun %s runs %+v", tr.Name, tr.Spec.TaskSpec)
+	}
+	if len(tr.Spec.Workspaces) != 1 || tr.Spec.Workspaces[0].Secret == nil || tr.Spec.Workspaces[0].Secret.SecretName != pi.Spec.PushSecret.Name {
+		t.Errorf("workspaces %+v, want the push secret", tr.Spec.Workspaces)
+	}
+	if _, err := RenderTag(pi, in, "registry.example.com/os/other@sha256:"+strings.Repeat("ab", 32)); err == nil {
+		t.Error("an image of another repository got the push spec's tag")
+	}
+	pr, err := Render(pi, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pt := range pr.Spec.PipelineSpec.Tasks {
+		if pt.Name == TaskPromote && (len(pt.When) != 1 || pt.When[0].Input != "$(params.CURRENT_TAG)") {
+			t.Errorf("the build's promote task runs unconditionally: %+v", pt.When)
+		}
+	}
+	for _, p := range pr.Spec.Params {
+		if p.Name == "CURRENT_TAG" && p.Value.StringVal != "" {
+			t.Errorf("the controller's run moves the tag %q itself", p.Value.StringVal)
+		}
 	}
 }

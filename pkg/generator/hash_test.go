@@ -74,10 +74,6 @@ func TestInputsHashChangesForEveryInput(t *testing.T) {
 			in.YumReposSHA256 = ContentSHA256(map[string]string{"a.repo": "[a2]"})
 		},
 		"no yum repos": func(p *v1alpha1.PoolImage, _ *Inputs) { p.Spec.Entitlements = nil },
-		"trusted CA":   func(_ *v1alpha1.PoolImage, in *Inputs) { in.TrustedCA = &TrustedCA{ConfigMapName: "ca", SHA256: "1"} },
-		"http proxy":   func(_ *v1alpha1.PoolImage, in *Inputs) { in.Proxy.HTTPProxy = "http://proxy:3128" },
-		"https proxy":  func(_ *v1alpha1.PoolImage, in *Inputs) { in.Proxy.HTTPSProxy = "http://proxy:3128" },
-		"no proxy":     func(_ *v1alpha1.PoolImage, in *Inputs) { in.Proxy.NoProxy = ".cluster.local" },
 		"image format param": func(p *v1alpha1.PoolImage, _ *Inputs) {
 			p.Spec.Pipeline = &v1alpha1.PipelineOptions{Params: []v1alpha1.Param{{Name: "IMAGE_FORMAT", Value: "docker"}}}
 		},
@@ -139,7 +135,13 @@ func TestInputsHashIgnoresNonInputs(t *testing.T) {
 		},
 		"default pull secret": func(_ *v1alpha1.PoolImage, in *Inputs) { in.DefaultPullSecret = "global" },
 		"trigger":             func(_ *v1alpha1.PoolImage, in *Inputs) { in.Trigger = "upgrade" },
-		"promotion paused":    func(p *v1alpha1.PoolImage, _ *Inputs) { p.Spec.Promotion = &v1alpha1.Promotion{Paused: true} },
+		// The build's environment: used while the image builds, not part of it (issue 13 B8:
+		// the network operator rewrites the injected bundle early in every upgrade).
+		"trusted CA":       func(_ *v1alpha1.PoolImage, in *Inputs) { in.TrustedCA = &TrustedCA{ConfigMapName: "ca", SHA256: "1"} },
+		"http proxy":       func(_ *v1alpha1.PoolImage, in *Inputs) { in.Proxy.HTTPProxy = "http://proxy:3128" },
+		"https proxy":      func(_ *v1alpha1.PoolImage, in *Inputs) { in.Proxy.HTTPSProxy = "http://proxy:3128" },
+		"no proxy":         func(_ *v1alpha1.PoolImage, in *Inputs) { in.Proxy.NoProxy = ".cluster.local" },
+		"promotion paused": func(p *v1alpha1.PoolImage, _ *Inputs) { p.Spec.Promotion = &v1alpha1.Promotion{Paused: true} },
 		"upgrade strategy": func(p *v1alpha1.PoolImage, _ *Inputs) {
 			p.Spec.Promotion = &v1alpha1.Promotion{UpgradeStrategy: v1alpha1.UpgradeFollow, HoldTimeout: &metav1.Duration{Duration: time.Hour}}
 		},
@@ -218,5 +220,26 @@ func checkHashes(t *testing.T, base string, tests map[string]func(*v1alpha1.Pool
 		case !wantChange && h != base:
 			t.Errorf("%s changed the hash: %s, want %s", name, h, base)
 		}
+	}
+}
+
+// TestLegacyInputsHashes: the hash of version 1 (which hashed the trust bundle and the proxy) of
+// the same inputs, so a controller adopts images promoted under it without a rebuild.
+func TestLegacyInputsHashes(t *testing.T) {
+	pi, in := hashBase()
+	in.TrustedCA = &TrustedCA{ConfigMapName: "ca", SHA256: "1"}
+	in.Proxy.HTTPProxy = "http://proxy:3128"
+	got, err := LegacyInputsHashes(pi, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, _ := InputsHash(pi, in)
+	if len(got) != 1 || len(got[0]) != 40 || got[0] == now {
+		t.Fatalf("legacy hashes %v (current %s)", got, now)
+	}
+	in.Proxy.HTTPProxy = "http://other:3128"
+	again, _ := LegacyInputsHashes(pi, in)
+	if again[0] == got[0] {
+		t.Error("the version 1 hash does not cover the proxy, as version 1 did")
 	}
 }

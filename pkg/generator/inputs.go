@@ -101,9 +101,15 @@ type plan struct {
 	YumRepos        string `json:"yumRepos,omitempty"`
 	YumReposSHA256  string `json:"yumReposSHA256,omitempty"`
 	RPMGPG          string `json:"rpmGPG,omitempty"`
-	TrustedCASHA256 string `json:"trustedCASHA256,omitempty"`
-	Proxy           Proxy  `json:"proxy"`
 	ImageFormat     string `json:"imageFormat"`
+
+	// Not hashed since hash version 2: used only while the image builds, they do not change
+	// its content. The trust bundle is mounted into RUN steps (the MCO writes the cluster's
+	// trust bundle onto the nodes itself), the proxy is the build's environment; the network
+	// operator rewrites the injected bundle early in every upgrade, and a hash of it would
+	// rebuild (and reboot) every pool on the old base in the middle of the upgrade.
+	TrustedCASHA256 string `json:"-"`
+	Proxy           Proxy  `json:"-"`
 
 	// Not build inputs: where and how the build runs.
 	namespace   string
@@ -123,8 +129,10 @@ type plan struct {
 
 type retries struct{ fetch, push, verify, promote int }
 
-// hashVersion changes when the meaning of the hash changes, so that every pool rebuilds once.
-const hashVersion = 1
+// hashVersion changes when the meaning of the hash changes. Images built under an earlier
+// version are not rebuilt for that alone: LegacyInputsHashes gives their hashes of the same
+// inputs, and a controller that finds one of them promoted adopts the new hash.
+const hashVersion = 2
 
 // newPlan validates pi and in and normalizes them. Errors are *apis.FieldError with paths
 // relative to the PoolImage (spec.…) or naming the input (inputs.…).
@@ -269,13 +277,15 @@ func pinnedDigest(ref, path string) *apis.FieldError {
 	return nil
 }
 
-// InputsHash returns the hash of everything that determines the image a PoolImage builds with
-// in: the pool, architecture, base and extensions images, the Containerfile for that
-// architecture, the push repository, the entitlement objects wired in (by name; the yum
-// repositories by content too), the trust bundle's content, the proxy and the image format.
+// InputsHash returns the hash of everything that determines the content of the image a
+// PoolImage builds with in: the pool, architecture, base and extensions images, the
+// Containerfile for that architecture, the push repository, the entitlement objects wired in
+// (by name; the yum repositories by content too, as they decide which packages RUN steps
+// install) and the image format.
 //
 // It is stable (same inputs, same hash, in any field order, with or without defaults spelled
-// out) and changes for nothing else: not for status, labels, retries, timeouts, service account,
+// out) and changes for nothing else: not for what only the build's environment uses (the
+// proxy, the trust bundle RUN steps trust), status, labels, retries, timeouts, service account,
 // pod template, step images or a rotated Secret's content. It is 40 hex characters, usable as a
 // label value and an image tag.
 func InputsHash(pi *v1alpha1.PoolImage, in Inputs) (string, error) {
@@ -284,6 +294,58 @@ func InputsHash(pi *v1alpha1.PoolImage, in Inputs) (string, error) {
 		return "", err
 	}
 	return p.hash(), nil
+}
+
+// LegacyInputsHashes returns the hashes that earlier hash versions gave the same inputs, newest
+// first. An image promoted under one of them was built from these inputs (earlier versions
+// hashed more, never less), so a controller adopts the new hash without rebuilding it.
+func LegacyInputsHashes(pi *v1alpha1.PoolImage, in Inputs) ([]string, error) {
+	p, err := newPlan(pi, in)
+	if err != nil {
+		return nil, err
+	}
+	// Version 1 also hashed the trust bundle's content and the proxy, in this field order.
+	v1 := struct {
+		Version         int    `json:"v"`
+		Pool            string `json:"pool"`
+		Arch            string `json:"arch"`
+		BaseImage       string `json:"baseImage"`
+		ExtensionsImage string `json:"extensionsImage,omitempty"`
+		Containerfile   string `json:"containerfile"`
+		PushRepository  string `json:"pushRepository"`
+		Entitlement     string `json:"entitlement,omitempty"`
+		ActivationKey   string `json:"activationKey,omitempty"`
+		YumRepos        string `json:"yumRepos,omitempty"`
+		YumReposSHA256  string `json:"yumReposSHA256,omitempty"`
+		RPMGPG          string `json:"rpmGPG,omitempty"`
+		TrustedCASHA256 string `json:"trustedCASHA256,omitempty"`
+		Proxy           Proxy  `json:"proxy"`
+		ImageFormat     string `json:"imageFormat"`
+	}{1, p.Pool, p.Arch, p.BaseImage, p.ExtensionsImage, p.Containerfile, p.PushRepository, p.Entitlement,
+		p.ActivationKey, p.YumRepos, p.YumReposSHA256, p.RPMGPG, p.TrustedCASHA256, p.Proxy, p.ImageFormat}
+	return []string{digest40(v1)}, nil
+}
+
+// mountedInputs digests what reaches RUN steps only through buildah --volume (the entitlement,
+// activation key, yum repositories and RPM GPG keys wired in): with a layer cache, buildah keys
+// a RUN step on its text and its parent, not on mounted content, so the rendered Containerfile
+// carries this digest in a step of its own before the admin's; "" when nothing is mounted.
+func (p *plan) mountedInputs() string {
+	if p.Entitlement == "" && p.ActivationKey == "" && p.YumRepos == "" && p.RPMGPG == "" {
+		return ""
+	}
+	return digest40(struct {
+		Entitlement, ActivationKey, YumRepos, YumReposSHA256, RPMGPG string
+	}{p.Entitlement, p.ActivationKey, p.YumRepos, p.YumReposSHA256, p.RPMGPG})[:16]
+}
+
+func digest40(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil { // only strings and ints
+		panic(fmt.Sprintf("generator: marshal: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:40]
 }
 
 func (p *plan) hash() string {
@@ -311,7 +373,6 @@ func (p *plan) summary() *v1alpha1.BuildInputs {
 		ExtensionsImage:     p.ExtensionsImage,
 		Arch:                p.Arch,
 		ContainerfileSHA256: hex.EncodeToString(sum[:]),
-		TrustedCASHA256:     p.TrustedCASHA256,
 	}
 	for _, e := range []struct{ kind, name string }{
 		{"Secret/entitlement", p.Entitlement}, {"Secret/activationKey", p.ActivationKey},
@@ -325,7 +386,7 @@ func (p *plan) summary() *v1alpha1.BuildInputs {
 }
 
 // ChangedInputs names the inputs that differ between the promoted build's summary (old) and a
-// new one: any of baseImage, extensionsImage, arch, containerfile, entitlements, trustedCA.
+// new one: any of baseImage, extensionsImage, arch, containerfile, entitlements.
 // A nil old (nothing promoted yet) yields nil.
 func ChangedInputs(old, cur *v1alpha1.BuildInputs) []string {
 	if old == nil || cur == nil {
@@ -342,6 +403,5 @@ func ChangedInputs(old, cur *v1alpha1.BuildInputs) []string {
 	add("arch", old.Arch, cur.Arch)
 	add("containerfile", old.ContainerfileSHA256, cur.ContainerfileSHA256)
 	add("entitlements", strings.Join(old.Entitlements, ","), strings.Join(cur.Entitlements, ","))
-	add("trustedCA", old.TrustedCASHA256, cur.TrustedCASHA256)
 	return changed
 }

@@ -35,6 +35,20 @@ func RetryRunName(pool, hash, token string) string {
 	return runName(pool, hash, "-r"+hex.EncodeToString(sum[:])[:5])
 }
 
+// PrebuildRunName returns the name of the run that builds inputs hash for pool ahead of a cluster
+// upgrade (a prebuild): RunName with the suffix "-p". Its own name keeps it apart from the build
+// of the same inputs at the upgrade, which runs only when the prebuild left no image (it failed
+// or was cancelled).
+func PrebuildRunName(pool, hash string) string {
+	return runName(pool, hash, "-p")
+}
+
+// AutoRetryRunName returns the name of the one automatic retry of a failed build of inputs hash
+// for pool (a rebuild on a new base image that failed): RunName with the suffix "-a1".
+func AutoRetryRunName(pool, hash string) string {
+	return runName(pool, hash, "-a1")
+}
+
 func runName(pool, hash, suffix string) string {
 	h := dnsLabelChars(hash)
 	if len(h) > runHashChars {

@@ -3,10 +3,15 @@ package generator
 import (
 	"encoding/base64"
 	"fmt"
+	"strings"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/selection"
+	"knative.dev/pkg/apis"
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
@@ -117,12 +122,15 @@ func pipelineSpec(cfg Config, r retries) *tektonv1.PipelineSpec {
 			{
 				Name:        TaskPromote,
 				DisplayName: "Tag the image as $(params.CURRENT_TAG)",
-				Description: "Moves the push spec's tag to the verified digest.",
-				TaskSpec:    &tektonv1.EmbeddedTask{TaskSpec: PromoteTaskSpec(cfg)},
-				RunAfter:    []string{TaskVerify},
-				Params:      append(append([]tektonv1.Param{}, built...), pass("CURRENT_TAG", "TOOLS_IMAGE", "TLS_VERIFY")...),
-				Workspaces:  bindWorkspaces(WorkspacePushSecret),
-				Retries:     r.promote,
+				Description: "Moves CURRENT_TAG to the verified digest, when CURRENT_TAG is set (a GitOps run of this " +
+					"pipeline without the controller). The controller leaves it empty and moves the tag itself once it " +
+					"has promoted the image (RenderTag), so prebuilds, paused promotion and refused images never move it.",
+				When:       tektonv1.WhenExpressions{{Input: "$(params.CURRENT_TAG)", Operator: selection.NotIn, Values: []string{""}}},
+				TaskSpec:   &tektonv1.EmbeddedTask{TaskSpec: PromoteTaskSpec(cfg)},
+				RunAfter:   []string{TaskVerify},
+				Params:     append(append([]tektonv1.Param{}, built...), pass("CURRENT_TAG", "TOOLS_IMAGE", "TLS_VERIFY")...),
+				Workspaces: bindWorkspaces(WorkspacePushSecret),
+				Retries:    r.promote,
 			},
 		},
 		Finally: []tektonv1.PipelineTask{{
@@ -182,7 +190,6 @@ func Render(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.PipelineRun, error) {
 		"TARGET_ARCH":          p.Arch,
 		"CONTAINERFILE_BASE64": base64.StdEncoding.EncodeToString([]byte(containerfile)),
 		"IMAGE":                p.PushRepository + ":" + hash,
-		"CURRENT_TAG":          p.currentTag,
 		"HTTP_PROXY":           p.Proxy.HTTPProxy,
 		"HTTPS_PROXY":          p.Proxy.HTTPSProxy,
 		"NO_PROXY":             p.Proxy.NoProxy,
@@ -273,6 +280,69 @@ func Render(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.PipelineRun, error) {
 			Workspaces:      workspaces,
 			TaskRunTemplate: template,
 			Timeouts:        timeouts,
+		},
+	}, nil
+}
+
+// TagComponent is the app.kubernetes.io/component label of the TaskRuns RenderTag makes.
+const TagComponent = "tag"
+
+// TagRunName returns the name of the TaskRun that moves pool's current tag to digest
+// (sha256:<hex>): "ocl-<pool>-<first 10 hex of the digest>-tag", at most 44 characters.
+func TagRunName(pool, digest string) string {
+	return runName(pool, strings.TrimPrefix(digest, "sha256:"), "-tag")
+}
+
+// RenderTag returns the TaskRun that moves the tag of pi's spec.imagePushSpec to image
+// (repository@sha256:digest, a verified image of pi), with pi's push secret. A controller creates
+// it once it has promoted image to the pool, so the tag names the pool's image and nothing else:
+// prebuilds, builds whose promotion is paused and images the cluster refused never move it.
+func RenderTag(pi *v1alpha1.PoolImage, in Inputs, image string) (*tektonv1.TaskRun, error) {
+	p, err := newPlan(pi, in)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := name.NewDigest(image, name.StrictValidation)
+	if err != nil {
+		return nil, &apis.FieldError{Message: fmt.Sprintf("invalid value: %q: not pinned by digest", image), Paths: []string{"image"},
+			Details: "give the promoted image as repository@sha256:<digest>"}
+	}
+	if ref.Context().Name() != p.PushRepository {
+		return nil, &apis.FieldError{Message: fmt.Sprintf("invalid value: %q: not in the push repository %s", image, p.PushRepository),
+			Paths: []string{"image"}, Details: "only an image of spec.imagePushSpec's repository gets its tag"}
+	}
+	var workspaces []tektonv1.WorkspaceBinding
+	if p.pushSecret != "" {
+		workspaces = append(workspaces, tektonv1.WorkspaceBinding{Name: WorkspacePushSecret,
+			Secret: &corev1.SecretVolumeSource{SecretName: p.pushSecret}})
+	}
+	template := p.cfg.PodTemplate.DeepCopy()
+	if o := p.opts; o != nil && o.PodTemplate != nil {
+		template = o.PodTemplate.DeepCopy()
+	}
+	labels := Labels(p.poolImage, p.Pool, "")
+	delete(labels, layering.InputsHashLabel)
+	delete(labels, "tekton.dev/pipeline")
+	labels["app.kubernetes.io/component"] = TagComponent
+	return &tektonv1.TaskRun{
+		TypeMeta: metav1.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "TaskRun"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        TagRunName(p.Pool, ref.DigestStr()),
+			Namespace:   p.namespace,
+			Labels:      labels,
+			Annotations: map[string]string{layering.PoolLabel: p.Pool, layering.PoolImageLabel: p.poolImage},
+		},
+		Spec: tektonv1.TaskRunSpec{
+			TaskSpec: func() *tektonv1.TaskSpec { ts := PromoteTaskSpec(p.cfg); return &ts }(),
+			Params: tektonv1.Params{
+				param("IMAGE_URL", image), param("IMAGE_DIGEST", ref.DigestStr()), param("CURRENT_TAG", p.currentTag),
+				param("TOOLS_IMAGE", p.params["TOOLS_IMAGE"]), param("TLS_VERIFY", p.params["TLS_VERIFY"]),
+			},
+			Workspaces:         workspaces,
+			ServiceAccountName: p.serviceAcct,
+			PodTemplate:        template,
+			Retries:            p.retries.promote,
+			Timeout:            &metav1.Duration{Duration: 10 * time.Minute},
 		},
 	}, nil
 }

@@ -69,8 +69,8 @@ var paramDoc = map[string]string{
 	"EXTENSIONS_IMAGE":     "CoreOS extensions image available to the build as stage `extensions`; empty for none.",
 	"TARGET_ARCH":          "Architecture of the pool's nodes (amd64, arm64, ppc64le, s390x).",
 	"CONTAINERFILE_BASE64": "The rendered Containerfile, base64 encoded so that no variable substitution can alter it.",
-	"IMAGE":                "Image to push, repository:<inputs hash>.",
-	"CURRENT_TAG":          "Tag moved to the verified image on promotion (the push spec's tag).",
+	"IMAGE":                "Image to push, repository:<inputs hash>; it is pushed as IMAGE-<12 characters of the TaskRun uid>, a tag of its own.",
+	"CURRENT_TAG":          "Tag moved to the verified image; empty (the default) moves none: the controller moves the push spec's tag itself once it promotes the image.",
 	"IMAGE_URL":            "Pushed image, repository:tag.",
 	"IMAGE_DIGEST":         "Digest of the pushed image.",
 	"HTTP_PROXY":           "HTTP proxy for buildah and RUN steps.",
@@ -191,6 +191,7 @@ func taskDefaults(cfg Config) map[string]string {
 		"PUSH_RETRIES":     fmt.Sprint(DefaultPushRetries),
 		"CACHE_REPO":       "",
 		"TRUSTED_CA_KEY":   "ca-bundle.crt",
+		"CURRENT_TAG":      "",
 	}
 }
 
@@ -277,6 +278,9 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 				Image:       "$(params.BUILDAH_IMAGE)",
 				Script:      pushScript,
 				Env: concatEnv(paramEnv("IMAGE", "STORAGE_DRIVER", "TLS_VERIFY", "PUSH_RETRIES"), proxyEnv,
+					// Every push gets a tag of its own (IMAGE-<run id>): a retry or a re-run of the
+					// same inputs never moves a tag off a digest that nodes may boot.
+					[]corev1.EnvVar{{Name: "RUN_ID", Value: "$(context.taskRun.uid)"}},
 					workspaceEnv(WorkspacePushSecret), resultEnv(ResultImageURL, ResultImageDigest, ResultFailure)),
 				VolumeMounts:    []corev1.VolumeMount{storage},
 				SecurityContext: cfg.BuildSecurityContext.DeepCopy(),

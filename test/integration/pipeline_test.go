@@ -145,17 +145,42 @@ func poolImage(containerfile string) *v1alpha1.PoolImage {
 // run is one pipeline run's outcome.
 type run struct {
 	image    name.Digest // the pushed image
+	url      string      // its IMAGE_URL result, repository:<inputs hash>-<run id>
 	log      strings.Builder
 	failedAt string // "task/step" that failed, if any
 }
 
 // runPipeline runs the stages of the rendered PipelineRun in order, as Tekton would, stopping
 // at the first failure like the pipeline's runAfter chain.
-func runPipeline(t *testing.T, pi *v1alpha1.PoolImage) *run {
+func runPipeline(t *testing.T, pi *v1alpha1.PoolImage, runName ...string) *run {
 	t.Helper()
-	pr, err := generator.Render(pi, generator.Inputs{BaseImage: env.base, ExtensionsImage: env.ext, Arch: v1alpha1.ArchAMD64})
+	o := runOpts{}
+	if len(runName) > 0 {
+		o.name = runName[0]
+	}
+	return runPipelineWith(t, pi, o)
+}
+
+// runOpts vary a run: another run name (a retry or re-run: another uid, so another push tag),
+// more files in the build pod's workspaces, other inputs.
+type runOpts struct {
+	name   string
+	files  map[string]string
+	inputs func(*generator.Inputs)
+}
+
+func runPipelineWith(t *testing.T, pi *v1alpha1.PoolImage, o runOpts) *run {
+	t.Helper()
+	in := generator.Inputs{BaseImage: env.base, ExtensionsImage: env.ext, Arch: v1alpha1.ArchAMD64}
+	if o.inputs != nil {
+		o.inputs(&in)
+	}
+	pr, err := generator.Render(pi, in)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.name != "" {
+		pr.Name = o.name
 	}
 	r := &run{}
 	results := map[string]string{}
@@ -198,6 +223,11 @@ func runPipeline(t *testing.T, pi *v1alpha1.PoolImage) *run {
 	if err := pod.WriteFile("entitlement/entitlement.pem", canary+"\n"); err != nil {
 		t.Fatal(err)
 	}
+	for f, content := range o.files {
+		if err := pod.WriteFile(f, content); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, s := range ts.Steps {
 		out, err := pod.Run(s, "CONTAINERS_STORAGE_CONF="+env.storageConf)
 		r.log.WriteString(out)
@@ -213,10 +243,44 @@ func runPipeline(t *testing.T, pi *v1alpha1.PoolImage) *run {
 	if err != nil {
 		t.Fatalf("results IMAGE_URL=%q IMAGE_DIGEST=%q: %v", url, digest, err)
 	}
-	if goStage(generator.TaskVerify) {
-		goStage(generator.TaskPromote, generator.ResultPromotedImage)
+	r.url = url
+	if !goStage(generator.TaskVerify) {
+		return r
+	}
+	// The build's promote task is skipped (CURRENT_TAG is empty in the controller's runs, and
+	// its when expression says so): the tag moves when the controller promotes, below.
+	for _, pt := range pr.Spec.PipelineSpec.Tasks {
+		if pt.Name == generator.TaskPromote && (len(pt.When) != 1 || pt.When[0].Input != "$(params.CURRENT_TAG)") {
+			t.Fatalf("the promote task runs without the CURRENT_TAG guard: %+v", pt.When)
+		}
 	}
 	return r
+}
+
+// promote runs the tag TaskRun the controller creates once it has promoted r's image
+// (generator.RenderTag), as Tekton would run it.
+func promote(t *testing.T, pi *v1alpha1.PoolImage, r *run) {
+	t.Helper()
+	tr, err := generator.RenderTag(pi, generator.Inputs{BaseImage: env.base, ExtensionsImage: env.ext, Arch: v1alpha1.ArchAMD64},
+		r.image.Context().Name()+"@"+r.image.DigestStr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, p := range tr.Spec.Params {
+		env[p.Name] = p.Value.StringVal
+	}
+	for _, e := range tr.Spec.TaskSpec.Steps[0].Env {
+		if v, ok := env[strings.TrimSuffix(strings.TrimPrefix(e.Value, "$(params."), ")")]; ok {
+			env[e.Name] = v
+		}
+	}
+	env["PUSH_SECRET_BOUND"] = "false"
+	dir := t.TempDir()
+	env["RESULT_PROMOTED_IMAGE"] = dir + "/promoted"
+	if err := steps.Run(context.Background(), generator.TaskPromote, steps.Env{Getenv: func(k string) string { return env[k] }, Stdout: &r.log}); err != nil {
+		t.Fatalf("the tag TaskRun failed: %v\n%s", err, r.log.String())
+	}
 }
 
 // files returns the contents of the regular files of the flattened image whose paths are
@@ -287,10 +351,14 @@ func TestBuildVerifyPromote(t *testing.T) {
 		t.Fatalf("the pipeline failed at %s:\n%s", r.failedAt, r.log.String())
 	}
 
-	// The digest the push step reported is the registry's, by skopeo and by go-containerregistry.
+	// The digest the push step reported is the registry's, by skopeo and by go-containerregistry,
+	// under a tag of its own: the inputs hash and the run's id.
 	hash, _ := generator.InputsHash(poolImage(containerfile), generator.Inputs{BaseImage: env.base, ExtensionsImage: env.ext})
+	if !strings.HasPrefix(r.url, r.image.Context().Name()+":"+hash+"-") {
+		t.Errorf("IMAGE_URL %s is not a tag of its own (<inputs hash>-<run id>)", r.url)
+	}
 	skopeo, err := exec.Command("skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
-		"docker://"+r.image.Context().Name()+":"+hash).CombinedOutput()
+		"docker://"+r.url).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(skopeo)) != r.image.DigestStr() {
 		t.Errorf("skopeo sees %s (%v), the push step reported %s", skopeo, err, r.image.DigestStr())
 	}
@@ -338,8 +406,70 @@ func TestBuildVerifyPromote(t *testing.T) {
 	if strings.Contains(r.log.String(), canary) {
 		t.Error("the entitlement certificate is in the step logs")
 	}
+	// The build moved no tag; the controller's tag TaskRun, once it promotes, moves latest.
+	if d := tagDigest(t, env.registry+"/os/worker:latest"); d == r.image.DigestStr() {
+		t.Errorf("latest names %s before the controller promoted it", d)
+	}
+	promote(t, poolImage(containerfile), r)
 	if d := tagDigest(t, env.registry+"/os/worker:latest"); d != r.image.DigestStr() {
 		t.Errorf("promote: latest = %s, want %s", d, r.image.DigestStr())
+	}
+}
+
+// TestEveryPushKeepsATag (issue 13 B9): a retry of the same inputs pushes a new digest under a tag
+// of its own, so the digest the nodes run keeps its tag (registries that delete untagged
+// manifests keep it), and no tag moves before the controller promotes.
+func TestEveryPushKeepsATag(t *testing.T) {
+	pi := poolImage("FROM configs AS final\nRUN date +%s%N > /etc/built-at\n")
+	first := runPipeline(t, pi)
+	hash, _ := generator.InputsHash(pi, generator.Inputs{BaseImage: env.base, ExtensionsImage: env.ext})
+	second := runPipeline(t, pi, generator.RetryRunName("worker", hash, "retry-1"))
+	if first.failedAt != "" || second.failedAt != "" {
+		t.Fatalf("a run failed: %q %q\n%s%s", first.failedAt, second.failedAt, first.log.String(), second.log.String())
+	}
+	if first.url == second.url || first.image.DigestStr() == second.image.DigestStr() {
+		t.Fatalf("the retry pushed %s (%s), the first run %s (%s): want another tag and digest", second.url, second.image.DigestStr(), first.url, first.image.DigestStr())
+	}
+	for _, r := range []*run{first, second} {
+		if d := tagDigest(t, r.url); d != r.image.DigestStr() {
+			t.Errorf("tag %s names %q, want the digest it pushed, %s", r.url, d, r.image.DigestStr())
+		}
+	}
+}
+
+// TestCacheRebuildsOnMountedInputs (issue 13 B8): with the layer cache, a change of what reaches
+// RUN steps only through buildah --volume (here the yum repositories' content) changes the inputs
+// hash and must rebuild the RUN steps, which a cache keyed on the step's text alone would reuse.
+// The same inputs do reuse them (else the check would pass without a cache).
+func TestCacheRebuildsOnMountedInputs(t *testing.T) {
+	pi := poolImage("FROM configs AS final\nRUN cat /etc/yum.repos.d/*.repo > /etc/repos-seen && date +%s%N > /etc/built-at\n")
+	pi.Spec.Entitlements.YumRepos = &v1alpha1.ConfigMapReference{Name: "repos"}
+	pi.Spec.Pipeline.Cache = &v1alpha1.Cache{Repository: env.registry + "/cache/worker"}
+	build := func(n int, repo string) (stamp, seen string) {
+		t.Helper()
+		r := runPipelineWith(t, pi, runOpts{name: fmt.Sprintf("ocl-worker-cache-%d", n),
+			files: map[string]string{"yum-repos/a.repo": repo},
+			inputs: func(in *generator.Inputs) {
+				in.YumReposSHA256 = generator.ContentSHA256(map[string]string{"a.repo": repo})
+			}})
+		if r.failedAt != "" {
+			t.Fatalf("build %d failed at %s:\n%s", n, r.failedAt, r.log.String())
+		}
+		img, err := remote.Image(r.image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := files(t, img, "\x00never", "etc/built-at", "etc/repos-seen")
+		return got["etc/built-at"], got["etc/repos-seen"]
+	}
+	first, _ := build(1, "[a]\nbaseurl=http://mirror-1/\n")
+	again, _ := build(2, "[a]\nbaseurl=http://mirror-1/\n")
+	if again != first {
+		t.Fatalf("the same inputs rebuilt the RUN step (%q, then %q): the cache is not used, so this test shows nothing", first, again)
+	}
+	changed, seen := build(3, "[a]\nbaseurl=http://mirror-2/\n")
+	if changed == first || !strings.Contains(seen, "mirror-2") {
+		t.Errorf("after the yum repositories changed, the RUN step came from the cache: built-at %q (was %q), repos seen %q", changed, first, seen)
 	}
 }
 

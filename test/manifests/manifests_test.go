@@ -237,6 +237,8 @@ var uses = []use{
 	// Writes of the reconciler.
 	{"tekton.dev", "pipelineruns", "create", false, "controller/poolimage/runs.go", `PipelineRuns\(pi\.Namespace\)\.Create\(ctx`},
 	{"tekton.dev", "pipelineruns", "get", false, "controller/poolimage/runs.go", `PipelineRuns\(pi\.Namespace\)\.Get\(ctx`},
+	{"tekton.dev", "taskruns", "create", false, "controller/poolimage/promote.go", `TaskRuns\(pi\.Namespace\)\.Create\(ctx`},
+	{"tekton.dev", "taskruns", "delete", false, "controller/poolimage/runs.go", `TaskRuns\(tr\.Namespace\)\.Delete\(ctx`},
 	{"tekton.dev", "pipelineruns", "patch", false, "controller/poolimage/runs.go", `PipelineRuns\(pr\.Namespace\)\.Patch\(ctx`},
 	{"tekton.dev", "pipelineruns", "delete", false, "controller/poolimage/runs.go", `PipelineRuns\(pr\.Namespace\)\.Delete\(ctx`},
 	{"config.openshift.io", "clusterversions", "list", false, "controller/upgrade/upgrade.go", `Config\(\)\.V1\(\)\.ClusterVersions\(\)`},

@@ -25,6 +25,25 @@ const (
 	PausedByAnnotation = GroupName + "/paused-by"
 	// PausedForAnnotation, next to PausedByAnnotation, is the base image the pool waits for.
 	PausedForAnnotation = GroupName + "/paused-for"
+	// ReportedAnnotation, on a PipelineRun, is "<uid>/<outcome>" once the controller has reported
+	// the run's outcome (succeeded, failed, ignored) with an event and a metric. It is written
+	// with the run's resourceVersion as a precondition, so each outcome is reported once, also
+	// when several reconciles see the run finish; a copy of the run (the dashboard's re-run) has
+	// another uid and is reported on its own.
+	ReportedAnnotation = GroupName + "/reported"
+	// SpecDigestAnnotation is set by the controller's informer transform on its cached copy of a
+	// PipelineRun, never on the API object: generator.SpecDigest of the run's spec as stored. A
+	// value on the API object itself is overwritten.
+	SpecDigestAnnotation = GroupName + "/spec-sha256"
+	// ReleasedForAnnotation, on a MachineConfigPool, is the base image for which an admin
+	// unpaused the pool while the controller held it: the controller does not pause the pool
+	// again for that base image.
+	ReleasedForAnnotation = GroupName + "/released-for"
+	// HoldFieldManager is the field manager of the controller's writes of a pool's spec.paused.
+	// The pool's managedFields then say whether the controller made the pause in place: an
+	// admin who pauses the pool again (even after unpausing it) owns spec.paused, and the
+	// controller leaves that pause alone.
+	HoldFieldManager = "ocl-pipelines-hold"
 	// ManagedByValue is the value of app.kubernetes.io/managed-by on objects this project creates.
 	ManagedByValue = "ocl-pipelines"
 )

@@ -31,6 +31,12 @@ for mount in entitlement:/etc/pki/entitlement activation-key:/run/secrets/rhsm-a
     args+=(--volume "$mounts/${mount%%:*}:${mount#*:}:ro")
   fi
 done
+if [ -f "$mounts/trusted-ca/tls-ca-bundle.pem" ]; then
+  # RUN steps trust the cluster's bundle where RHEL looks (/etc/pki/tls/certs/ca-bundle.crt
+  # links there); buildah's own pulls too.
+  args+=(--volume "$mounts/trusted-ca:/etc/pki/ca-trust/extracted/pem:ro")
+  export SSL_CERT_FILE="$mounts/trusted-ca/tls-ca-bundle.pem"
+fi
 if [ -n "$CACHE_REPO" ]; then
   # --timestamp 0: buildah commits each stage (`configs` too) with the build's time, which would
   # change the cache key of every step after it; with a fixed time the keys of unchanged steps

@@ -64,7 +64,20 @@ if [ "$TRUSTED_CA_BOUND" = "true" ]; then
     echo "inject: FAILED: the trusted CA ConfigMap has no key ${TRUSTED_CA_KEY}" >&2
     exit 1
   fi
-  cp -L "$TRUSTED_CA_PATH/$TRUSTED_CA_KEY" "$ctx/ocl-additional-trust-bundle.crt"
-  echo "inject: additional trust bundle added to the build context"
+  # The bundle RUN steps and buildah trust: this image's system bundle (the injected bundle of
+  # OpenShift carries it already; a bundle of only the cluster's CAs would not) and the
+  # ConfigMap's. Mounted, not baked in: the MCO writes the cluster's trust bundle onto nodes.
+  mkdir -p "$mounts/trusted-ca"
+  {
+    for system in /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/certs/ca-certificates.crt; do
+      if [ -f "$system" ]; then
+        cat "$system"
+        break
+      fi
+    done
+    cat "$TRUSTED_CA_PATH/$TRUSTED_CA_KEY"
+  } > "$mounts/trusted-ca/tls-ca-bundle.pem"
+  chmod -R a+rX "$mounts/trusted-ca"
+  echo "inject: trust bundle staged, mounted read-only at /etc/pki/ca-trust/extracted/pem during RUN steps"
 fi
 echo "inject: build context ready"

@@ -6,6 +6,17 @@
 set -euo pipefail
 work=${OCL_WORKDIR:-/workspace/ocl}
 registry=${IMAGE%%/*}
+# Every push gets a tag of its own: IMAGE-<first 12 characters of the TaskRun's uid>. A retry or
+# a re-run of the same inputs never moves a tag off a digest that nodes may boot, so registries
+# that delete untagged manifests keep every image built.
+run_id=${RUN_ID//-/}
+dest=$IMAGE
+if [ -n "$run_id" ]; then
+  dest="${IMAGE}-${run_id:0:12}"
+fi
+if [ -f "${OCL_SECRETS_DIR:-/var/run/ocl-secrets}/trusted-ca/tls-ca-bundle.pem" ]; then
+  export SSL_CERT_FILE="${OCL_SECRETS_DIR:-/var/run/ocl-secrets}/trusted-ca/tls-ca-bundle.pem"
+fi
 
 args=(
   --storage-driver "$STORAGE_DRIVER"
@@ -27,17 +38,17 @@ fail() {
   exit 1
 }
 
-echo "push: ${IMAGE} (up to ${PUSH_RETRIES} retries)"
-if ! buildah "${args[@]}" "$IMAGE" "docker://$IMAGE" 2>&1 | tee "$work/push.log"; then
+echo "push: ${dest} (up to ${PUSH_RETRIES} retries)"
+if ! buildah "${args[@]}" "$IMAGE" "docker://$dest" 2>&1 | tee "$work/push.log"; then
   # containers/image's words for each cause; the first match wins.
   if grep -qiE 'unauthorized|authentication required|access to the resource is denied|denied: |status 401|status 403|invalid username/password' "$work/push.log"; then
-    fail "registry ${registry} refused ${credentials} for ${IMAGE} (not retried): give the push secret write access to that repository"
+    fail "registry ${registry} refused ${credentials} for ${dest} (not retried): give the push secret write access to that repository"
   elif grep -qiE 'connection refused|no such host|i/o timeout|network is unreachable|no route to host|connection reset|TLS handshake timeout|EOF' "$work/push.log"; then
-    fail "registry ${registry} unreachable after ${PUSH_RETRIES} retries while pushing ${IMAGE}: check that it is up and reachable from the build pods, then retry the build"
+    fail "registry ${registry} unreachable after ${PUSH_RETRIES} retries while pushing ${dest}: check that it is up and reachable from the build pods, then retry the build"
   fi
-  fail "could not push ${IMAGE} to registry ${registry}: see the push step's log above"
+  fail "could not push ${dest} to registry ${registry}: see the push step's log above"
 fi
 digest=$(cat "$work/digest")
-printf '%s' "$IMAGE" > "$RESULT_IMAGE_URL"
+printf '%s' "$dest" > "$RESULT_IMAGE_URL"
 printf '%s' "$digest" > "$RESULT_IMAGE_DIGEST"
-echo "push: pushed ${IMAGE%:*}@${digest}"
+echo "push: pushed ${dest} (${dest%:*}@${digest})"

@@ -82,6 +82,12 @@ const (
 	ReasonPrebuildSucceeded    = "PrebuildSucceeded"
 	ReasonPrebuildFailed       = "PrebuildFailed"
 	ReasonReleaseUnknown       = "ReleaseUnknown"
+	ReasonRunIgnored           = "RunIgnored"
+	ReasonRenderDegraded       = "RenderDegraded"
+	ReasonOverridden           = "Overridden"
+	ReasonHoldReleased         = "HoldReleased"
+	ReasonRetryScheduled       = "RetryScheduled"
+	ReasonMasterNotHeld        = "MasterNotHeld"
 )
 
 var poolImageCondSet = apis.NewLivingConditionSet(ConditionBuildSucceeded, ConditionPromoted)
@@ -187,6 +193,41 @@ func (s *PoolImageStatus) MarkPromoted(image string) {
 		"the pool's MachineConfig sets osImageURL to %s", image)
 }
 
+// MarkKeptAfterFailure records on Promoted that the build of the current inputs failed, so its
+// image is not promoted: the pool keeps the image promoted before, if any.
+func (s *PoolImageStatus) MarkKeptAfterFailure() {
+	if s.CurrentImage == "" {
+		poolImageCondSet.Manage(s).MarkFalse(ConditionPromoted, ReasonBuildFailed,
+			"no image promoted: the build failed (see BuildSucceeded); the pool runs the release's image")
+		return
+	}
+	poolImageCondSet.Manage(s).MarkFalse(ConditionPromoted, ReasonBuildFailed,
+		"the pool keeps %s: the build of the new inputs failed (see BuildSucceeded)", s.CurrentImage)
+}
+
+// MarkAwaitingRender records that the pool's MachineConfig carries the current image but the
+// MCO has not rendered it into the pool's configuration yet.
+func (s *PoolImageStatus) MarkAwaitingRender(pool, rendered, renderedImage string) {
+	poolImageCondSet.Manage(s).MarkUnknown(ConditionPromoted, ReasonAwaitingRender,
+		"MachineConfig carries %s; the MCO has not rendered it into MachineConfigPool %s's configuration yet (%s has %s)",
+		s.CurrentImage, pool, rendered, renderedImage)
+}
+
+// MarkRenderDegraded records that the MCO cannot render the pool's configuration, with the MCO's
+// message: the pool does not run the promoted image.
+func (s *PoolImageStatus) MarkRenderDegraded(pool, message string) {
+	poolImageCondSet.Manage(s).MarkFalse(ConditionPromoted, ReasonRenderDegraded,
+		"MachineConfigPool %s is RenderDegraded and does not run %s: %s", pool, s.CurrentImage, message)
+}
+
+// MarkOverridden records that another MachineConfig wins the MCO's merge for the pool's
+// osImageURL, so the pool runs its image, not ours.
+func (s *PoolImageStatus) MarkOverridden(pool, machineConfig, image string) {
+	poolImageCondSet.Manage(s).MarkFalse(ConditionPromoted, ReasonOverridden,
+		"MachineConfig %s sorts after ours in MachineConfigPool %s and sets osImageURL %s: the pool runs that image, not %s; remove its osImageURL or the MachineConfig",
+		machineConfig, pool, image, s.CurrentImage)
+}
+
 // MarkPromotionFailed records that a built image could not be promoted; the message names the
 // object in the way and the fix.
 func (s *PoolImageStatus) MarkPromotionFailed(messageFormat string, args ...interface{}) {
@@ -250,15 +291,16 @@ func (s *PoolImageStatus) OutOfDateSince() time.Time {
 	return c.LastTransitionTime.Inner.Time
 }
 
-// MarkReverted records that the pool was handed back to the release's image.
-func (s *PoolImageStatus) MarkReverted() {
+// MarkReverted records that the pool was handed back: after says what it runs now (the
+// release's image, or the image another PoolImage's MachineConfig gives it).
+func (s *PoolImageStatus) MarkReverted(after string) {
 	s.CurrentImage = ""
 	s.CurrentInputs = nil
 	s.CurrentInputsHash = ""
 	s.Pending = nil
 	_ = poolImageCondSet.Manage(s).ClearCondition(ConditionUpToDate)
 	poolImageCondSet.Manage(s).MarkTrueWithReason(ConditionPromoted, ReasonReverted,
-		"spec.revert is true: the pool runs the release's image")
+		"spec.revert is true: the pool runs %s", after)
 }
 
 // MarkPoolHeld records that the controller holds the pool paused, for reason (HeldForRebuild,
@@ -287,6 +329,13 @@ func (s *PoolImageStatus) MarkPoolReleasedByAdmin(pool string) {
 	poolImageCondSet.Manage(s).SetCondition(apis.Condition{Type: ConditionPoolHeld, Status: corev1.ConditionFalse,
 		Severity: apis.ConditionSeverityInfo, Reason: ReasonReleasedByAdmin,
 		Message: fmt.Sprintf("MachineConfigPool %s was unpaused by someone else while held: its nodes take the release's configuration on their current image now, and the rebuilt image when it is promoted", pool)})
+}
+
+// MarkMasterNotHeld records that the pool is master, which the controller never pauses.
+func (s *PoolImageStatus) MarkMasterNotHeld() {
+	poolImageCondSet.Manage(s).SetCondition(apis.Condition{Type: ConditionPoolHeld, Status: corev1.ConditionFalse,
+		Severity: apis.ConditionSeverityInfo, Reason: ReasonMasterNotHeld,
+		Message: "MachineConfigPool master is never paused: the MCO's operator does not finish a cluster upgrade while master is paused. Its nodes take the release's configuration now and the rebuilt image once promoted (built ahead of the upgrade when the release is offered, so usually at once)"})
 }
 
 // ClearPoolHeld records that no hold applies.

@@ -50,7 +50,7 @@ func TestLifecycle(t *testing.T) {
 	if c := s.GetCondition(ConditionReady); c.Status != corev1.ConditionFalse || c.Reason != ReasonPromotionPaused {
 		t.Errorf("paused: Ready = %+v", c)
 	}
-	s.MarkReverted()
+	s.MarkReverted("the release's image")
 	if !s.IsReady() || s.CurrentImage != "" || s.CurrentInputs != nil {
 		t.Errorf("reverted: status = %+v", s)
 	}
@@ -110,7 +110,7 @@ func TestMarkUpToDate(t *testing.T) {
 	if msg := s.GetCondition(ConditionUpToDate).Message; !strings.Contains(msg, "base@sha256:3") {
 		t.Errorf("message %q does not name the new base", msg)
 	}
-	s.MarkReverted()
+	s.MarkReverted("the release's image")
 	if s.GetCondition(ConditionUpToDate) != nil {
 		t.Error("UpToDate left after revert")
 	}

@@ -40,7 +40,10 @@ type PoolImage struct {
 // PoolImageSpec is the admin's declaration of a pool's OS image. Field names follow the MCO's
 // MachineOSConfig where they mean the same thing.
 type PoolImageSpec struct {
-	// machineConfigPool is the pool whose nodes boot the built image.
+	// machineConfigPool is the pool whose nodes boot the built image. It cannot be changed: the
+	// controller's MachineConfig and hold belong to that pool; to move the image to another pool,
+	// create a PoolImage for it (and delete this one, which hands this pool back).
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.machineConfigPool is immutable: create a PoolImage for the other pool, and delete this one to hand its pool back"
 	MachineConfigPool MachineConfigPoolReference `json:"machineConfigPool"`
 
 	// containerfile holds the admin's Containerfile, at most one per architecture. The entry for
@@ -357,6 +360,11 @@ type PoolImageStatus struct {
 	// +optional
 	LatestBuild *BuildStatus `json:"latestBuild,omitempty"`
 
+	// retry is the last value of the retry annotation the controller honoured: a value is
+	// honoured once, whatever else happens to latestBuild afterwards.
+	// +optional
+	Retry *RetryStatus `json:"retry,omitempty"`
+
 	// hold is set while the controller holds the pool paused for a rebuild on a new base image
 	// (upgradeStrategy HoldPool). The pool itself carries the annotation
 	// layering.ocl-pipelines.dev/paused-by: the controller only ever unpauses a pool it paused.
@@ -368,6 +376,15 @@ type PoolImageStatus struct {
 	// starts; condition UpgradeReady says whether it succeeded.
 	// +optional
 	Upgrade *UpgradeBuild `json:"upgrade,omitempty"`
+}
+
+// RetryStatus is a retry the controller honoured.
+type RetryStatus struct {
+	// token is the value of the retry annotation.
+	Token string `json:"token"`
+	// pipelineRun is the run started for it.
+	// +optional
+	PipelineRun string `json:"pipelineRun,omitempty"`
 }
 
 // UpgradeBuild is the build of a pool's image for a candidate release.
@@ -384,6 +401,13 @@ type UpgradeBuild struct {
 	// pipelineRun is the build's PipelineRun.
 	// +optional
 	PipelineRun string `json:"pipelineRun,omitempty"`
+	// specSHA256 is the digest of the spec of that PipelineRun as created (generator.SpecDigest):
+	// only a run with this spec, or the one the controller renders for these inputs now, is trusted.
+	// +optional
+	SpecSHA256 string `json:"specSHA256,omitempty"`
+	// pendingSince is when these inputs were first seen, while the build waits for the quiet period.
+	// +optional
+	PendingSince *metav1.Time `json:"pendingSince,omitempty"`
 	// image is the built and verified image, repository@sha256:digest.
 	// +optional
 	Image string `json:"image,omitempty"`
@@ -398,6 +422,10 @@ type PoolHold struct {
 	Since metav1.Time `json:"since"`
 	// baseImage is the new base image the pool waits for.
 	BaseImage string `json:"baseImage"`
+	// pools are the MachineConfigPools held: the PoolImage's pool and the custom pools that run
+	// its image because they also select its MachineConfig.
+	// +optional
+	Pools []string `json:"pools,omitempty"`
 }
 
 // PendingBuild is a change of inputs not built yet.
@@ -418,6 +446,11 @@ type BuildStatus struct {
 	// retry is the value of the retry annotation this build was started for, if any.
 	// +optional
 	Retry string `json:"retry,omitempty"`
+	// specSHA256 is the digest of the spec of the build's PipelineRun as created
+	// (generator.SpecDigest): the controller promotes only what a run with the spec it rendered
+	// produced.
+	// +optional
+	SpecSHA256 string `json:"specSHA256,omitempty"`
 	// inputs summarises what went into the build and what changed against the promoted image.
 	// +optional
 	Inputs *BuildInputs `json:"inputs,omitempty"`

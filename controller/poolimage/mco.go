@@ -1,0 +1,191 @@
+package poolimage
+
+import (
+	"fmt"
+	"sort"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// What the MCO does with MachineConfigs and nodes, read from its code
+// (openshift/machine-config-operator, main of 2026-08), so that the controller checks, holds and
+// reports exactly the pools its MachineConfig reaches, and says what a pool will really run.
+
+// Well-known names of the MCO.
+const (
+	// RoleLabel is the MachineConfig label the MCO's pools select by.
+	RoleLabel = "machineconfiguration.openshift.io/role"
+	// GeneratedByControllerVersionAnnotation marks the MCO's own MachineConfigs (rendered
+	// configs, templates); from 4.21 the merge skips their osImageURL.
+	GeneratedByControllerVersionAnnotation = "machineconfiguration.openshift.io/generated-by-controller-version"
+	// MasterPool and WorkerPool are the MCO's two built-in pools.
+	MasterPool = "master"
+	WorkerPool = "worker"
+)
+
+// mcoSelects reports whether pool's machineConfigSelector selects labels (the MCO's
+// getMachineConfigsForPool: an empty or nil selector selects nothing).
+func mcoSelects(pool *mcfgv1.MachineConfigPool, l map[string]string) bool {
+	if pool.Spec.MachineConfigSelector == nil {
+		return false
+	}
+	s, err := metav1.LabelSelectorAsSelector(pool.Spec.MachineConfigSelector)
+	if err != nil || s.Empty() {
+		return false
+	}
+	return s.Matches(labels.Set(l))
+}
+
+// poolMachineConfigs returns the MachineConfigs pool selects, in the order the MCO merges them
+// (pkg/controller/common/helpers.go, MergeMachineConfigs: those labelled for the worker role
+// first, then the others, each sorted by name).
+func poolMachineConfigs(pool *mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig) []*mcfgv1.MachineConfig {
+	var worker, other []*mcfgv1.MachineConfig
+	for _, mc := range all {
+		if !mcoSelects(pool, mc.Labels) {
+			continue
+		}
+		if mc.Labels[RoleLabel] == WorkerPool {
+			worker = append(worker, mc)
+		} else {
+			other = append(other, mc)
+		}
+	}
+	byName := func(s []*mcfgv1.MachineConfig) {
+		sort.SliceStable(s, func(i, j int) bool { return s[i].Name < s[j].Name })
+	}
+	byName(worker)
+	byName(other)
+	return append(worker, other...)
+}
+
+// effectiveOSImage returns the osImageURL the MCO renders for pool from the MachineConfigs it
+// selects: the last non-empty osImageURL in merge order, skipping the MCO's own MachineConfigs
+// (annotated generated-by-controller-version), else the release's base image (the
+// ControllerConfig's baseOSContainerImage, pkg/controller/common GetDefaultBaseImageContainer).
+// from names the MachineConfig that sets it ("" for the release's image).
+func effectiveOSImage(pool *mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig, releaseImage string) (image, from string) {
+	image = releaseImage
+	for _, mc := range poolMachineConfigs(pool, all) {
+		if _, ok := mc.Annotations[GeneratedByControllerVersionAnnotation]; ok {
+			continue
+		}
+		if mc.Spec.OSImageURL != "" {
+			image, from = mc.Spec.OSImageURL, mc.Name
+		}
+	}
+	return image, from
+}
+
+// primaryPool returns the pool the MCO manages node in (pkg/controller/common/helpers.go,
+// GetPoolsForNode and GetPrimaryPoolForNode): of the pools whose nodeSelector matches, a custom
+// pool wins over worker, master wins over a custom pool, and a node in two custom pools is
+// managed by none (nil). Pools with an empty nodeSelector match no node.
+func primaryPool(node *corev1.Node, pools []*mcfgv1.MachineConfigPool) *mcfgv1.MachineConfigPool {
+	var master, worker *mcfgv1.MachineConfigPool
+	var custom []*mcfgv1.MachineConfigPool
+	for _, p := range pools {
+		if p.Spec.NodeSelector == nil {
+			continue
+		}
+		s, err := metav1.LabelSelectorAsSelector(p.Spec.NodeSelector)
+		if err != nil || s.Empty() || !s.Matches(labels.Set(node.Labels)) {
+			continue
+		}
+		switch p.Name {
+		case MasterPool:
+			master = p
+		case WorkerPool:
+			worker = p
+		default:
+			custom = append(custom, p)
+		}
+	}
+	switch {
+	case len(custom) > 1:
+		return nil
+	case master != nil:
+		return master
+	case len(custom) == 1:
+		return custom[0]
+	}
+	return worker
+}
+
+// nodesOf returns the nodes the MCO manages in pool.
+func nodesOf(pool *mcfgv1.MachineConfigPool, nodes []*corev1.Node, pools []*mcfgv1.MachineConfigPool) []*corev1.Node {
+	var out []*corev1.Node
+	for _, n := range nodes {
+		if p := primaryPool(n, pools); p != nil && p.Name == pool.Name {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// reachedPools returns the pools that run the image of MachineConfig mc (named name, with
+// labels l) once it exists: the pools that select it and in which it wins the merge. all are
+// the cluster's MachineConfigs (mc replaces the one of that name). The first pool is target when
+// it is among them.
+func reachedPools(target string, mc *mcfgv1.MachineConfig, pools []*mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig) []*mcfgv1.MachineConfigPool {
+	merged := make([]*mcfgv1.MachineConfig, 0, len(all)+1)
+	for _, o := range all {
+		if o.Name != mc.Name {
+			merged = append(merged, o)
+		}
+	}
+	merged = append(merged, mc)
+	var out []*mcfgv1.MachineConfigPool
+	for _, p := range pools {
+		if !mcoSelects(p, mc.Labels) {
+			continue
+		}
+		if _, from := effectiveOSImage(p, merged, ""); from == mc.Name {
+			out = append(out, p)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name == target && out[j].Name != target })
+	return out
+}
+
+// imageAfterRemoval describes what pool runs once MachineConfig name is gone: the image of the
+// MachineConfig that then wins the merge, or the release's image.
+func imageAfterRemoval(pool *mcfgv1.MachineConfigPool, name string, all []*mcfgv1.MachineConfig) string {
+	rest := make([]*mcfgv1.MachineConfig, 0, len(all))
+	for _, o := range all {
+		if o.Name != name {
+			rest = append(rest, o)
+		}
+	}
+	image, from := effectiveOSImage(pool, rest, "")
+	if from == "" {
+		return "the release's image"
+	}
+	src := "MachineConfig " + from
+	if ns, n := rest[indexOf(rest, from)].Annotations[MachineConfigPoolImageNamespaceAnnotation], rest[indexOf(rest, from)].Annotations[MachineConfigPoolImageNameAnnotation]; n != "" {
+		src += fmt.Sprintf(" of PoolImage %s/%s", ns, n)
+	}
+	return fmt.Sprintf("%s (from %s, which it also selects)", image, src)
+}
+
+func indexOf(mcs []*mcfgv1.MachineConfig, name string) int {
+	for i, mc := range mcs {
+		if mc.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// renderDegraded returns the message of the pool's RenderDegraded condition when it is True.
+func renderDegraded(pool *mcfgv1.MachineConfigPool) (string, bool) {
+	for _, c := range pool.Status.Conditions {
+		if c.Type == mcfgv1.MachineConfigPoolRenderDegraded && c.Status == corev1.ConditionTrue {
+			return c.Message, true
+		}
+	}
+	return "", false
+}
