@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build test unit integration e2e demo up down lint vet fmt generate verify-generated bench bench-build fuzz fuzz-short clean release
+.PHONY: all build test unit integration e2e demo up down lint vet fmt generate verify-generated bench bench-build fuzz fuzz-short model model-long clean release
 
 all: build
 
@@ -19,6 +19,17 @@ test: lint verify-generated unit fuzz-short integration e2e
 ## unit: go test of every package (table, golden, example and validation tests)
 unit:
 	$(GO) test -count=1 $(PKGS)
+
+## model: the model-based test of the PoolImage reconciler (controller/poolimage/model*_test.go):
+## MODEL_SEEDS (200) random seeded histories of MODEL_STEPS (60) events of a simulated cluster,
+## every invariant checked after every step; prints `model: seeds=S steps=N violations=V` and, per
+## violation, its invariant, seed and shrunk trace (a row for TestModelTraces)
+model:
+	set -o pipefail; $(GO) test -count=1 -run '^TestModel$$' -v ./controller/poolimage/ | grep -v -E '^=== (RUN|PAUSE|CONT)'
+
+## model-long: the model with 2,000 seeds of 500 steps (1,000,000 steps, a few minutes)
+model-long:
+	set -o pipefail; MODEL_SEEDS=2000 MODEL_STEPS=500 $(GO) test -count=1 -timeout 2h -run '^TestModel$$' -v ./controller/poolimage/ | grep -v -E '^=== (RUN|PAUSE|CONT)'
 
 ## integration: the pipeline's stages with the real buildah and a real registry on 127.0.0.1
 ## (installs the Debian packages it needs, idempotently)
@@ -67,9 +78,10 @@ verify-generated:
 bench:
 	hack/bench.sh
 
-## bench-build: the layer cache on the real stack: cold build vs rebuild after a last-line change
+## bench-build: on the real stack: the layer cache (cold build vs rebuild after a last-line change)
+## and a cluster upgrade with the stand-in MCO (rollouts per node, base change → promotion)
 bench-build:
-	$(GO) run ./test/bench/build
+	hack/bench-build.sh
 
 ## fuzz-short: every fuzz target for 5,000 new executions after replaying its corpus (CI)
 fuzz-short:

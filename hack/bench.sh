@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make bench: the performance figures of issue 6, each as a line `bench: <name>=<value> goal=<goal>`
-# (baselines as `bench: <name>.<baseline>=<value>`), then the same as a table.
+# make bench: the performance figures, each as a line `bench: <name>=<value> goal=<goal>`
+# (baselines as `bench: <name>.<baseline>=<value>`), then the README's table made of them.
 #   1. the month-trace replay (controller/poolimage, fake clients, simulated time)
 #   3. the controller at scale on a real API server (test/bench/scale; BENCH_POOLS, default 200)
 #   4. the generator and reconcile micro-benchmarks
@@ -39,20 +39,10 @@ gobench() {
 } | tee "$out"
 
 echo
-# The table: a figure, its value and goal, and its baselines (bench lines named <figure>.<baseline>).
-grep '^bench: ' "$out" | sed 's/^bench: //' | awk '
-  {
-    split($1, kv, "="); name[NR] = kv[1]; value[kv[1]] = kv[2]; goal[kv[1]] = ""
-    for (i = 2; i <= NF; i++) if ($i ~ /^goal=/) goal[kv[1]] = substr($i, 6)
-  }
-  END {
-    for (i = 1; i <= NR; i++) {
-      n = name[i]; p = n; sub(/\.[^.]*$/, "", p)
-      if (p != n && (p in value)) { b = substr(n, length(p) + 2); base[p] = base[p] (base[p] == "" ? "" : ", ") b "=" value[n]; isbase[n] = 1 }
-    }
-    printf "%-52s %12s %8s  %s\n", "figure", "value", "goal", "baselines"
-    for (i = 1; i <= NR; i++) {
-      n = name[i]
-      if (!(n in isbase)) printf "%-52s %12s %8s  %s\n", n, value[n], goal[n], base[n]
-    }
-  }'
+# The README's table (hack/benchtable): every figure in it is one printed above. BENCH_README=1
+# writes it into README.md between <!-- bench:begin --> and <!-- bench:end -->.
+if [ "${BENCH_README:-0}" = 1 ]; then
+  go run ./hack/benchtable -block bench -readme README.md < "$out"
+  echo "README.md: Performance table (make bench) updated"
+fi
+go run ./hack/benchtable -block bench < "$out"

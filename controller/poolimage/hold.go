@@ -177,8 +177,8 @@ func (r *Reconciler) applyHold(ctx context.Context, pi *v1alpha1.PoolImage, targ
 		end := st.Hold.Since.Add(limit).UTC().Format(time.RFC3339)
 		if mode == holdAwait {
 			st.MarkPoolHeld(v1alpha1.ReasonAwaitingRender,
-				"%s is promoted; MachineConfigPool %s stays paused until the MCO renders a configuration with it, at the latest until %s (the hold timeout)",
-				st.CurrentImage, strings.Join(held, ", "), end)
+				"%s is promoted; %s paused until the MCO renders a configuration with it, at the latest until %s (the hold timeout)",
+				st.CurrentImage, poolsVerb(held, "stays", "stay"), end)
 			return nil
 		}
 		build := "the image is being rebuilt"
@@ -186,8 +186,8 @@ func (r *Reconciler) applyHold(ctx context.Context, pi *v1alpha1.PoolImage, targ
 			build = "the rebuild failed and is retried once"
 		}
 		st.MarkPoolHeld(v1alpha1.ReasonHeldForRebuild,
-			"MachineConfigPool %s is paused since %s while %s on the new base image %s; it is unpaused once the new image is promoted, at the latest at %s (the hold timeout). To roll out the new configuration on the current image now, set spec.promotion.upgradeStrategy to Follow",
-			strings.Join(held, ", "), st.Hold.Since.UTC().Format(time.RFC3339), build, base, end)
+			"%s paused since %s while %s on the new base image %s; unpaused once the new image is promoted, at the latest at %s (the hold timeout). To roll out the new configuration on the current image now, set spec.promotion.upgradeStrategy to Follow",
+			poolsVerb(held, "is", "are"), st.Hold.Since.UTC().Format(time.RFC3339), build, base, end)
 	case len(released) > 0:
 		st.Hold = nil
 		st.MarkPoolReleasedByAdmin(strings.Join(released, ", "))
@@ -226,8 +226,8 @@ func (r *Reconciler) boundHold(ctx context.Context, pi *v1alpha1.PoolImage, why 
 		}
 		st.Hold.Pools = names
 		st.MarkPoolHeld(v1alpha1.ReasonHeldForRebuild,
-			"MachineConfigPool %s is paused since %s for a rebuild, but %s; it is unpaused at %s (the hold timeout) unless that is fixed first",
-			strings.Join(names, ", "), st.Hold.Since.UTC().Format(time.RFC3339), why, st.Hold.Since.Add(limit).UTC().Format(time.RFC3339))
+			"%s paused since %s for a rebuild, but %s; unpaused at %s (the hold timeout) unless that is fixed first",
+			poolsVerb(names, "is", "are"), st.Hold.Since.UTC().Format(time.RFC3339), why, st.Hold.Since.Add(limit).UTC().Format(time.RFC3339))
 		return nil
 	}
 	for _, p := range pools {
@@ -452,6 +452,15 @@ func (r *Reconciler) patchPool(ctx context.Context, pool *mcfgv1.MachineConfigPo
 		return fmt.Errorf("%s MachineConfigPool %s: %w", what, pool.Name, err)
 	}
 	return nil
+}
+
+// poolsVerb names pools with the verb agreeing: "MachineConfigPool worker is",
+// "MachineConfigPools worker, infra are".
+func poolsVerb(pools []string, one, many string) string {
+	if len(pools) == 1 {
+		return "MachineConfigPool " + pools[0] + " " + one
+	}
+	return "MachineConfigPools " + strings.Join(pools, ", ") + " " + many
 }
 
 // holder is the value of PausedByAnnotation for pi.

@@ -96,7 +96,7 @@ func TestHold(t *testing.T) {
 		st.Hold = &v1alpha1.PoolHold{Since: metav1.NewTime(since), BaseImage: newBase, Pools: []string{poolName}}
 	}
 	heldMsg := func(build string, at time.Time) string {
-		return fmt.Sprintf("MachineConfigPool worker is paused since %s while %s on the new base image %s; it is unpaused once the new image is promoted, at the latest at %s (the hold timeout). To roll out the new configuration on the current image now, set spec.promotion.upgradeStrategy to Follow",
+		return fmt.Sprintf("MachineConfigPool worker is paused since %s while %s on the new base image %s; unpaused once the new image is promoted, at the latest at %s (the hold timeout). To roll out the new configuration on the current image now, set spec.promotion.upgradeStrategy to Follow",
 			at.UTC().Format(time.RFC3339), build, newBase, end(at, config.DefaultHoldTimeout))
 	}
 	// promotedB: image B (built on the new base) is promoted.
@@ -329,7 +329,7 @@ func TestHold(t *testing.T) {
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			building(st)
 			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "Secret ocl/push (spec.pushSecret) not found: create it in the PoolImage's namespace, or fix spec.pushSecret")
-			st.MarkPoolHeld(v1alpha1.ReasonHeldForRebuild, "MachineConfigPool worker is paused since %s for a rebuild, but the inputs cannot be resolved (see BuildSucceeded); it is unpaused at %s (the hold timeout) unless that is fixed first",
+			st.MarkPoolHeld(v1alpha1.ReasonHeldForRebuild, "MachineConfigPool worker is paused since %s for a rebuild, but the inputs cannot be resolved (see BuildSucceeded); unpaused at %s (the hold timeout) unless that is fixed first",
 				since.UTC().Format(time.RFC3339), end(since, config.DefaultHoldTimeout))
 		}))},
 		WantEvents:     []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", "Secret ocl/push (spec.pushSecret) not found: create it in the PoolImage's namespace, or fix spec.pushSecret")},
@@ -346,6 +346,22 @@ func TestHold(t *testing.T) {
 			st.ClearPoolHeld()
 		}))},
 		WantEvents: []string{released("spec.promotion.upgradeStrategy is Follow: it takes the release's configuration on its current image")},
+	}, {
+		// D: the MCO's operator writes both base images in one ControllerConfig update: a
+		// change of them alone does not wait for the quiet period (a Containerfile edit does).
+		Name:          "with a quiet period, a change of the release's base images alone builds at once",
+		Key:           key(),
+		Objects:       upgraded(pool(), status(poolImage(follow), promoted), mcA),
+		OtherTestData: map[string]interface{}{"config": &config.Config{Generator: testCfg.Generator, DashboardURL: dashboard, DefaultPullSecret: "global-pull-secret", QuietPeriod: 15 * time.Second}},
+		WantCreates:   []runtime.Object{wantRun(t, poolImage(follow), up, TriggerUpgrade, "")},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(follow), func(st *v1alpha1.PoolImageStatus) {
+			promoted(st)
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: nameUp, InputsHash: hUp, Inputs: sumUp}
+			st.MarkAwaitingBuild()
+			st.MarkBuilding(nameUp)
+			st.MarkUpToDate(newBase)
+		}))},
+		WantEvents: []string{startedEvent},
 	}, {
 		Name:        "Follow: a base change never pauses the pool",
 		Key:         key(),

@@ -139,6 +139,11 @@ func (r *Reconciler) resolve(ctx context.Context, pi *v1alpha1.PoolImage) (*reso
 	if err := dockerConfig("spec.baseImagePullSecret", pi.Spec.BaseImagePullSecret); err != nil {
 		return nil, err
 	}
+	if o := pi.Spec.Pipeline; o != nil && o.ProxySecret != nil {
+		if _, err := r.secret(ctx, pi, o.ProxySecret.Name, "spec.pipeline.proxySecret"); err != nil {
+			return nil, err
+		}
+	}
 	if pi.Spec.BaseImagePullSecret == nil && cfg.DefaultPullSecret != "" {
 		if ok, err := r.optionalSecret(ctx, pi, cfg.DefaultPullSecret); err != nil {
 			return nil, err

@@ -220,7 +220,7 @@ func TestPrebuild(t *testing.T) {
 			st.MarkBuilding(n)
 			st.MarkUpToDate(baseV2)
 			st.Hold = &v1alpha1.PoolHold{Since: metav1.NewTime(now), BaseImage: baseV2, Pools: []string{poolName}}
-			st.MarkPoolHeld(v1alpha1.ReasonHeldForRebuild, "MachineConfigPool worker is paused since %s while the image is being rebuilt on the new base image %s; it is unpaused once the new image is promoted, at the latest at %s (the hold timeout). To roll out the new configuration on the current image now, set spec.promotion.upgradeStrategy to Follow",
+			st.MarkPoolHeld(v1alpha1.ReasonHeldForRebuild, "MachineConfigPool worker is paused since %s while the image is being rebuilt on the new base image %s; unpaused once the new image is promoted, at the latest at %s (the hold timeout). To roll out the new configuration on the current image now, set spec.promotion.upgradeStrategy to Follow",
 				now.UTC().Format(time.RFC3339), baseV2, now.Add(config.DefaultHoldTimeout).UTC().Format(time.RFC3339))
 		}))},
 		WantEvents: []string{

@@ -3,6 +3,7 @@ package generator
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -428,5 +429,34 @@ func TestRenderTag(t *testing.T) {
 		if p.Name == "CURRENT_TAG" && p.Value.StringVal != "" {
 			t.Errorf("the controller's run moves the tag %q itself", p.Value.StringVal)
 		}
+	}
+}
+
+// TestProxyCredentialsNeverInParams (issue 13 B12): a cluster proxy URL with credentials is
+// refused, naming the field and the fix; with spec.pipeline.proxySecret the build reads its proxy
+// from that Secret and no parameter carries the cluster's proxy.
+func TestProxyCredentialsNeverInParams(t *testing.T) {
+	pi := loadExample(t, "minimal")
+	in := testInputs()
+	in.Proxy = Proxy{HTTPProxy: "http://alice:s3cret@proxy.example.com:3128", NoProxy: ".cluster.local"}
+	_, err := Render(pi, in)
+	if err == nil || !strings.Contains(err.Error(), "inputs.proxy.httpProxy") || !strings.Contains(err.Error(), "spec.pipeline.proxySecret") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("Render with a proxy URL with credentials: %v", err)
+	}
+	pi.Spec.Pipeline = &v1alpha1.PipelineOptions{ProxySecret: &v1alpha1.SecretReference{Name: "build-proxy"}}
+	pr, err := Render(pi, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(pr)
+	if strings.Contains(string(b), "s3cret") || strings.Contains(string(b), "alice") {
+		t.Error("the proxy's credentials are in the rendered PipelineRun")
+	}
+	bound := false
+	for _, w := range pr.Spec.Workspaces {
+		bound = bound || (w.Name == WorkspaceProxy && w.Secret != nil && w.Secret.SecretName == "build-proxy")
+	}
+	if !bound {
+		t.Errorf("the proxy Secret is not bound: %+v", pr.Spec.Workspaces)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -70,6 +71,19 @@ type Proxy struct {
 	NoProxy string `json:"noProxy,omitempty"`
 }
 
+// credentials names the first proxy URL with a user or password in it.
+func (p Proxy) credentials() (string, bool) {
+	for _, u := range []struct{ field, url string }{{"httpProxy", p.HTTPProxy}, {"httpsProxy", p.HTTPSProxy}} {
+		if parsed, err := url.Parse(u.url); err == nil && parsed.User != nil {
+			return u.field, true
+		}
+		if strings.Contains(u.url, "@") { // unparsable, but looks like user@host
+			return u.field, true
+		}
+	}
+	return "", false
+}
+
 // ContentSHA256 returns the hex sha256 of a ConfigMap's data, independent of key order; use it
 // for Inputs.YumReposSHA256 and TrustedCA.SHA256.
 func ContentSHA256(data map[string]string) string {
@@ -119,6 +133,7 @@ type plan struct {
 	pullSecret  string
 	trustedCA   *TrustedCA
 	cacheRepo   string
+	proxySecret string
 	trigger     string
 	cfg         Config
 	params      map[string]string
@@ -259,6 +274,15 @@ func newPlan(pi *v1alpha1.PoolImage, in Inputs) (*plan, error) {
 		if o.Cache != nil {
 			p.cacheRepo = o.Cache.Repository
 		}
+		if o.ProxySecret != nil {
+			p.proxySecret = o.ProxySecret.Name
+		}
+	}
+	if p.proxySecret != "" {
+		p.Proxy = Proxy{} // the build reads its proxy from the Secret
+	} else if field, ok := p.Proxy.credentials(); ok {
+		return nil, &apis.FieldError{Message: fmt.Sprintf("the cluster's proxy (%s) carries credentials", field), Paths: []string{"inputs.proxy." + field},
+			Details: "they would be visible in the PipelineRun's parameters: create a Secret with the keys HTTP_PROXY, HTTPS_PROXY and NO_PROXY in the PoolImage's namespace and name it in spec.pipeline.proxySecret"}
 	}
 	p.ImageFormat = p.params["IMAGE_FORMAT"]
 	return p, nil

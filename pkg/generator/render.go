@@ -29,7 +29,7 @@ var pipelineParams = []string{
 }
 
 var allWorkspaces = []string{WorkspaceBasePullSecret, WorkspacePushSecret, WorkspaceEntitlement,
-	WorkspaceActivationKey, WorkspaceYumRepos, WorkspaceRPMGPG, WorkspaceTrustedCA}
+	WorkspaceActivationKey, WorkspaceYumRepos, WorkspaceRPMGPG, WorkspaceTrustedCA, WorkspaceProxy}
 
 func pass(names ...string) tektonv1.Params {
 	ps := make(tektonv1.Params, 0, len(names))
@@ -107,7 +107,7 @@ func pipelineSpec(cfg Config, r retries) *tektonv1.PipelineSpec {
 					"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "BUILDAH_IMAGE", "STORAGE_DRIVER", "IMAGE_FORMAT",
 					"TLS_VERIFY", "PUSH_RETRIES", "CACHE_REPO", "TRUSTED_CA_KEY"), param("PINNED_BASE_IMAGE", baseRef)),
 				Workspaces: bindWorkspaces(WorkspaceBasePullSecret, WorkspacePushSecret, WorkspaceEntitlement,
-					WorkspaceActivationKey, WorkspaceYumRepos, WorkspaceRPMGPG, WorkspaceTrustedCA),
+					WorkspaceActivationKey, WorkspaceYumRepos, WorkspaceRPMGPG, WorkspaceTrustedCA, WorkspaceProxy),
 			},
 			{
 				Name:        TaskVerify,
@@ -235,6 +235,7 @@ func Render(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.PipelineRun, error) {
 		configMap(WorkspaceYumRepos, p.YumRepos),
 		secret(WorkspaceRPMGPG, p.RPMGPG),
 		configMap(WorkspaceTrustedCA, caName),
+		secret(WorkspaceProxy, p.proxySecret),
 	} {
 		if b != nil {
 			workspaces = append(workspaces, *b)

@@ -55,6 +55,7 @@ const (
 	WorkspaceYumRepos       = "yum-repos"
 	WorkspaceRPMGPG         = "rpm-gpg"
 	WorkspaceTrustedCA      = "trusted-ca"
+	WorkspaceProxy          = "proxy"
 )
 
 // StepToolCommand is the binary of the tools image that runs the Go stages.
@@ -100,7 +101,8 @@ var workspaceDoc = map[string]string{
 	WorkspaceActivationKey:  "Secret with an activation key (org, activationkey), mounted read-only at /run/secrets/rhsm-activation in RUN steps.",
 	WorkspaceYumRepos:       "ConfigMap of *.repo files, mounted read-only at /etc/yum.repos.d in RUN steps.",
 	WorkspaceRPMGPG:         "Secret of RPM GPG keys, mounted read-only at /etc/pki/rpm-gpg in RUN steps.",
-	WorkspaceTrustedCA:      "ConfigMap with the cluster's additional trust bundle, baked into the image.",
+	WorkspaceTrustedCA:      "ConfigMap with the cluster's trust bundle, trusted by buildah and RUN steps (not baked into the image).",
+	WorkspaceProxy:          "Secret with the keys HTTP_PROXY, HTTPS_PROXY and NO_PROXY, used instead of the proxy parameters (a proxy URL with credentials).",
 }
 
 // envName maps a workspace name to the prefix of its environment variables.
@@ -233,14 +235,14 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 		"PUSH_RETRIES", "CACHE_REPO", "TRUSTED_CA_KEY"}
 	storage := corev1.VolumeMount{Name: "varlibcontainers", MountPath: "/var/lib/containers"}
 	secrets := corev1.VolumeMount{Name: "ocl-secrets", MountPath: "/var/run/ocl-secrets"}
-	proxyEnv := paramEnv("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+	proxyEnv := concatEnv(paramEnv("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"), workspaceEnv(WorkspaceProxy))
 	return tektonv1.TaskSpec{
 		DisplayName: "Build and push the OS image",
 		Description: "Builds the rendered Containerfile with buildah on the pinned base image, with entitlements " +
 			"mounted into RUN steps (never copied into a layer), and pushes it.",
 		Params: paramSpecs(taskDefaults(cfg), params...),
 		Workspaces: workspaceDecls(WorkspaceBasePullSecret, WorkspacePushSecret, WorkspaceEntitlement,
-			WorkspaceActivationKey, WorkspaceYumRepos, WorkspaceRPMGPG, WorkspaceTrustedCA),
+			WorkspaceActivationKey, WorkspaceYumRepos, WorkspaceRPMGPG, WorkspaceTrustedCA, WorkspaceProxy),
 		Results: []tektonv1.TaskResult{
 			{Name: ResultImageURL, Type: tektonv1.ResultsTypeString, Description: "The pushed image, repository:tag."},
 			{Name: ResultImageDigest, Type: tektonv1.ResultsTypeString, Description: "Digest of the pushed image."},

@@ -121,6 +121,23 @@ func TestVerify(t *testing.T) {
 		},
 		kernels: []string{"6.1.0-rt"},
 	}, {
+		// Issue 13 B12: one complete kernel beside a second one is not bootable on ostree.
+		name: "a second kernel added beside the base's",
+		img: func() v1.Image {
+			return image(t, base, "amd64", nil, layer(t,
+				entry{path: "usr/lib/modules/6.1.0-rt/vmlinuz", content: "rt"},
+				entry{path: "usr/lib/modules/6.1.0-rt/initramfs.img", content: "rt"}))
+		},
+		problems: []string{"2 kernels under /usr/lib/modules (" + kver + ", 6.1.0-rt): an ostree-based OS boots exactly one"},
+		kernels:  []string{kver, "6.1.0-rt"},
+	}, {
+		name: "an incomplete second kernel beside a complete one",
+		img: func() v1.Image {
+			return image(t, base, "amd64", nil, layer(t, entry{path: "usr/lib/modules/6.1.0-rt/vmlinuz", content: "rt"}))
+		},
+		problems: []string{"2 kernels under /usr/lib/modules"},
+		kernels:  []string{kver},
+	}, {
 		name: "kernel deleted",
 		img: func() v1.Image {
 			return image(t, base, "amd64", nil, layer(t, entry{path: "usr/lib/modules/" + kver + "/.wh.vmlinuz"}))

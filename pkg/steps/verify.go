@@ -79,12 +79,17 @@ func Verify(img, base v1.Image, arch string) (*VerifyResult, error) {
 		problem("/usr/lib/os-release is missing")
 	}
 	res.Kernels = fs.kernels()
-	if len(res.Kernels) == 0 {
-		if len(fs.vmlinuz) == 0 {
-			problem("no kernel: no /usr/lib/modules/<version>/vmlinuz (was it removed by the Containerfile?)")
-		} else {
-			problem("no initramfs: /usr/lib/modules/%s/vmlinuz has no initramfs.img beside it", sortedKeys(fs.vmlinuz)[0])
-		}
+	// An ostree-based OS boots exactly one kernel: the one under /usr/lib/modules/<version>/
+	// (bootc's lint refuses more, and ostree picks one arbitrarily). One complete kernel beside
+	// an incomplete or second one is not a bootable image.
+	switch versions := sortedKeys(fs.vmlinuz); {
+	case len(versions) == 0:
+		problem("no kernel: no /usr/lib/modules/<version>/vmlinuz (was it removed by the Containerfile?)")
+	case len(versions) > 1:
+		problem("%d kernels under /usr/lib/modules (%s): an ostree-based OS boots exactly one; remove all but one (a kernel update in the Containerfile must remove the previous kernel)",
+			len(versions), strings.Join(versions, ", "))
+	case len(res.Kernels) == 0:
+		problem("no initramfs: /usr/lib/modules/%s/vmlinuz has no initramfs.img beside it", versions[0])
 	}
 	return res, nil
 }

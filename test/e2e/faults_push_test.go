@@ -149,8 +149,9 @@ func TestPushFaults(t *testing.T) {
 	// 1. Nothing listens on the registry's address.
 	got := failedBuild(t, ns, "", "a failed push to a registry that is down")
 	f := got.Status.LatestBuild.Failure
-	// The build pushes the tag of its inputs hash; promote tags :latest after verify.
-	pushed := regexp.QuoteMeta(addr+"/os/faults:") + "[0-9a-f]{40}"
+	// The build pushes a tag of its own (inputs hash and run id); the controller tags :latest
+	// once it promoted the image.
+	pushed := regexp.QuoteMeta(addr+"/os/faults:") + "[0-9a-f]{40}-[0-9a-f]{12}"
 	want := "^" + regexp.QuoteMeta("registry "+addr+" unreachable after 3 retries while pushing ") + pushed +
 		regexp.QuoteMeta(": check that it is up and reachable from the build pods, then retry the build; push secret: Secret "+ns+"/push (spec.pushSecret)") + "$"
 	if f.Task != "build" || f.Step != "push" || !regexp.MustCompile(want).MatchString(f.Message) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -38,13 +39,20 @@ const renderDelay = 5 * time.Second
 // base image the ControllerConfig carried) and the OS image.
 type renderedConfig struct{ name, template, image string }
 
-// renderer stands in for the MCO's template, render and node controllers for pool worker.
+// renderer stands in for the MCO's template, render and node controllers for pool worker,
+// following the MCO's code (openshift/machine-config-operator, main of 2026-08).
 // Templates: the template MachineConfig 00-worker-e2e follows the ControllerConfig's base image
-// (a new release brings new templates). Render: a change of the pool's MachineConfigs is
-// rendered renderDelay after it is first seen, into a rendered MachineConfig whose osImageURL is
-// the last one in name order (the MCO's merge), and set as the pool's spec.configuration, also
-// while the pool is paused. Nodes: an unpaused pool whose configuration changed rolls it out (one
-// drain and reboot per rolled config).
+// (a new release brings new templates); like the MCO's own templates it is annotated
+// generated-by-controller-version. Render (pkg/controller/render, renderDelay; the merge of
+// pkg/controller/common/helpers.go MergeMachineConfigs): a change of the pool's MachineConfigs is
+// rendered renderDelay after it is first seen; the MachineConfigs the pool's
+// machineConfigSelector selects are merged in the MCO's order (worker-role ones first, then the
+// others, each by name); osImageURL starts as the ControllerConfig's baseOSContainerImage
+// (GetDefaultBaseImageContainer), and the last non-empty osImageURL of a MachineConfig not
+// annotated generated-by-controller-version wins. The rendered MachineConfig (annotated like the
+// MCO's) is set as the pool's spec.configuration, also while the pool is paused. Nodes
+// (pkg/controller/node): an unpaused pool whose configuration changed rolls it out (one drain
+// and reboot per rolled config); a paused pool rolls nothing.
 type renderer struct {
 	t       *testing.T
 	mu      sync.Mutex
@@ -72,8 +80,9 @@ func (r *renderer) desired(ctx context.Context) (renderedConfig, error) {
 	switch {
 	case apierrors.IsNotFound(err):
 		tmpl = &mcfgv1.MachineConfig{ObjectMeta: metav1.ObjectMeta{Name: templateMC,
-			Labels:      map[string]string{"machineconfiguration.openshift.io/role": "worker"},
-			Annotations: map[string]string{templateAnnotation: cc.Spec.BaseOSContainerImage}}}
+			Labels: map[string]string{"machineconfiguration.openshift.io/role": "worker"},
+			Annotations: map[string]string{templateAnnotation: cc.Spec.BaseOSContainerImage,
+				generatedByAnnotation: "e2e-standin"}}}
 		if _, err := clients.mco.MachineconfigurationV1().MachineConfigs().Create(ctx, tmpl, metav1.CreateOptions{}); err != nil {
 			return renderedConfig{}, err
 		}
@@ -85,22 +94,40 @@ func (r *renderer) desired(ctx context.Context) (renderedConfig, error) {
 			return renderedConfig{}, err
 		}
 	}
-	out := renderedConfig{image: cc.Spec.OSImageURL}
-	mcs, err := clients.mco.MachineconfigurationV1().MachineConfigs().List(ctx, metav1.ListOptions{LabelSelector: "machineconfiguration.openshift.io/role=worker"})
+	out := renderedConfig{image: cc.Spec.BaseOSContainerImage}
+	pool, err := clients.mco.MachineconfigurationV1().MachineConfigPools().Get(ctx, "worker", metav1.GetOptions{})
 	if err != nil {
 		return renderedConfig{}, err
 	}
-	last := ""
-	for _, mc := range mcs.Items {
+	sel, err := metav1.LabelSelectorAsSelector(pool.Spec.MachineConfigSelector)
+	if err != nil {
+		return renderedConfig{}, err
+	}
+	mcs, err := clients.mco.MachineconfigurationV1().MachineConfigs().List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return renderedConfig{}, err
+	}
+	items := mcs.Items
+	sort.SliceStable(items, func(i, j int) bool {
+		wi, wj := items[i].Labels["machineconfiguration.openshift.io/role"] == "worker", items[j].Labels["machineconfiguration.openshift.io/role"] == "worker"
+		if wi != wj {
+			return wi
+		}
+		return items[i].Name < items[j].Name
+	})
+	for _, mc := range items {
 		if t := mc.Annotations[templateAnnotation]; t != "" {
 			out.template = t
 		}
-		if mc.Spec.OSImageURL != "" && mc.Name > last {
-			last, out.image = mc.Name, mc.Spec.OSImageURL
+		if _, generated := mc.Annotations[generatedByAnnotation]; !generated && mc.Spec.OSImageURL != "" {
+			out.image = mc.Spec.OSImageURL
 		}
 	}
 	return out, nil
 }
+
+// generatedByAnnotation marks the MCO's own MachineConfigs; their osImageURL does not count.
+const generatedByAnnotation = "machineconfiguration.openshift.io/generated-by-controller-version"
 
 func startRenderer(t *testing.T) *renderer {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -136,7 +163,7 @@ func startRenderer(t *testing.T) *renderer {
 					n++
 					want.name = fmt.Sprintf("rendered-worker-e2e-%d", n)
 					mc := &mcfgv1.MachineConfig{ObjectMeta: metav1.ObjectMeta{Name: want.name,
-						Annotations: map[string]string{"e2e.ocl-pipelines.dev/template": want.template}},
+						Annotations: map[string]string{"e2e.ocl-pipelines.dev/template": want.template, generatedByAnnotation: "e2e-standin"}},
 						Spec: mcfgv1.MachineConfigSpec{OSImageURL: want.image}}
 					if _, err := clients.mco.MachineconfigurationV1().MachineConfigs().Create(ctx, mc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 						continue
@@ -324,6 +351,7 @@ func TestUpgradeRollsOutOnce(t *testing.T) {
 		t.Errorf("with Follow, nodes rolled out %+v after the upgrade, want 2: the new templates on %s, then the new image", rolled, first)
 	}
 	t.Logf("Follow: nodes rolled out %d configurations after the upgrade", len(rolled))
+	fmt.Printf("bench: upgrade.rollouts_follow=%d\n", len(rolled)) // make bench-build reads these
 	first = followed
 	update(t, ns, func(p *v1alpha1.PoolImage) { p.Spec.Promotion = nil })
 
@@ -351,6 +379,7 @@ func TestUpgradeRollsOutOnce(t *testing.T) {
 	intermediate := len(r.all)
 	r.mu.Unlock()
 	t.Logf("without a prebuild: base change → promotion %s; %d configurations rendered in all, nodes rolled %d after the upgrade", withoutPrebuild.Round(time.Second), intermediate, len(rolled))
+	fmt.Printf("bench: upgrade.rollouts_held=%d\nbench: upgrade.rebuild_promotion_seconds=%.1f\n", len(rolled), withoutPrebuild.Seconds())
 
 	// 2. With a prebuild: ClusterVersion offers release 4.99.4.
 	base4, ext4, release4 := standinRelease(t, "4")
@@ -407,6 +436,7 @@ func TestUpgradeRollsOutOnce(t *testing.T) {
 		t.Errorf("the pool was held %d times with a prebuilt image, want 0", n)
 	}
 	t.Logf("with a prebuild: base change → promotion %s (without: %s)", withPrebuild.Round(10*time.Millisecond), withoutPrebuild.Round(time.Second))
+	fmt.Printf("bench: upgrade.rollouts_prebuilt=%d\nbench: upgrade.prebuilt_promotion_seconds=%.2f\n", len(rolled), withPrebuild.Seconds())
 	if !held {
 		t.Error("the pool was never held during the rebuild")
 	}

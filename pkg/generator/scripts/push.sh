@@ -18,6 +18,15 @@ if [ -f "${OCL_SECRETS_DIR:-/var/run/ocl-secrets}/trusted-ca/tls-ca-bundle.pem" 
   export SSL_CERT_FILE="${OCL_SECRETS_DIR:-/var/run/ocl-secrets}/trusted-ca/tls-ca-bundle.pem"
 fi
 
+# A proxy Secret (spec.pipeline.proxySecret, for a proxy URL with credentials) replaces the proxy
+# parameters; its values are never printed.
+if [ "${PROXY_BOUND:-false}" = "true" ]; then
+  for key in HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+    if [ -f "$PROXY_PATH/$key" ]; then
+      export "$key=$(cat "$PROXY_PATH/$key")"
+    fi
+  done
+fi
 args=(
   --storage-driver "$STORAGE_DRIVER"
   push

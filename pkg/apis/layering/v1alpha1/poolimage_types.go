@@ -252,6 +252,13 @@ type PipelineOptions struct {
 	// cache keeps buildah's layer cache between builds.
 	// +optional
 	Cache *Cache `json:"cache,omitempty"`
+
+	// proxySecret names a Secret, in the PoolImage's namespace, with the keys HTTP_PROXY,
+	// HTTPS_PROXY and NO_PROXY that the build and push steps use instead of the cluster's
+	// proxy. Needed when the cluster's proxy URL carries credentials: the controller never puts
+	// those in the PipelineRun's parameters.
+	// +optional
+	ProxySecret *SecretReference `json:"proxySecret,omitempty"`
 }
 
 // Retries sets retry counts per stage. Unset fields take the defaults in parentheses.

@@ -265,6 +265,11 @@ func (in *PipelineOptions) DeepCopyInto(out *PipelineOptions) {
 		*out = new(Cache)
 		**out = **in
 	}
+	if in.ProxySecret != nil {
+		in, out := &in.ProxySecret, &out.ProxySecret
+		*out = new(SecretReference)
+		**out = **in
+	}
 	return
 }
 
