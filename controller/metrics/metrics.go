@@ -38,6 +38,7 @@ type Recorder struct {
 	finished   metric.Int64Counter
 	duration   metric.Float64Histogram
 	superseded metric.Int64Counter
+	released   metric.Int64Counter
 	reg        metric.Registration
 }
 
@@ -63,6 +64,10 @@ func New(mp metric.MeterProvider, src Source) (*Recorder, error) {
 	if r.superseded, err = m.Int64Counter("ocl_pipelines_builds_superseded",
 		metric.WithDescription("Running builds cancelled because the pool's inputs changed again.")); err != nil {
 		return nil, fmt.Errorf("create counter builds_superseded: %w", err)
+	}
+	if r.released, err = m.Int64Counter("ocl_pipelines_holds_released_early",
+		metric.WithDescription("Holds of a pool that ended before its rebuilt image was promoted and rendered, by reason: HoldTimeout, RebuildFailed, RenderDegraded. The pool took the release's configuration on its old image (a second reboot follows).")); err != nil {
+		return nil, fmt.Errorf("create counter holds_released_early: %w", err)
 	}
 	pending, err := m.Int64ObservableGauge("ocl_pipelines_builds_pending",
 		metric.WithDescription("PoolImages whose new inputs wait for the quiet period before their build starts."))
@@ -199,4 +204,14 @@ func (r *Recorder) Superseded(ctx context.Context, pi *v1alpha1.PoolImage) {
 		return
 	}
 	r.superseded.Add(ctx, 1, metric.WithAttributes(poolAttrs(pi)...))
+}
+
+// HoldReleasedEarly counts a hold of pool for pi that ended before the rebuilt image was
+// promoted and rendered, for reason (HoldTimeout, RebuildFailed, RenderDegraded).
+func (r *Recorder) HoldReleasedEarly(ctx context.Context, pi *v1alpha1.PoolImage, pool, reason string) {
+	if r == nil {
+		return
+	}
+	r.released.Add(ctx, 1, metric.WithAttributes(attribute.String("poolimage", pi.Namespace+"/"+pi.Name),
+		attribute.String("pool", pool), attribute.String("reason", reason)))
 }

@@ -62,13 +62,13 @@ func (r *Reconciler) reconcileHold(ctx context.Context, pi *v1alpha1.PoolImage, 
 		return err
 	}
 	stale := st.CurrentImage != "" && st.CurrentInputs != nil && st.CurrentInputs.BaseImage != base
-	mode, why, warn := holdNone, "", false
+	mode, why, warn := holdNone, "", ""
 	switch {
 	case !stale && st.Hold != nil && pi.Spec.Strategy() == v1alpha1.UpgradeHoldPool && !pi.Spec.PromotionPaused():
 		mode, why = holdAwait, "its new image is promoted and rendered"
 		for _, p := range targets {
 			if msg, degraded := renderDegraded(p); degraded && r.pausedByUs(p, pi) {
-				mode, why, warn = holdNone, fmt.Sprintf("the MCO cannot render MachineConfigPool %s (%s), so waiting for its rendering would never end", p.Name, msg), true
+				mode, why, warn = holdNone, fmt.Sprintf("the MCO cannot render MachineConfigPool %s (%s), so waiting for its rendering would never end", p.Name, msg), v1alpha1.ReasonRenderDegraded
 			}
 		}
 		if mode == holdAwait && !r.awaitingRender(pi, targets) {
@@ -81,7 +81,7 @@ func (r *Reconciler) reconcileHold(ctx context.Context, pi *v1alpha1.PoolImage, 
 	case pi.Spec.PromotionPaused():
 		why = "spec.promotion.paused is set: the controller does not roll out images"
 	case failedFinal:
-		why, warn = "the rebuild on the new base image failed (see BuildSucceeded): the pool takes the release's configuration on its current image now, and the rebuilt image once it is fixed and promoted", true
+		why, warn = "the rebuild on the new base image failed (see BuildSucceeded): the pool takes the release's configuration on its current image now, and the rebuilt image once it is fixed and promoted", "RebuildFailed"
 	default:
 		mode = holdPause
 	}
@@ -94,7 +94,7 @@ func (r *Reconciler) reconcileHold(ctx context.Context, pi *v1alpha1.PoolImage, 
 		}
 		limit := holdTimeout(ctx, pi)
 		if held := r.Clock.Now().Sub(since); held >= limit {
-			mode, warn = holdNone, true
+			mode, warn = holdNone, v1alpha1.ReasonHoldTimeout
 			why = fmt.Sprintf("it was held for %s, the hold timeout (spec.promotion.holdTimeout or the controller's hold-timeout); it takes the release's configuration on its current image now, and the rebuilt image once promoted", limit)
 		} else {
 			r.EnqueueAfter(pi, limit-held)
@@ -107,8 +107,9 @@ func (r *Reconciler) reconcileHold(ctx context.Context, pi *v1alpha1.PoolImage, 
 }
 
 // applyHold pauses, keeps or releases each target pool for mode and records the PoolHeld
-// condition.
-func (r *Reconciler) applyHold(ctx context.Context, pi *v1alpha1.PoolImage, targets []*mcfgv1.MachineConfigPool, mode holdMode, base, why string, warn bool) error {
+// condition. warn, when set, is why a hold ends before the rebuilt image is promoted and
+// rendered (HoldTimeout, RebuildFailed, RenderDegraded): a Warning and a count.
+func (r *Reconciler) applyHold(ctx context.Context, pi *v1alpha1.PoolImage, targets []*mcfgv1.MachineConfigPool, mode holdMode, base, why, warn string) error {
 	st := &pi.Status
 	var held, admin, released, master []string
 	for _, p := range targets {
@@ -136,8 +137,9 @@ func (r *Reconciler) applyHold(ctx context.Context, pi *v1alpha1.PoolImage, targ
 					return err
 				}
 				typ, reason := corev1.EventTypeNormal, v1alpha1.ReasonPoolReleased
-				if warn {
+				if warn != "" {
 					typ, reason = corev1.EventTypeWarning, v1alpha1.ReasonHoldReleased
+					r.Metrics.HoldReleasedEarly(ctx, pi, p.Name, warn)
 				}
 				r.event(ctx, pi, typ, reason, "unpaused MachineConfigPool %s: %s", p.Name, why)
 			}
@@ -234,6 +236,7 @@ func (r *Reconciler) boundHold(ctx context.Context, pi *v1alpha1.PoolImage, why 
 		if err := r.unpausePool(ctx, p); err != nil {
 			return err
 		}
+		r.Metrics.HoldReleasedEarly(ctx, pi, p.Name, v1alpha1.ReasonHoldTimeout)
 		r.event(ctx, pi, corev1.EventTypeWarning, v1alpha1.ReasonHoldReleased,
 			"unpaused MachineConfigPool %s after the hold timeout %s: %s", p.Name, limit, why)
 	}

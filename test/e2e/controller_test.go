@@ -200,6 +200,36 @@ func setConfig(t *testing.T, data map[string]string) {
 	}
 }
 
+// shippedConfig returns the value of key in the shipped config-ocl-pipelines
+// (config/400-config-ocl-pipelines.yaml): what users run.
+func shippedConfig(t *testing.T, key string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "config", "400-config-ocl-pipelines.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	if err := yaml.Unmarshal(b, &cm); err != nil {
+		t.Fatalf("config/400-config-ocl-pipelines.yaml: %v", err)
+	}
+	v, ok := cm.Data[key]
+	if !ok {
+		t.Fatalf("config/400-config-ocl-pipelines.yaml has no %s", key)
+	}
+	return v
+}
+
+// noQuietPeriod sets quiet-period 0s for a test that edits its spec and expects the build at
+// once: such a test is about the build, promotion or a fault, not about batching edits, and 15 s
+// per edit would multiply its run time. TestBurstBuildsOnce runs with the shipped quiet period.
+// The shipped value is restored when the test ends.
+func noQuietPeriod(t *testing.T) {
+	t.Helper()
+	shipped := shippedConfig(t, "quiet-period")
+	setConfig(t, map[string]string{"quiet-period": "0s"})
+	t.Cleanup(func() { setConfig(t, map[string]string{"quiet-period": shipped}) })
+}
+
 func poolRuns(ctx context.Context, ns string) ([]tektonv1.PipelineRun, error) {
 	l, err := clients.tekton.TektonV1().PipelineRuns(ns).List(ctx, metav1.ListOptions{LabelSelector: layering.PoolLabel + "=worker"})
 	if err != nil {
@@ -282,7 +312,7 @@ func machineConfigImage(t *testing.T) string {
 func TestBuildLoop(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-loop"
-	setConfig(t, map[string]string{"quiet-period": "0s"})
+	noQuietPeriod(t)
 	newNamespace(t, ns)
 	createPushSecret(t, ns, []byte(`{"auths":{}}`))
 	registry := os.Getenv("OCL_E2E_REGISTRY")
@@ -645,7 +675,7 @@ func pushAuth() []byte {
 func TestUpgradeAndEntitlements(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-upgrade"
-	setConfig(t, map[string]string{"quiet-period": "0s"})
+	noQuietPeriod(t)
 	newNamespace(t, ns)
 	for _, s := range []*corev1.Secret{
 		{ObjectMeta: metav1.ObjectMeta{Name: "push"}, Type: corev1.SecretTypeDockerConfigJson,

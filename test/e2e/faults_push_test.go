@@ -121,7 +121,7 @@ func pushLog(t *testing.T, ns string, pi *v1alpha1.PoolImage) string {
 func TestPushFaults(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-push-faults"
-	setConfig(t, map[string]string{"quiet-period": "0s"})
+	noQuietPeriod(t)
 	newNamespace(t, ns)
 	host, _, err := net.SplitHostPort(os.Getenv("OCL_E2E_REGISTRY"))
 	if err != nil {

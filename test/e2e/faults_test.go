@@ -22,7 +22,7 @@ import (
 func TestDeletedRunIsNotRebuilt(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-deleted-run"
-	setConfig(t, map[string]string{"quiet-period": "0s"})
+	noQuietPeriod(t)
 	newNamespace(t, ns)
 	createPushSecret(t, ns, []byte(`{"auths":{}}`))
 	pi := &v1alpha1.PoolImage{ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns}, Spec: v1alpha1.PoolImageSpec{

@@ -86,7 +86,7 @@ func (l *listener) seen() []string {
 func TestInjectionRunsNothing(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-injection"
-	setConfig(t, map[string]string{"quiet-period": "0s"})
+	noQuietPeriod(t)
 	newNamespace(t, ns)
 	createPushSecret(t, ns, pushAuth())
 	host, _, err := net.SplitHostPort(os.Getenv("OCL_E2E_REGISTRY"))

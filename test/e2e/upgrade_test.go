@@ -316,7 +316,7 @@ func waitRolled(t *testing.T, r *renderer, ns string, from int, template, image 
 func TestUpgradeRollsOutOnce(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-rollout"
-	setConfig(t, map[string]string{"quiet-period": "0s"})
+	noQuietPeriod(t)
 	newNamespace(t, ns)
 	createPushSecret(t, ns, pushAuth())
 	r := startRenderer(t)

@@ -526,6 +526,7 @@ func TestAlertsUseExportedMetrics(t *testing.T) {
 	rec.BuildStarted(ctx, pi, "spec")
 	rec.BuildFinished(ctx, pi, metrics.ResultFailed, "Failed", &v1alpha1.BuildFailure{}, pi.CreationTimestamp.Time, pi.CreationTimestamp.Time)
 	rec.Superseded(ctx, pi)
+	rec.HoldReleasedEarly(ctx, pi, "worker", "HoldTimeout")
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
 		t.Fatal(err)
