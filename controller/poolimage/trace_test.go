@@ -331,7 +331,7 @@ func replay(tb testing.TB, tr trace) traceResult {
 	}
 	// The same trace under the baselines' rules.
 	var last time.Duration
-	var mcoStarts []time.Duration      // when the MCO starts a MachineOSBuild
+	var mcoStarts []time.Duration     // when the MCO starts a MachineOSBuild
 	changedNights := map[int64]bool{} // nights after which the inputs had changed
 	for _, ev := range tr.Events {
 		night := int64(ev.At.Duration / (24 * time.Hour))
