@@ -43,7 +43,7 @@ func pools(tb testing.TB, n int, promoted bool) ([]runtime.Object, []string) {
 			image := pushRepo + "@" + digestA
 			pr := succeededRun(tb, pi, in, now.Add(-time.Hour), digestA)
 			pr.Name = generator.RunName(name, h)
-			mc, err := desiredMachineConfig(pi, p, image, extV1, h)
+			mc, err := desiredMachineConfig(pi, p, testPromotion(image, extV1, h))
 			if err != nil {
 				tb.Fatal(err)
 			}

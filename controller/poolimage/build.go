@@ -2,14 +2,17 @@ package poolimage
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"sort"
 	"time"
 
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"knative.dev/pkg/logging"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
@@ -41,7 +44,7 @@ func newRetryToken(pi *v1alpha1.PoolImage) string {
 	t := pi.Annotations[layering.RetryAnnotation]
 	st := &pi.Status
 	switch {
-	case t == "":
+	case t == "" || pi.Annotations[layering.RetryHonouredAnnotation] == t:
 		return ""
 	case st.Retry != nil:
 		if st.Retry.Token == t {
@@ -52,6 +55,49 @@ func newRetryToken(pi *v1alpha1.PoolImage) string {
 		return ""
 	}
 	return t
+}
+
+// honourRetry reports whether token may be honoured now: the API server's PoolImage (not the
+// cache's, which may predate the controller's own record) does not record it as honoured.
+func (r *Reconciler) honourRetry(ctx context.Context, pi *v1alpha1.PoolImage, token string) (bool, error) {
+	if r.PoolImageClient == nil {
+		return true, nil
+	}
+	live, err := r.PoolImageClient.LayeringV1alpha1().PoolImages(pi.Namespace).Get(ctx, pi.Name, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Errorf("get PoolImage %s/%s: %w", pi.Namespace, pi.Name, err)
+	}
+	if live.Annotations[layering.RetryHonouredAnnotation] == token || (live.Status.Retry != nil && live.Status.Retry.Token == token) {
+		return false, nil
+	}
+	return true, nil
+}
+
+// recordRetry records on the PoolImage's metadata that token was honoured. Metadata, not status:
+// a reconcile that computed its status from an outdated cache overwrites the status (the
+// generated reconciler re-reads the object and writes its own status over it), never this
+// annotation. The patch carries the resourceVersion read just before; a conflict retries the
+// reconcile, which finds the retry's run by its name and records it then.
+func (r *Reconciler) recordRetry(ctx context.Context, pi *v1alpha1.PoolImage, token string) error {
+	if r.PoolImageClient == nil {
+		return nil
+	}
+	live, err := r.PoolImageClient.LayeringV1alpha1().PoolImages(pi.Namespace).Get(ctx, pi.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("get PoolImage %s/%s: %w", pi.Namespace, pi.Name, err)
+	}
+	if live.Annotations[layering.RetryHonouredAnnotation] == token {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": live.ResourceVersion,
+		"annotations": map[string]string{layering.RetryHonouredAnnotation: token}}})
+	if err != nil {
+		return fmt.Errorf("record retry of PoolImage %s/%s: %w", pi.Namespace, pi.Name, err)
+	}
+	if _, err := r.PoolImageClient.LayeringV1alpha1().PoolImages(pi.Namespace).Patch(ctx, pi.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("record retry of PoolImage %s/%s: %w", pi.Namespace, pi.Name, err)
+	}
+	return nil
 }
 
 // retryForPrebuild reports whether a new retry token is meant for the failed prebuild: it
@@ -77,6 +123,9 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, pi *v1alpha1.PoolImage,
 		token = "" // the prebuild takes it
 	}
 
+	if err := r.restorePromoted(pi, res); err != nil {
+		return err
+	}
 	if st.CurrentInputsHash != "" && st.CurrentInputsHash != res.hash && st.CurrentImage != "" {
 		// Promoted under an earlier hash version from these same inputs: adopt the new hash,
 		// do not rebuild (and reboot the pool) for a change of the hash's definition.
@@ -101,6 +150,11 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, pi *v1alpha1.PoolImage,
 	}
 
 	if token != "" {
+		if ok, err := r.honourRetry(ctx, pi, token); err != nil {
+			return err
+		} else if !ok {
+			return errStale // honoured already: the cache's PoolImage is older than that
+		}
 		// A retry: a new run of the same inputs under a name derived from the token, at once.
 		name := generator.RetryRunName(pool, res.hash, token)
 		run := findRun(runs, name)
@@ -110,6 +164,9 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, pi *v1alpha1.PoolImage,
 				return err
 			}
 			run = created
+		}
+		if err := r.recordRetry(ctx, pi, token); err != nil {
+			return err
 		}
 		st.Retry = &v1alpha1.RetryStatus{Token: token, PipelineRun: run.Name}
 		st.Pending = nil
@@ -202,7 +259,25 @@ func (r *Reconciler) chooseRun(pi *v1alpha1.PoolImage, res *resolved, runs []*te
 	if b := pi.Status.LatestBuild; b != nil {
 		followed = b.PipelineRun
 	}
+	// Of several runs that succeeded, the controller's own (named after the inputs) before a
+	// copy: a re-run's digest is promoted only when no run of the controller's succeeded.
+	sort.SliceStable(candidates, func(i, j int) bool {
+		oi, oj := ownName(pi, candidates[i]), ownName(pi, candidates[j])
+		return oi && !oj && succeeded(candidates[i]) && succeeded(candidates[j])
+	})
 	return preferRun(candidates, followed, false)
+}
+
+// ownName reports whether pr has one of the names the controller gives the runs of its inputs
+// (a copy made by the dashboard's re-run has a generated one).
+func ownName(pi *v1alpha1.PoolImage, pr *tektonv1.PipelineRun) bool {
+	pool, h := pi.Spec.MachineConfigPool.Name, runHash(pr)
+	switch pr.Name {
+	case generator.RunName(pool, h), generator.PrebuildRunName(pool, h), generator.AutoRetryRunName(pool, h):
+		return true
+	}
+	t := pr.Annotations[layering.RetryAnnotation]
+	return t != "" && pr.Name == generator.RetryRunName(pool, h, t)
 }
 
 // preferRun picks among candidates (newest first): the run named followed (while it runs or

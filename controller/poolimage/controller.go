@@ -2,6 +2,7 @@ package poolimage
 
 import (
 	"context"
+	"maps"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	configclient "github.com/openshift/client-go/config/clientset/versioned"
@@ -29,6 +30,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/upgrade"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	layeringinjection "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/client"
 	poolimageinformer "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/informers/layering/v1alpha1/poolimage"
 	poolimagereconciler "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/reconciler/layering/v1alpha1/poolimage"
 	mcoclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/mco/injection/client"
@@ -73,6 +75,7 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 	}
 	r := &Reconciler{
 		PipelineClient:         tektonclient.Get(ctx),
+		PoolImageClient:        layeringinjection.Get(ctx),
 		MCOClient:              mcoclient.Get(ctx),
 		PipelineRunIndexer:     pipelineRunInformer.Informer().GetIndexer(),
 		PoolImageIndexer:       poolImageInformer.Informer().GetIndexer(),
@@ -156,6 +159,11 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 		Handler: controller.HandleAll(enqueueByAnnotations(impl,
 			MachineConfigPoolImageNamespaceAnnotation, MachineConfigPoolImageNameAnnotation)),
 	}))
+	// A new pool may select an existing PoolImage's MachineConfig (a custom pool of the worker
+	// MachineConfigs): every PoolImage checks the pools its image reaches again.
+	must(poolInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(interface{}) { impl.GlobalResync(poolImageInformer.Informer()) },
+	}))
 	for gvk, inf := range map[string]cache.SharedIndexInformer{
 		"MachineConfigPool": poolInformer.Informer(),
 		"ControllerConfig":  controllerConfigInformer.Informer(),
@@ -163,9 +171,24 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 		must(inf.AddEventHandler(controller.HandleAll(
 			controller.EnsureTypeMeta(impl.Tracker.OnChanged, mcfgv1.GroupVersion.WithKind(gvk)))))
 	}
+	// Nodes: one that joins, leaves or is relabelled may change which pool it belongs to and so
+	// the architecture a pool's image must be built for, or boot an image of another
+	// architecture: every PoolImage checks its pools again. (The tracker keeps one selector per
+	// PoolImage and kind, and a PoolImage's image reaches several pools.) Status updates of
+	// nodes, the frequent ones, change no label and enqueue nothing.
+	must(nodeInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(interface{}) { impl.GlobalResync(poolImageInformer.Informer()) },
+		UpdateFunc: func(old, new interface{}) {
+			o, ok1 := old.(*corev1.Node)
+			n, ok2 := new.(*corev1.Node)
+			if !ok1 || !ok2 || !maps.Equal(o.Labels, n.Labels) {
+				impl.GlobalResync(poolImageInformer.Informer())
+			}
+		},
+		DeleteFunc: func(interface{}) { impl.GlobalResync(poolImageInformer.Informer()) },
+	}))
 	for kind, inf := range map[string]cache.SharedIndexInformer{
 		"ConfigMap": configMapInformer.Informer(),
-		"Node":      nodeInformer.Informer(),
 	} {
 		must(inf.AddEventHandler(controller.HandleAll(
 			controller.EnsureTypeMeta(impl.Tracker.OnChanged, corev1.SchemeGroupVersion.WithKind(kind)))))

@@ -180,6 +180,15 @@ func reportPatch(name, outcome string) clientgotesting.PatchActionImpl {
 	}
 }
 
+// retryRecordPatch is the patch that records token as honoured on PoolImage worker.
+func retryRecordPatch(token string) clientgotesting.PatchActionImpl {
+	return clientgotesting.PatchActionImpl{
+		ActionImpl: clientgotesting.ActionImpl{Namespace: ns, Verb: "patch", Resource: v1alpha1.SchemeGroupVersion.WithResource("poolimages")},
+		Name:       piName, PatchType: "application/merge-patch+json",
+		Patch: []byte(fmt.Sprintf(`{"metadata":{"annotations":{"layering.ocl-pipelines.dev/retry-honoured":%q},"resourceVersion":""}}`, token)),
+	}
+}
+
 // reportedRun is pr with its outcome recorded as reported.
 func reportedRun(pr *tektonv1.PipelineRun, outcome string) *tektonv1.PipelineRun {
 	pr = pr.DeepCopy()
@@ -243,11 +252,21 @@ func cluster() []runtime.Object {
 
 func machineConfig(t testing.TB, pi *v1alpha1.PoolImage, image, ext, hash string) *mcfgv1.MachineConfig {
 	t.Helper()
-	mc, err := desiredMachineConfig(pi, pool(), image, ext, hash)
+	mc, err := desiredMachineConfig(pi, pool(), testPromotion(image, ext, hash))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return mc
+}
+
+// testPromotion is the promotion of image with ext and hash in the tests: the base image is
+// the one of the release ext belongs to (baseV1 for extV1, baseV2 for extV2), the arch amd64.
+func testPromotion(image, ext, hash string) promotion {
+	base := baseV1
+	if ext == extV2 {
+		base = baseV2
+	}
+	return promotion{Image: image, Extensions: ext, Hash: hash, Base: base, Arch: "amd64"}
 }
 
 // status builds an expected status: initialized conditions, observed generation 1, then f;
@@ -384,6 +403,7 @@ func newTestEnvAt(tb testing.TB, objs []runtime.Object, cfg *config.Config, reac
 	ctx = controller.WithEventRecorder(ctx, env.recorder)
 	r := &Reconciler{
 		PipelineClient:         tektonClient,
+		PoolImageClient:        layeringClient,
 		MCOClient:              mcoClient,
 		PipelineRunIndexer:     idx("PipelineRun"),
 		PoolImageIndexer:       idx("PoolImage"),

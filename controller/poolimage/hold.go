@@ -76,21 +76,17 @@ func (r *Reconciler) reconcileHold(ctx context.Context, pi *v1alpha1.PoolImage, 
 		}
 	case !stale:
 		why = "its image is current"
-	case pi.Spec.Strategy() == v1alpha1.UpgradeFollow:
-		why = "spec.promotion.upgradeStrategy is Follow: it takes the release's configuration on its current image"
-	case pi.Spec.PromotionPaused():
-		why = "spec.promotion.paused is set: the controller does not roll out images"
+	case notHolding(pi) != "":
+		why = notHolding(pi)
 	case failedFinal:
 		why, warn = "the rebuild on the new base image failed (see BuildSucceeded): the pool takes the release's configuration on its current image now, and the rebuilt image once it is fixed and promoted", "RebuildFailed"
 	default:
 		mode = holdPause
 	}
 	if mode != holdNone {
-		since := r.Clock.Now()
-		if st.Hold != nil {
+		since := r.holdStart(targets) // the pause's own record, on the pool
+		if st.Hold != nil && st.Hold.Since.Time.Before(since) {
 			since = st.Hold.Since.Time
-		} else if t := st.OutOfDateSince(); !t.IsZero() && r.anyHeld(pi, targets) {
-			since = t // held before a restart that lost the status
 		}
 		limit := holdTimeout(ctx, pi)
 		if held := r.Clock.Now().Sub(since); held >= limit {
@@ -118,7 +114,7 @@ func (r *Reconciler) applyHold(ctx context.Context, pi *v1alpha1.PoolImage, targ
 		switch {
 		case annotated && !p.Spec.Paused:
 			// Someone unpaused a pool the controller held: released for that base image.
-			if err := r.releasedByAdmin(ctx, p); err != nil {
+			if err := r.releasedByAdmin(ctx, p, base); err != nil {
 				return err
 			}
 			released = append(released, p.Name)
@@ -204,6 +200,29 @@ func (r *Reconciler) applyHold(ctx context.Context, pi *v1alpha1.PoolImage, targ
 	return nil
 }
 
+// notHolding says why pi's spec wants no pool held (Follow, paused promotion), "" when it holds.
+func notHolding(pi *v1alpha1.PoolImage) string {
+	switch {
+	case pi.Spec.Strategy() == v1alpha1.UpgradeFollow:
+		return "spec.promotion.upgradeStrategy is Follow: it takes the release's configuration on its current image"
+	case pi.Spec.PromotionPaused():
+		return "spec.promotion.paused is set: the controller does not roll out images"
+	}
+	return ""
+}
+
+// holdStart is when the controller paused the first of pools (their paused-since annotation),
+// else now: the bound of a hold survives a status write that lost status.hold.
+func (r *Reconciler) holdStart(pools []*mcfgv1.MachineConfigPool) time.Time {
+	start := r.Clock.Now()
+	for _, p := range pools {
+		if t, err := time.Parse(time.RFC3339, p.Annotations[layering.PausedSinceAnnotation]); err == nil && t.Before(start) {
+			start = t
+		}
+	}
+	return start
+}
+
 // boundHold keeps a hold within its bound on the paths that cannot evaluate the build (an
 // invalid spec, unresolved inputs): the pools stay held, with why in the condition, until the
 // hold timeout, when they are released with a Warning.
@@ -216,8 +235,21 @@ func (r *Reconciler) boundHold(ctx context.Context, pi *v1alpha1.PoolImage, why 
 		return err
 	}
 	st := &pi.Status
-	if st.Hold == nil {
-		st.Hold = &v1alpha1.PoolHold{Since: metav1.NewTime(r.Clock.Now()), BaseImage: pools[0].Annotations[layering.PausedForAnnotation]}
+	if reason := notHolding(pi); reason != "" {
+		// Follow or paused promotion release the pool whatever else is wrong with the PoolImage.
+		for _, p := range pools {
+			if err := r.unpausePool(ctx, p); err != nil {
+				return err
+			}
+			r.event(ctx, pi, corev1.EventTypeNormal, v1alpha1.ReasonPoolReleased, "unpaused MachineConfigPool %s: %s", p.Name, reason)
+		}
+		st.ClearPoolHeld()
+		return nil
+	}
+	if start := r.holdStart(pools); st.Hold == nil {
+		st.Hold = &v1alpha1.PoolHold{Since: metav1.NewTime(start), BaseImage: pools[0].Annotations[layering.PausedForAnnotation]}
+	} else if start.Before(st.Hold.Since.Time) {
+		st.Hold.Since = metav1.NewTime(start) // the pool's own record: a lost status does not extend the hold
 	}
 	limit := holdTimeout(ctx, pi)
 	if held := r.Clock.Now().Sub(st.Hold.Since.Time); held < limit {
@@ -246,8 +278,21 @@ func (r *Reconciler) boundHold(ctx context.Context, pi *v1alpha1.PoolImage, why 
 
 // releaseOnRevert unpauses every pool the controller holds for a PoolImage that is reverted or
 // deleted.
+//
+// The pools are read from the API server, not the cache: after a deletion nothing would
+// reconcile this PoolImage again, so a pause the cache has not seen yet would outlive it.
 func (r *Reconciler) releaseOnRevert(ctx context.Context, pi *v1alpha1.PoolImage) error {
-	if err := r.releaseStray(ctx, pi, nil, "its PoolImage is reverted or deleted"); err != nil {
+	list, err := r.MCOClient.MachineconfigurationV1().MachineConfigPools().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list MachineConfigPools: %w", err)
+	}
+	var pools []*mcfgv1.MachineConfigPool
+	for i := range list.Items {
+		if list.Items[i].Annotations[layering.PausedByAnnotation] == holder(pi) {
+			pools = append(pools, &list.Items[i])
+		}
+	}
+	if err := r.releasePools(ctx, pi, pools, nil, "its PoolImage is reverted or deleted"); err != nil {
 		return err
 	}
 	pi.Status.ClearPoolHeld()
@@ -261,6 +306,11 @@ func (r *Reconciler) releaseStray(ctx context.Context, pi *v1alpha1.PoolImage, k
 	if err != nil {
 		return err
 	}
+	return r.releasePools(ctx, pi, pools, keep, why)
+}
+
+// releasePools is releaseStray for pools (those annotated as held for pi).
+func (r *Reconciler) releasePools(ctx context.Context, pi *v1alpha1.PoolImage, pools, keep []*mcfgv1.MachineConfigPool, why string) error {
 	for _, p := range pools {
 		if slices.ContainsFunc(keep, func(k *mcfgv1.MachineConfigPool) bool { return k.Name == p.Name }) {
 			continue
@@ -299,6 +349,10 @@ func (r *Reconciler) holdTargets(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineCon
 	out := []*mcfgv1.MachineConfigPool{pool}
 	for _, p := range reachedPools(pool.Name, mc, pools, mcs) {
 		if p.Name != pool.Name {
+			// A pool that runs pi's image: its pause state, its renders and its nodes matter.
+			if err := r.track(pi, mcfgv1.GroupVersion.WithKind("MachineConfigPool"), "", p.Name); err != nil {
+				return nil, err
+			}
 			out = append(out, p)
 		}
 	}
@@ -334,11 +388,6 @@ func (r *Reconciler) poolsHeldBy(pi *v1alpha1.PoolImage) ([]*mcfgv1.MachineConfi
 		}
 	}
 	return out, nil
-}
-
-// anyHeld reports whether the controller holds one of pools for pi.
-func (r *Reconciler) anyHeld(pi *v1alpha1.PoolImage, pools []*mcfgv1.MachineConfigPool) bool {
-	return slices.ContainsFunc(pools, func(p *mcfgv1.MachineConfigPool) bool { return r.pausedByUs(p, pi) })
 }
 
 // awaitingRender reports whether a pool the controller holds has not rendered the current image
@@ -408,26 +457,35 @@ func (r *Reconciler) renderedImage(pool *mcfgv1.MachineConfigPool) (string, bool
 // it fails with a conflict and the next reconcile sees the change.
 func (r *Reconciler) pausePool(ctx context.Context, pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool, base string) error {
 	meta := map[string]any{"annotations": map[string]any{layering.PausedByAnnotation: holder(pi),
-		layering.PausedForAnnotation: base, layering.ReleasedForAnnotation: nil}}
+		layering.PausedForAnnotation: base, layering.PausedSinceAnnotation: r.Clock.Now().UTC().Format(time.RFC3339),
+		layering.ReleasedForAnnotation: nil}}
 	return r.patchPool(ctx, pool, meta, map[string]any{"paused": true}, "pause")
 }
 
 // unpausePool unpauses a pool the controller paused and removes its annotations.
 func (r *Reconciler) unpausePool(ctx context.Context, pool *mcfgv1.MachineConfigPool) error {
-	meta := map[string]any{"annotations": map[string]any{layering.PausedByAnnotation: nil, layering.PausedForAnnotation: nil}}
+	meta := map[string]any{"annotations": map[string]any{layering.PausedByAnnotation: nil, layering.PausedForAnnotation: nil,
+		layering.PausedSinceAnnotation: nil}}
 	return r.patchPool(ctx, pool, meta, map[string]any{"paused": false}, "unpause")
 }
 
 // releasedByAdmin records that an admin unpaused a pool the controller held: its annotations go,
-// and released-for keeps the base image it was held for, so it is not paused again for it.
-func (r *Reconciler) releasedByAdmin(ctx context.Context, pool *mcfgv1.MachineConfigPool) error {
+// and released-for keeps the base image it was held for, so it is not paused again for it. That
+// is base, the ControllerConfig's base image now, when it is newer than paused-for: the base
+// moved while the admin released the pool, before the controller could follow it, and the
+// admin released the hold of this upgrade.
+func (r *Reconciler) releasedByAdmin(ctx context.Context, pool *mcfgv1.MachineConfigPool, base string) error {
+	if base == "" {
+		base = pool.Annotations[layering.PausedForAnnotation]
+	}
 	return r.patchPoolMeta(ctx, pool, map[string]any{layering.PausedByAnnotation: nil, layering.PausedForAnnotation: nil,
-		layering.ReleasedForAnnotation: pool.Annotations[layering.PausedForAnnotation]})
+		layering.PausedSinceAnnotation: nil, layering.ReleasedForAnnotation: base})
 }
 
 // dropAnnotations removes the controller's hold annotations from a pool it does not hold.
 func (r *Reconciler) dropAnnotations(ctx context.Context, pool *mcfgv1.MachineConfigPool) error {
-	return r.patchPoolMeta(ctx, pool, map[string]any{layering.PausedByAnnotation: nil, layering.PausedForAnnotation: nil})
+	return r.patchPoolMeta(ctx, pool, map[string]any{layering.PausedByAnnotation: nil, layering.PausedForAnnotation: nil,
+		layering.PausedSinceAnnotation: nil})
 }
 
 // patchPoolMeta sets (nil: removes) annotations of the pool, leaving spec.paused alone.

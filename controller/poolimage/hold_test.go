@@ -26,9 +26,10 @@ func poolPatch(paused bool, base string) clientgotesting.PatchActionImpl {
 }
 
 func namedPoolPatch(name string, paused bool, base string) clientgotesting.PatchActionImpl {
-	ann := `{"layering.ocl-pipelines.dev/paused-by":null,"layering.ocl-pipelines.dev/paused-for":null}`
+	ann := `{"layering.ocl-pipelines.dev/paused-by":null,"layering.ocl-pipelines.dev/paused-for":null,"layering.ocl-pipelines.dev/paused-since":null}`
 	if paused {
-		ann = fmt.Sprintf(`{"layering.ocl-pipelines.dev/paused-by":"%s/%s","layering.ocl-pipelines.dev/paused-for":"%s","layering.ocl-pipelines.dev/released-for":null}`, ns, piName, base)
+		ann = fmt.Sprintf(`{"layering.ocl-pipelines.dev/paused-by":"%s/%s","layering.ocl-pipelines.dev/paused-for":"%s","layering.ocl-pipelines.dev/paused-since":"%s","layering.ocl-pipelines.dev/released-for":null}`,
+			ns, piName, base, now.UTC().Format(time.RFC3339))
 	}
 	return poolMetaPatch(name, fmt.Sprintf(`{"metadata":{"annotations":%s},"spec":{"paused":%t}}`, ann, paused))
 }
@@ -51,7 +52,8 @@ func pausedFields(manager string) metav1.ManagedFieldsEntry {
 func heldPool(base, rendered string) *mcfgv1.MachineConfigPool {
 	return pool(func(p *mcfgv1.MachineConfigPool) {
 		p.Spec.Paused = true
-		p.Annotations = map[string]string{layering.PausedByAnnotation: ns + "/" + piName, layering.PausedForAnnotation: base}
+		p.Annotations = map[string]string{layering.PausedByAnnotation: ns + "/" + piName, layering.PausedForAnnotation: base,
+			layering.PausedSinceAnnotation: now.Add(-20 * time.Minute).UTC().Format(time.RFC3339)}
 		p.ManagedFields = []metav1.ManagedFieldsEntry{pausedFields(layering.HoldFieldManager)}
 		p.Spec.Configuration.Name = rendered
 	})
@@ -384,7 +386,7 @@ func TestHold(t *testing.T) {
 			p.Annotations = map[string]string{layering.PausedByAnnotation: ns + "/" + piName, layering.PausedForAnnotation: newBase}
 			p.ManagedFields = []metav1.ManagedFieldsEntry{pausedFields("kubectl-patch")}
 		}), status(pi, building), mcA, run(t, pi, up, "", since, corev1.ConditionUnknown)),
-		WantPatches:             []clientgotesting.PatchActionImpl{poolMetaPatch(poolName, fmt.Sprintf(`{"metadata":{"annotations":{"layering.ocl-pipelines.dev/paused-by":null,"layering.ocl-pipelines.dev/paused-for":null,"layering.ocl-pipelines.dev/released-for":"%s"}}}`, newBase))},
+		WantPatches:             []clientgotesting.PatchActionImpl{poolMetaPatch(poolName, fmt.Sprintf(`{"metadata":{"annotations":{"layering.ocl-pipelines.dev/paused-by":null,"layering.ocl-pipelines.dev/paused-for":null,"layering.ocl-pipelines.dev/paused-since":null,"layering.ocl-pipelines.dev/released-for":"%s"}}}`, newBase))},
 		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			building(st)
@@ -411,7 +413,7 @@ func TestHold(t *testing.T) {
 			*p = *heldPool(newBase, "rendered-worker-1")
 			p.ManagedFields = []metav1.ManagedFieldsEntry{pausedFields("kubectl-edit")}
 		}), status(poolImage(follow), building), mcA, run(t, poolImage(follow), up, "", since, corev1.ConditionUnknown)),
-		WantPatches:             []clientgotesting.PatchActionImpl{poolMetaPatch(poolName, `{"metadata":{"annotations":{"layering.ocl-pipelines.dev/paused-by":null,"layering.ocl-pipelines.dev/paused-for":null}}}`)},
+		WantPatches:             []clientgotesting.PatchActionImpl{poolMetaPatch(poolName, `{"metadata":{"annotations":{"layering.ocl-pipelines.dev/paused-by":null,"layering.ocl-pipelines.dev/paused-for":null,"layering.ocl-pipelines.dev/paused-since":null}}}`)},
 		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(follow), func(st *v1alpha1.PoolImageStatus) {
 			building(st)
@@ -493,7 +495,7 @@ func promotedFor(t *testing.T, pi *v1alpha1.PoolImage) func(*v1alpha1.PoolImageS
 // machineConfigFor is the MachineConfig of pi promoting image to pool.
 func machineConfigFor(t *testing.T, pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool, image, ext, hash string) *mcfgv1.MachineConfig {
 	t.Helper()
-	mc, err := desiredMachineConfig(pi, pool, image, ext, hash)
+	mc, err := desiredMachineConfig(pi, pool, testPromotion(image, ext, hash))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,8 @@ const TrustedCAConfigMapName = "trusted-ca"
 // spec can fix: the build does not start and the status says what to do.
 type inputError struct {
 	msg string
+	// lostClaim says another PoolImage owns the pool.
+	lostClaim bool
 }
 
 // Error implements error.
@@ -66,6 +68,8 @@ func (r *Reconciler) resolve(ctx context.Context, pi *v1alpha1.PoolImage) (*reso
 	cfg := config.FromContextOrDefaults(ctx)
 	poolName := pi.Spec.MachineConfigPool.Name
 
+	// The pool; the pools its MachineConfig reaches are tracked by holdTargets, and a new pool
+	// (which may select it) re-enqueues every PoolImage (NewController).
 	if err := r.track(pi, mcfgv1.GroupVersion.WithKind("MachineConfigPool"), "", poolName); err != nil {
 		return nil, err
 	}
@@ -78,8 +82,10 @@ func (r *Reconciler) resolve(ctx context.Context, pi *v1alpha1.PoolImage) (*reso
 	if other, err := r.claimant(pi); err != nil {
 		return nil, err
 	} else if other != nil {
-		return nil, inputErrorf("MachineConfigPool %q is already claimed by PoolImage %s/%s (the older one wins): delete one of them",
+		err := inputErrorf("MachineConfigPool %q is already claimed by PoolImage %s/%s (the older one wins): delete one of them",
 			poolName, other.Namespace, other.Name)
+		err.(*inputError).lostClaim = true
+		return nil, err
 	}
 
 	if err := r.track(pi, mcfgv1.GroupVersion.WithKind("ControllerConfig"), "", ControllerConfigName); err != nil {
@@ -266,10 +272,6 @@ func (r *Reconciler) poolArch(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfig
 		if _, err := metav1.LabelSelectorAsSelector(pool.Spec.NodeSelector); err != nil {
 			return "", inputErrorf("MachineConfigPool %s has an invalid spec.nodeSelector: %v", pool.Name, err)
 		}
-	}
-	// Any node may move between pools when labels change: track them all.
-	if err := r.Tracker.TrackReference(tracker.Reference{APIVersion: "v1", Kind: "Node", Selector: &metav1.LabelSelector{}}, pi); err != nil {
-		return "", fmt.Errorf("track nodes of pool %s: %w", pool.Name, err)
 	}
 	all, err := r.NodeLister.List(labels.Everything())
 	if err != nil {

@@ -2,6 +2,7 @@ package poolimage
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func TestReconcileMore(t *testing.T) {
 	infraRun.Name = generator.RunName("infra", infraHash)
 	infraRun.UID = types.UID("uid-" + infraRun.Name)
 	infraImage := pushRepo + "@" + digestA
-	infraMC, err := desiredMachineConfig(infra, infraPool(), infraImage, extV1, infraHash)
+	infraMC, err := desiredMachineConfig(infra, infraPool(), promotion{Image: infraImage, Extensions: extV1, Hash: infraHash, Base: baseV1, Arch: "arm64"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +193,64 @@ func TestReconcileMore(t *testing.T) {
 			Resource: v1alpha1.SchemeGroupVersion.WithResource("poolimages")}, Name: piName, PatchType: "application/merge-patch+json",
 			Patch: []byte(`{"metadata":{"finalizers":[],"resourceVersion":""}}`)}},
 		WantEvents: []string{eventf(corev1.EventTypeNormal, "FinalizerUpdate", "Updated %q finalizers", piName)},
+	}, {
+		// Issue 13 B12: a claimant that lost the pool, deleted, prunes none of the winner's runs
+		// (same namespace, same pool label).
+		Name: "deleting the losing claimant leaves the winner's runs alone",
+		Key:  ns + "/loser",
+		Objects: objects(poolImage(func(p *v1alpha1.PoolImage) {
+			p.Name, p.UID, p.DeletionTimestamp = "loser", "loser-uid", &metav1.Time{Time: now}
+			p.Spec.Retention = &v1alpha1.Retention{Keep: ptr(int32(1))}
+		}), pi, run(t, pi, in, "winner-1", now.Add(-3*time.Hour), corev1.ConditionFalse),
+			run(t, pi, in, "winner-2", now.Add(-2*time.Hour), corev1.ConditionFalse),
+			run(t, pi, in, "winner-3", now.Add(-1*time.Hour), corev1.ConditionFalse)),
+		WantPatches: []clientgotesting.PatchActionImpl{{ActionImpl: clientgotesting.ActionImpl{Namespace: ns, Verb: "patch",
+			Resource: v1alpha1.SchemeGroupVersion.WithResource("poolimages")}, Name: "loser", PatchType: "application/merge-patch+json",
+			Patch: []byte(`{"metadata":{"finalizers":[],"resourceVersion":""}}`)}},
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "FinalizerUpdate", "Updated %q finalizers", "loser")},
+	}, {
+		// Issue 13 B12: an old run found again (the status that recorded it was lost) was
+		// reported when it finished: adopting it emits no second BuildSucceeded, counts nothing.
+		Name:                    "an adopted old run already reported: promoted, no second event or count",
+		Key:                     key(),
+		Objects:                 objects(pi, reportedRun(succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA), "succeeded")),
+		WantCreates:             []runtime.Object{tagRun(t, pi, in, pushRepo+"@"+digestA), machineConfig(t, pi, pushRepo+"@"+digestA, extV1, h)},
+		SkipNamespaceValidation: true,
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in), Image: pushRepo + "@" + digestA,
+				StartTime: &metav1.Time{Time: now.Add(-2 * time.Hour)}, CompletionTime: &metav1.Time{Time: now.Add(-2*time.Hour + 5*time.Minute)}}
+			st.MarkBuildSucceeded(pushRepo + "@" + digestA)
+			st.MarkPromoted(pushRepo + "@" + digestA)
+		}))},
+		WantEvents:     []string{eventf(corev1.EventTypeNormal, "Promoted", "MachineConfig zz-ocl-0-worker-os-image sets osImageURL of MachineConfigPool worker to %s", pushRepo+"@"+digestA)},
+		PostConditions: []func(*testing.T, *TableRow){wantMetric("ocl_pipelines_builds", -1, nil)},
+	}, {
+		// Issue 13 B12: two reconciles see the run finish (the cache lags behind the first's
+		// write): the second's report fails its resourceVersion precondition and emits nothing.
+		Name: "a finish another reconcile reported meanwhile is not reported again",
+		Key:  key(),
+		Objects: objects(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.ObservedGeneration = 1
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in)}
+			st.MarkBuilding(name)
+		}), succeededRun(t, pi, in, now.Add(-10*time.Minute), digestA)),
+		WithReactors: []clientgotesting.ReactionFunc{func(a clientgotesting.Action) (bool, runtime.Object, error) {
+			if a.GetVerb() == "patch" && a.GetResource().Resource == "pipelineruns" {
+				return true, nil, apierrors.NewConflict(tektonv1.Resource("pipelineruns"), name, errors.New("the object has been modified"))
+			}
+			return false, nil, nil
+		}},
+		WantCreates:             []runtime.Object{tagRun(t, pi, in, pushRepo+"@"+digestA), machineConfig(t, pi, pushRepo+"@"+digestA, extV1, h)},
+		WantPatches:             []clientgotesting.PatchActionImpl{reportPatch(name, "succeeded")},
+		SkipNamespaceValidation: true,
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in), Image: pushRepo + "@" + digestA,
+				StartTime: &metav1.Time{Time: now.Add(-10 * time.Minute)}, CompletionTime: &metav1.Time{Time: now.Add(-5 * time.Minute)}}
+			st.MarkBuildSucceeded(pushRepo + "@" + digestA)
+			st.MarkPromoted(pushRepo + "@" + digestA)
+		}))},
+		WantEvents:     []string{eventf(corev1.EventTypeNormal, "Promoted", "MachineConfig zz-ocl-0-worker-os-image sets osImageURL of MachineConfigPool worker to %s", pushRepo+"@"+digestA)},
+		PostConditions: []func(*testing.T, *TableRow){wantMetric("ocl_pipelines_builds", -1, nil)},
 	}, {
 		Name: "inputs changed back to the promoted ones: the build of the abandoned inputs is cancelled",
 		Key:  key(),

@@ -90,11 +90,19 @@ func (r *Reconciler) prebuild(ctx context.Context, pi *v1alpha1.PoolImage, res *
 	var run *tektonv1.PipelineRun
 	token := newRetryToken(pi)
 	if token != "" && retryForPrebuild(pi, res) {
+		if ok, err := r.honourRetry(ctx, pi, token); err != nil {
+			return err
+		} else if !ok {
+			return errStale
+		}
 		name := generator.RetryRunName(pool, next.hash, token)
 		if run = findRun(runs, name); run == nil || !r.trusted(pi, run, next) {
 			if run, err = r.createRun(ctx, pi, next, name, TriggerPrebuild, token); err != nil {
 				return err
 			}
+		}
+		if err := r.recordRetry(ctx, pi, token); err != nil {
+			return err
 		}
 		st.Retry = &v1alpha1.RetryStatus{Token: token, PipelineRun: run.Name}
 	} else {

@@ -159,6 +159,7 @@ func TestPrebuild(t *testing.T) {
 			pr.Annotations[layering.RetryAnnotation] = retryToken
 			return pr
 		}()},
+		WantPatches: []clientgotesting.PatchActionImpl{retryRecordPatch(retryToken)},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(withRetry), func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
 			n := generator.RetryRunName(poolName, hUp, retryToken)

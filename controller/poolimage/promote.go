@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,10 @@ const (
 	MachineConfigPoolImageNameAnnotation = layering.GroupName + "/poolimage-name"
 	// MachineConfigInputsHashAnnotation is the inputs hash of the promoted image.
 	MachineConfigInputsHashAnnotation = layering.GroupName + "/inputs-hash"
+	// MachineConfigBaseImageAnnotation is the base image the promoted image is built on.
+	MachineConfigBaseImageAnnotation = layering.GroupName + "/base-image"
+	// MachineConfigArchAnnotation is the architecture the promoted image is built for.
+	MachineConfigArchAnnotation = layering.GroupName + "/arch"
 )
 
 // MachineConfigName is the name of the MachineConfig that promotes a pool's image.
@@ -101,7 +106,11 @@ func machineConfigLabels(pool *mcfgv1.MachineConfigPool) (map[string]string, err
 // the MCO's e2e suite covers extensions, realtime and 64k kernels on layered images). So the
 // generator does not bake them in, and this MachineConfig points the daemon at the extensions
 // image of the release the image was built on.
-func desiredMachineConfig(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool, image, extensions, hash string) (*mcfgv1.MachineConfig, error) {
+//
+// Its annotations record what it promotes (the PoolImage, the inputs hash, the base image, the
+// architecture): the MachineConfig is the promotion, and the PoolImage's status is restored from
+// it when a status write from an outdated copy lost it (restorePromoted).
+func desiredMachineConfig(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool, p promotion) (*mcfgv1.MachineConfig, error) {
 	l, err := machineConfigLabels(pool)
 	if err != nil {
 		return nil, err
@@ -116,18 +125,80 @@ func desiredMachineConfig(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool
 			Annotations: map[string]string{
 				MachineConfigPoolImageNamespaceAnnotation: pi.Namespace,
 				MachineConfigPoolImageNameAnnotation:      pi.Name,
-				MachineConfigInputsHashAnnotation:         hash,
+				MachineConfigInputsHashAnnotation:         p.Hash,
+				MachineConfigBaseImageAnnotation:          p.Base,
+				MachineConfigArchAnnotation:               p.Arch,
 			},
 		},
-		Spec: mcfgv1.MachineConfigSpec{OSImageURL: image, BaseOSExtensionsContainerImage: extensions},
+		Spec: mcfgv1.MachineConfigSpec{OSImageURL: p.Image, BaseOSExtensionsContainerImage: p.Extensions},
 	}, nil
+}
+
+// promotion is what a MachineConfig promotes: the image, the extensions image the MCO installs
+// extensions from, and the image's inputs hash, base image and architecture.
+type promotion struct {
+	Image, Extensions, Hash, Base, Arch string
+}
+
+// promotionOf is the promotion of image, built from res's inputs.
+func promotionOf(res *resolved, image, extensions string) promotion {
+	arch := string(res.inputs.Arch)
+	if arch == "" {
+		arch = string(v1alpha1.ArchAMD64)
+	}
+	return promotion{Image: image, Extensions: extensions, Hash: res.hash, Base: res.inputs.BaseImage, Arch: arch}
+}
+
+// ourMachineConfig returns pi's MachineConfig of its pool, nil when there is none or another's.
+func (r *Reconciler) ourMachineConfig(pi *v1alpha1.PoolImage) (*mcfgv1.MachineConfig, error) {
+	mc, err := r.MachineConfigLister.Get(MachineConfigName(pi.Spec.MachineConfigPool.Name))
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("get MachineConfig %s: %w", MachineConfigName(pi.Spec.MachineConfigPool.Name), err)
+	}
+	if mc.Labels["app.kubernetes.io/managed-by"] != layering.ManagedByValue ||
+		mc.Annotations[MachineConfigPoolImageNamespaceAnnotation] != pi.Namespace || mc.Annotations[MachineConfigPoolImageNameAnnotation] != pi.Name {
+		return nil, nil
+	}
+	return mc, nil
+}
+
+// restorePromoted makes the status say what pi's MachineConfig promotes when the status lost it
+// (a status written from an outdated copy: the generated reconciler writes a reconcile's status
+// over a newer one) or when the MachineConfig promotes the current inputs and the status does not
+// know: the MachineConfig is the promotion. A MachineConfig of an older version of the controller
+// (without the base image annotation) restores nothing.
+func (r *Reconciler) restorePromoted(pi *v1alpha1.PoolImage, res *resolved) error {
+	mc, err := r.ourMachineConfig(pi)
+	if err != nil || mc == nil {
+		return err
+	}
+	st := &pi.Status
+	a := mc.Annotations
+	hash, base := a[MachineConfigInputsHashAnnotation], a[MachineConfigBaseImageAnnotation]
+	if hash == "" || base == "" || mc.Spec.OSImageURL == "" {
+		return nil
+	}
+	lost := st.CurrentImage == ""
+	current := hash == res.hash && st.CurrentInputsHash != res.hash
+	if !lost && !current {
+		return nil
+	}
+	st.CurrentImage, st.CurrentInputsHash = mc.Spec.OSImageURL, hash
+	st.CurrentInputs = &v1alpha1.BuildInputs{BaseImage: base, ExtensionsImage: mc.Spec.BaseOSExtensionsContainerImage, Arch: a[MachineConfigArchAnnotation]}
+	if hash == res.hash {
+		st.CurrentInputs = res.sum.DeepCopy()
+		st.CurrentInputs.Changed = nil
+	}
+	return nil
 }
 
 // ensureMachineConfig creates or updates the pool's MachineConfig so that it promotes image. It
 // reports whether it changed the image the MachineConfig carries. A MachineConfig of that name not managed by ocl-pipelines is
 // left alone and reported.
-func (r *Reconciler) ensureMachineConfig(ctx context.Context, pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool, image, extensions, hash string) (bool, error) {
-	want, err := desiredMachineConfig(pi, pool, image, extensions, hash)
+func (r *Reconciler) ensureMachineConfig(ctx context.Context, pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool, p promotion) (bool, error) {
+	want, err := desiredMachineConfig(pi, pool, p)
 	if err != nil {
 		return false, err
 	}
@@ -212,13 +283,17 @@ func (r *Reconciler) promote(ctx context.Context, pi *v1alpha1.PoolImage, res *r
 	if st.CurrentInputs != nil && res.hash == st.CurrentInputsHash {
 		ext = st.CurrentInputs.ExtensionsImage
 	}
-	want, err := desiredMachineConfig(pi, res.pool, image, ext, res.hash)
+	p := promotionOf(res, image, ext)
+	if st.CurrentInputs != nil && res.hash == st.CurrentInputsHash && st.CurrentInputs.BaseImage != "" {
+		p.Base = st.CurrentInputs.BaseImage
+	}
+	want, err := desiredMachineConfig(pi, res.pool, p)
 	if err == nil {
 		err = r.checkReach(pi, res, want)
 	}
 	var wrote bool
 	if err == nil {
-		wrote, err = r.ensureMachineConfig(ctx, pi, res.pool, image, ext, res.hash)
+		wrote, err = r.ensureMachineConfig(ctx, pi, res.pool, p)
 	}
 	var ie *inputError
 	if errors.As(err, &ie) {
@@ -264,6 +339,44 @@ func (r *Reconciler) ensureTag(ctx context.Context, pi *v1alpha1.PoolImage, res 
 // checkReach refuses a MachineConfig whose image some pool it reaches cannot boot: a pool with
 // nodes of another architecture than the build's, or a pool on an OS image stream.
 func (r *Reconciler) checkReach(pi *v1alpha1.PoolImage, res *resolved, mc *mcfgv1.MachineConfig) error {
+	return r.checkReachArch(res.pool, string(res.inputs.Arch), mc)
+}
+
+// reportReach checks, on every reconcile, the pools the promoted image reaches now: a custom pool
+// or nodes that appeared since the promotion may be of another architecture. The controller
+// cannot take the image back without a rollout of its own, so Promoted says so, naming the pool,
+// with a Warning event.
+func (r *Reconciler) reportReach(ctx context.Context, pi *v1alpha1.PoolImage) error {
+	st := &pi.Status
+	mc, err := r.ourMachineConfig(pi)
+	if err != nil || mc == nil || mc.Spec.OSImageURL == "" {
+		return err
+	}
+	pool, err := r.PoolLister.Get(pi.Spec.MachineConfigPool.Name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("get MachineConfigPool %s: %w", pi.Spec.MachineConfigPool.Name, err)
+	}
+	arch := mc.Annotations[MachineConfigArchAnnotation]
+	if arch == "" && st.CurrentInputs != nil {
+		arch = st.CurrentInputs.Arch
+	}
+	err = r.checkReachArch(pool, arch, mc)
+	var ie *inputError
+	if errors.As(err, &ie) {
+		msg := fmt.Sprintf("the promoted image %s reaches nodes that cannot boot it: %s", mc.Spec.OSImageURL, ie.msg)
+		if c := st.GetCondition(v1alpha1.ConditionPromoted); c == nil || c.Message != msg {
+			r.event(ctx, pi, corev1.EventTypeWarning, v1alpha1.ReasonPromotionFailed, "%s", msg)
+		}
+		st.MarkPromotionFailed("%s", msg)
+		return nil
+	}
+	return err
+}
+
+// checkReachArch is checkReach for an image of arch promoted to target by mc.
+func (r *Reconciler) checkReachArch(target *mcfgv1.MachineConfigPool, arch string, mc *mcfgv1.MachineConfig) error {
 	pools, err := r.PoolLister.List(labels.Everything())
 	if err != nil {
 		return fmt.Errorf("list MachineConfigPools: %w", err)
@@ -276,21 +389,31 @@ func (r *Reconciler) checkReach(pi *v1alpha1.PoolImage, res *resolved, mc *mcfgv
 	if err != nil {
 		return fmt.Errorf("list nodes: %w", err)
 	}
-	arch := string(res.inputs.Arch)
 	if arch == "" {
 		arch = string(v1alpha1.ArchAMD64)
 	}
-	for _, p := range reachedPools(res.pool.Name, mc, pools, mcs) {
+	var problems []string
+	for _, p := range reachedPools(target.Name, mc, pools, mcs) {
 		if s := p.Spec.OSImageStream.Name; s != "" {
-			return inputErrorf("MachineConfigPool %s takes its OS image from the OS image stream %s (spec.osImageStream), and the MCO refuses a MachineConfig osImageURL for such a pool (\"cannot override MachineConfig osImageURL and set MachineConfigPool spec.osImageStream.name simultaneously\"): remove spec.osImageStream from the pool to layer it, or %s",
-				p.Name, s, customPoolAdvice(p, res.pool))
+			problems = append(problems, fmt.Sprintf("MachineConfigPool %s takes its OS image from the OS image stream %s (spec.osImageStream), and the MCO refuses a MachineConfig osImageURL for such a pool (\"cannot override MachineConfig osImageURL and set MachineConfigPool spec.osImageStream.name simultaneously\"): remove spec.osImageStream from the pool to layer it, or %s",
+				p.Name, s, customPoolAdvice(p, target)))
+			continue
 		}
 		for _, n := range nodesOf(p, nodes, pools) {
 			if a := n.Labels[corev1.LabelArchStable]; a != "" && a != arch {
-				return inputErrorf("MachineConfigPool %s has %s nodes (%s) and also selects MachineConfig %s, which would boot them on this %s image: %s",
-					p.Name, a, n.Name, mc.Name, arch, customPoolAdvice(p, res.pool))
+				if p.Name == target.Name {
+					problems = append(problems, fmt.Sprintf("MachineConfigPool %s has %s nodes (%s): the %s image cannot boot them; %s",
+						p.Name, a, n.Name, arch, customPoolAdvice(p, target)))
+				} else {
+					problems = append(problems, fmt.Sprintf("MachineConfigPool %s has %s nodes (%s) and also selects MachineConfig %s, which would boot them on this %s image: %s",
+						p.Name, a, n.Name, mc.Name, arch, customPoolAdvice(p, target)))
+				}
+				break
 			}
 		}
+	}
+	if len(problems) > 0 {
+		return inputErrorf("%s", strings.Join(problems, "; "))
 	}
 	return nil
 }

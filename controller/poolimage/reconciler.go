@@ -24,6 +24,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/metrics"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
 )
 
 // SecretReader gives the Secrets of one namespace; *secrets.Set is the controller's.
@@ -37,6 +38,10 @@ type SecretReader interface {
 type Reconciler struct {
 	// PipelineClient creates, cancels and prunes the PipelineRuns.
 	PipelineClient tektonclient.Interface
+	// PoolImageClient reads a PoolImage from the API server before an act that cannot be taken
+	// back (creating or cancelling a run), when the cache's copy may be outdated; nil trusts
+	// the cache.
+	PoolImageClient layeringclient.Interface
 	// MCOClient writes the pools' promotion MachineConfigs.
 	MCOClient mcoclient.Interface
 
@@ -85,6 +90,7 @@ type Reconciler struct {
 // inputs, then follow or start the build of those inputs and promote its image. Whatever path
 // it takes, a pool the controller holds is checked against the hold's bounds.
 func (r *Reconciler) ReconcileKind(ctx context.Context, pi *v1alpha1.PoolImage) pkgreconciler.Event {
+	ctx = withScratch(ctx)
 	if err := pi.Validate(ctx); err != nil {
 		msg := flatten(err.Error())
 		pi.Status.MarkInvalid(v1alpha1.ReasonInvalidSpec, "%s", msg)
@@ -110,6 +116,9 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, pi *v1alpha1.PoolImage) 
 		return r.inputFailure(ctx, pi, err)
 	}
 	pi.Status.MarkUpToDate(res.sum.BaseImage)
+	if err := r.reportReach(ctx, pi); err != nil {
+		return err
+	}
 	if err := r.reconcileHold(ctx, pi, res, failedForGood(pi, res, runs)); err != nil {
 		return err
 	}
@@ -141,6 +150,15 @@ func failedForGood(pi *v1alpha1.PoolImage, res *resolved, runs []*tektonv1.Pipel
 func (r *Reconciler) inputFailure(ctx context.Context, pi *v1alpha1.PoolImage, err error) pkgreconciler.Event {
 	var ie *inputError
 	if !errors.As(err, &ie) {
+		return err
+	}
+	if ie.lostClaim {
+		// Another PoolImage owns the pool: this one's builds are pointless.
+		if err := r.cancelOwn(ctx, pi, "its PoolImage does not own MachineConfigPool "+pi.Spec.MachineConfigPool.Name); err != nil {
+			return err
+		}
+	}
+	if err := r.reportReach(ctx, pi); err != nil {
 		return err
 	}
 	pi.Status.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "%s", ie.msg)
@@ -181,6 +199,10 @@ func (r *Reconciler) revert(ctx context.Context, pi *v1alpha1.PoolImage) pkgreco
 // is the one promoted) and prunes its runs to retention; the runs and images themselves are kept
 // per retention.
 func (r *Reconciler) FinalizeKind(ctx context.Context, pi *v1alpha1.PoolImage) pkgreconciler.Event {
+	ctx = withScratch(ctx)
+	if err := r.cancelOwn(ctx, pi, "its PoolImage is deleted"); err != nil {
+		return err
+	}
 	ev := r.revert(ctx, pi)
 	var rerr *pkgreconciler.ReconcilerEvent
 	if ev != nil && !pkgreconciler.EventAs(ev, &rerr) {
@@ -194,6 +216,16 @@ func (r *Reconciler) FinalizeKind(ctx context.Context, pi *v1alpha1.PoolImage) p
 		return err
 	}
 	return ev
+}
+
+// cancelOwn cancels pi's active runs (builds and prebuilds), from the API server's list.
+func (r *Reconciler) cancelOwn(ctx context.Context, pi *v1alpha1.PoolImage, why string) error {
+	for _, prebuild := range []bool{false, true} {
+		if err := r.cancelLiveWhy(ctx, pi, "", prebuild, "", why); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // retentionKeep is how many finished runs of pi's pool to keep: spec.retention.keep, else the

@@ -299,8 +299,9 @@ func TestReconcile(t *testing.T) {
 			st.MarkBuilding(name2)
 		}))},
 		WantEvents: []string{
-			eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s; changed: first build)", name2, h2),
+			// The API server's runs are cancelled before the new one starts.
 			eventf(corev1.EventTypeNormal, "Superseded", "cancelled PipelineRun %s: its inputs are out of date (inputs %s replace them)", name, h2),
+			eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s; changed: first build)", name2, h2),
 		},
 		PostConditions: []func(*testing.T, *TableRow){
 			wantMetric("ocl_pipelines_builds_superseded", 1, map[string]string{"poolimage": key(), "pool": poolName}),
@@ -422,6 +423,7 @@ func TestReconcile(t *testing.T) {
 			st.MarkBuildFailed(failure)
 		}), failedRun),
 		WantCreates: []runtime.Object{wantRun(t, poolImage(withRetry), in, TriggerRetry, retryToken)},
+		WantPatches: []clientgotesting.PatchActionImpl{retryRecordPatch(retryToken)},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(withRetry), func(st *v1alpha1.PoolImageStatus) {
 			n := generator.RetryRunName(poolName, h, retryToken)
 			st.Retry = &v1alpha1.RetryStatus{Token: retryToken, PipelineRun: n}

@@ -164,6 +164,16 @@ func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res 
 	for k, v := range res.annotations {
 		pr.Annotations[k] = v
 	}
+	if ok, err := r.current(ctx, pi); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, errStale
+	}
+	// At most one build (and one prebuild) of the pool is active, also when the cache has not
+	// seen a run this controller made moments ago: ask the API server for the pool's runs.
+	if err := r.cancelLive(ctx, pi, name, trigger == TriggerPrebuild, res.hash); err != nil {
+		return nil, err
+	}
 	created, err := r.PipelineClient.TektonV1().PipelineRuns(pi.Namespace).Create(ctx, pr, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		existing, gerr := r.PipelineClient.TektonV1().PipelineRuns(pi.Namespace).Get(ctx, pr.Name, metav1.GetOptions{})
@@ -182,6 +192,39 @@ func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res 
 		created.Name, pi.Spec.MachineConfigPool.Name, trigger, res.hash, changedList(res.sum))
 	r.Metrics.BuildStarted(ctx, pi, trigger)
 	return trimmed(created), nil
+}
+
+// cancelLive cancels, before a new run named keep starts, pi's active runs the API server has
+// (not only the cache): for a build, every other build; for a prebuild (prebuild), the prebuilds
+// of other inputs than hash.
+func (r *Reconciler) cancelLive(ctx context.Context, pi *v1alpha1.PoolImage, keep string, prebuild bool, hash string) error {
+	why := fmt.Sprintf("its inputs are out of date (inputs %s replace them)", hash)
+	if prebuild {
+		why = fmt.Sprintf("it builds for an older candidate (inputs %s replace them)", hash)
+	}
+	return r.cancelLiveWhy(ctx, pi, keep, prebuild, hash, why)
+}
+
+// cancelLiveWhy is cancelLive with the reason the events give.
+func (r *Reconciler) cancelLiveWhy(ctx context.Context, pi *v1alpha1.PoolImage, keep string, prebuild bool, hash, why string) error {
+	sel := labels.SelectorFromSet(labels.Set{layering.PoolLabel: generator.PoolLabelValue(pi.Spec.MachineConfigPool.Name)}).String()
+	l, err := r.PipelineClient.TektonV1().PipelineRuns(pi.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return fmt.Errorf("list PipelineRuns of pool %s: %w", pi.Spec.MachineConfigPool.Name, err)
+	}
+	live := make([]*tektonv1.PipelineRun, 0, len(l.Items))
+	for i := range l.Items {
+		live = append(live, trimmed(&l.Items[i]))
+	}
+	for _, pr := range ownRuns(pi, live) {
+		if pr.Name == keep || isPrebuild(pr) != prebuild || (prebuild && hash != "" && runHash(pr) == hash) {
+			continue
+		}
+		if err := r.cancel(ctx, pi, pr, why); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // trimmed is a run as the informer caches it (TrimForCache): with the digest of its spec.
@@ -295,8 +338,12 @@ func (r *Reconciler) supersede(ctx context.Context, pi *v1alpha1.PoolImage, runs
 
 // cancel cancels an active run, conditional on its resourceVersion, and reports it once.
 func (r *Reconciler) cancel(ctx context.Context, pi *v1alpha1.PoolImage, pr *tektonv1.PipelineRun, why string) error {
-	if pr.IsDone() || pr.IsCancelled() {
+	s := scratchOf(ctx)
+	if pr.IsDone() || pr.IsCancelled() || s.cancelled[pr.Name] {
 		return nil
+	}
+	if ok, err := r.current(ctx, pi); err != nil || !ok {
+		return err // a stale spec cancels nothing; the newer one is reconciled next
 	}
 	patch, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"resourceVersion": pr.ResourceVersion},
@@ -316,6 +363,7 @@ func (r *Reconciler) cancel(ctx context.Context, pi *v1alpha1.PoolImage, pr *tek
 	case err != nil:
 		return fmt.Errorf("cancel superseded PipelineRun %s/%s: %w", pr.Namespace, pr.Name, err)
 	}
+	s.cancelled[pr.Name] = true
 	r.event(ctx, pi, corev1.EventTypeNormal, v1alpha1.ReasonSuperseded, "cancelled PipelineRun %s: %s", pr.Name, why)
 	r.Metrics.Superseded(ctx, pi)
 	return nil

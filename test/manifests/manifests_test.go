@@ -252,6 +252,8 @@ var uses = []use{
 	{"layering.ocl-pipelines.dev", "poolimages/status", "update", false, "pkg/client/injection/reconciler/layering/v1alpha1/poolimage/reconciler.go", `updater\.UpdateStatus\(ctx`},
 	{"layering.ocl-pipelines.dev", "poolimages", "patch", false, "pkg/client/injection/reconciler/layering/v1alpha1/poolimage/reconciler.go", `patcher\.Patch\(ctx, resourceName, types\.MergePatchType`},
 	{"layering.ocl-pipelines.dev", "poolimages", "get", false, "pkg/client/injection/reconciler/layering/v1alpha1/poolimage/reconciler.go", `getter\.Get\(ctx, desired\.Name`},
+	{"layering.ocl-pipelines.dev", "poolimages", "patch", false, "controller/poolimage/build.go", `PoolImages\(pi\.Namespace\)\.Patch\(ctx, pi\.Name`},
+	{"layering.ocl-pipelines.dev", "poolimages", "get", false, "controller/poolimage/scratch.go", `PoolImages\(pi\.Namespace\)\.Get\(ctx, pi\.Name`},
 	// Events (client-go's recorder creates, then patches a repeated event).
 	{"", "events", "create", false, "controller/poolimage/reconciler.go", `GetEventRecorder\(ctx\)\.Eventf`},
 	{"", "events", "patch", false, "controller/poolimage/reconciler.go", `GetEventRecorder\(ctx\)\.Eventf`},

@@ -16,6 +16,10 @@ const (
 	TriggerAnnotation = GroupName + "/trigger"
 	// RetryAnnotation, set on a PoolImage to any new value, re-runs a build with the same inputs.
 	RetryAnnotation = GroupName + "/retry"
+	// RetryHonouredAnnotation, on a PoolImage, is the last value of RetryAnnotation the controller
+	// honoured (it writes it; status.retry says the same, but a status can be overwritten by a
+	// reconcile that read an older copy).
+	RetryHonouredAnnotation = GroupName + "/retry-honoured"
 	// ReleaseAnnotation, on the PipelineRun of a prebuild, is the version of the release the
 	// cluster is about to upgrade to, whose OS images the run builds on.
 	ReleaseAnnotation = GroupName + "/release"
@@ -35,6 +39,9 @@ const (
 	// PipelineRun, never on the API object: generator.SpecDigest of the run's spec as stored. A
 	// value on the API object itself is overwritten.
 	SpecDigestAnnotation = GroupName + "/spec-sha256"
+	// PausedSinceAnnotation, next to PausedByAnnotation, is when the controller paused the pool
+	// (RFC 3339): the hold's bound does not depend on the PoolImage's status alone.
+	PausedSinceAnnotation = GroupName + "/paused-since"
 	// ReleasedForAnnotation, on a MachineConfigPool, is the base image for which an admin
 	// unpaused the pool while the controller held it: the controller does not pause the pool
 	// again for that base image.
