@@ -232,7 +232,7 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, pi *v1alpha1.PoolImage,
 
 // buildStatus starts the status of a build of res's inputs by run.
 func (r *Reconciler) buildStatus(pi *v1alpha1.PoolImage, res *resolved, run *tektonv1.PipelineRun) *v1alpha1.BuildStatus {
-	digest := run.Annotations[layering.SpecDigestAnnotation]
+	digest := specDigest(run)
 	if digest == "" {
 		digest = res.digest
 	}

@@ -80,28 +80,47 @@ func effectiveOSImage(pool *mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfi
 	return image, from
 }
 
+// poolSelector is a pool with its parsed nodeSelector (nil: it matches no node).
+type poolSelector struct {
+	pool *mcfgv1.MachineConfigPool
+	sel  labels.Selector
+}
+
+// nodeSelectors parses the pools' nodeSelectors once. Pools with an empty or invalid
+// nodeSelector match no node.
+func nodeSelectors(pools []*mcfgv1.MachineConfigPool) []poolSelector {
+	out := make([]poolSelector, 0, len(pools))
+	for _, p := range pools {
+		ps := poolSelector{pool: p}
+		if p.Spec.NodeSelector != nil {
+			if s, err := metav1.LabelSelectorAsSelector(p.Spec.NodeSelector); err == nil && !s.Empty() {
+				ps.sel = s
+			}
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
 // primaryPool returns the pool the MCO manages node in (pkg/controller/common/helpers.go,
 // GetPoolsForNode and GetPrimaryPoolForNode): of the pools whose nodeSelector matches, a custom
 // pool wins over worker, master wins over a custom pool, and a node in two custom pools is
-// managed by none (nil). Pools with an empty nodeSelector match no node.
-func primaryPool(node *corev1.Node, pools []*mcfgv1.MachineConfigPool) *mcfgv1.MachineConfigPool {
+// managed by none (nil).
+func primaryPool(node *corev1.Node, pools []poolSelector) *mcfgv1.MachineConfigPool {
 	var master, worker *mcfgv1.MachineConfigPool
 	var custom []*mcfgv1.MachineConfigPool
-	for _, p := range pools {
-		if p.Spec.NodeSelector == nil {
+	set := labels.Set(node.Labels)
+	for _, ps := range pools {
+		if ps.sel == nil || !ps.sel.Matches(set) {
 			continue
 		}
-		s, err := metav1.LabelSelectorAsSelector(p.Spec.NodeSelector)
-		if err != nil || s.Empty() || !s.Matches(labels.Set(node.Labels)) {
-			continue
-		}
-		switch p.Name {
+		switch ps.pool.Name {
 		case MasterPool:
-			master = p
+			master = ps.pool
 		case WorkerPool:
-			worker = p
+			worker = ps.pool
 		default:
-			custom = append(custom, p)
+			custom = append(custom, ps.pool)
 		}
 	}
 	switch {
@@ -115,11 +134,25 @@ func primaryPool(node *corev1.Node, pools []*mcfgv1.MachineConfigPool) *mcfgv1.M
 	return worker
 }
 
-// nodesOf returns the nodes the MCO manages in pool.
+// nodesOf returns the nodes the MCO manages in pool (their primary pool), of nodes. Only nodes
+// that pool's nodeSelector matches can be, so the others are not weighed against every pool.
 func nodesOf(pool *mcfgv1.MachineConfigPool, nodes []*corev1.Node, pools []*mcfgv1.MachineConfigPool) []*corev1.Node {
+	sels := nodeSelectors(pools)
+	var own labels.Selector
+	for _, ps := range sels {
+		if ps.pool.Name == pool.Name {
+			own = ps.sel
+		}
+	}
+	if own == nil {
+		return nil
+	}
 	var out []*corev1.Node
 	for _, n := range nodes {
-		if p := primaryPool(n, pools); p != nil && p.Name == pool.Name {
+		if !own.Matches(labels.Set(n.Labels)) {
+			continue
+		}
+		if p := primaryPool(n, sels); p != nil && p.Name == pool.Name {
 			out = append(out, n)
 		}
 	}

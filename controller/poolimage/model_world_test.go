@@ -1110,11 +1110,15 @@ func newModelController(w *modelWorld) *modelController {
 	return c
 }
 
-// modelTransform is what an informer stores: runs through TrimForCache, as NewController sets.
+// modelTransform is what an informer stores: runs through TrimForCache, as NewController sets,
+// twice (client-go's watch-list transforms its initial objects once more at Replace).
 func modelTransform(o runtime.Object) runtime.Object {
 	switch o.(type) {
 	case *tektonv1.PipelineRun, *tektonv1.TaskRun:
 		out, err := TrimForCache(o)
+		if err == nil {
+			out, err = TrimForCache(out)
+		}
 		if err != nil {
 			panic(err)
 		}

@@ -125,7 +125,7 @@ func (r *Reconciler) prebuild(ctx context.Context, pi *v1alpha1.PoolImage, res *
 			return err
 		}
 	}
-	digest := run.Annotations[layering.SpecDigestAnnotation]
+	digest := specDigest(run)
 	if u := st.Upgrade; u != nil && u.PipelineRun == run.Name && u.SpecSHA256 != "" {
 		digest = u.SpecSHA256
 	}

@@ -227,6 +227,18 @@ func (r *Reconciler) cancelLiveWhy(ctx context.Context, pi *v1alpha1.PoolImage, 
 	return nil
 }
 
+// specTrimmed reports whether spec is what TrimForCache leaves of one: nothing a run executes.
+func specTrimmed(spec *tektonv1.PipelineRunSpec) bool {
+	return spec.PipelineRef == nil && spec.PipelineSpec == nil && len(spec.Params) == 0 && len(spec.Workspaces) == 0 &&
+		len(spec.TaskRunSpecs) == 0
+}
+
+// specDigest is the digest of pr's spec that TrimForCache recorded ("" for a run that did not
+// come through it).
+func specDigest(pr *tektonv1.PipelineRun) string {
+	return pr.Status.Annotations[layering.SpecDigestAnnotation]
+}
+
 // trimmed is a run as the informer caches it (TrimForCache): with the digest of its spec.
 func trimmed(pr *tektonv1.PipelineRun) *tektonv1.PipelineRun {
 	out, _ := TrimForCache(pr)
@@ -265,7 +277,7 @@ func cancelled(pr *tektonv1.PipelineRun) bool {
 // the dashboard's re-run is trusted; an "edit and run", or any run made from scratch with the
 // labels, is not.
 func (r *Reconciler) trusted(pi *v1alpha1.PoolImage, pr *tektonv1.PipelineRun, res *resolved) bool {
-	d := pr.Annotations[layering.SpecDigestAnnotation]
+	d := specDigest(pr)
 	if d == "" || runHash(pr) != res.hash {
 		return false
 	}
@@ -430,8 +442,9 @@ func (r *Reconciler) pruneTags(ctx context.Context, pi *v1alpha1.PoolImage, keep
 
 // TrimForCache is the transform of the PipelineRun and TaskRun informers: it keeps what the
 // reconciler reads (metadata but managed fields, spec.status, conditions, times, results, child
-// references, step states), records the digest of a run's spec (generator.SpecDigest) in the
-// annotation layering.SpecDigestAnnotation of the cached copy, and drops the embedded pipeline and task specs, parameters and
+// references, step states), records the digest of a run's spec (generator.SpecDigest) under
+// layering.SpecDigestAnnotation in the status annotations of the cached copy, and drops the
+// embedded pipeline and task specs, parameters and
 // workspaces, which make a run ~50 KB (twice that once Tekton copies the spec into its status).
 // At 1,000 pools the cache would otherwise hold most of the controller's memory.
 func TrimForCache(obj interface{}) (interface{}, error) {
@@ -439,14 +452,18 @@ func TrimForCache(obj interface{}) (interface{}, error) {
 	case *tektonv1.PipelineRun:
 		out := &tektonv1.PipelineRun{TypeMeta: o.TypeMeta, ObjectMeta: *o.ObjectMeta.DeepCopy()}
 		out.ManagedFields = nil
-		if out.Annotations == nil {
-			out.Annotations = map[string]string{}
-		}
-		// What the run executes, digested before the spec is dropped (never taken from the
-		// object: a value there is overwritten).
-		out.Annotations[layering.SpecDigestAnnotation] = generator.SpecDigest(&o.Spec)
 		out.Spec.Status = o.Spec.Status
-		out.Status.Status = o.Status.Status
+		out.Status.Status = *o.Status.Status.DeepCopy()
+		// What the run executes, digested before the spec is dropped. A copy trimmed already
+		// (its spec gone, the digest in its status) keeps its digest: the transform must be
+		// idempotent.
+		if d := o.Status.Annotations[layering.SpecDigestAnnotation]; d == "" || !specTrimmed(&o.Spec) {
+			d = generator.SpecDigest(&o.Spec)
+			if out.Status.Annotations == nil {
+				out.Status.Annotations = map[string]string{}
+			}
+			out.Status.Annotations[layering.SpecDigestAnnotation] = d
+		}
 		out.Status.StartTime = o.Status.StartTime
 		out.Status.CompletionTime = o.Status.CompletionTime
 		out.Status.Results = o.Status.Results

@@ -35,9 +35,12 @@ const (
 	// when several reconciles see the run finish; a copy of the run (the dashboard's re-run) has
 	// another uid and is reported on its own.
 	ReportedAnnotation = GroupName + "/reported"
-	// SpecDigestAnnotation is set by the controller's informer transform on its cached copy of a
-	// PipelineRun, never on the API object: generator.SpecDigest of the run's spec as stored. A
-	// value on the API object itself is overwritten.
+	// SpecDigestAnnotation is the key, in status.annotations of the controller's cached copy of
+	// a PipelineRun, of generator.SpecDigest of the run's spec as stored; the informer transform
+	// sets it before it drops the spec. It lives in the status, which only the status subresource
+	// (Tekton) writes, so the transform can tell a copy it trimmed (client-go may transform an
+	// object twice: a watch-list's initial objects go through it once more at Replace) from an
+	// object anyone created.
 	SpecDigestAnnotation = GroupName + "/spec-sha256"
 	// PausedSinceAnnotation, next to PausedByAnnotation, is when the controller paused the pool
 	// (RFC 3339): the hold's bound does not depend on the PoolImage's status alone.
