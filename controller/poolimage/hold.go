@@ -347,7 +347,7 @@ func (r *Reconciler) holdTargets(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineCon
 		return nil, fmt.Errorf("list MachineConfigs: %w", err)
 	}
 	out := []*mcfgv1.MachineConfigPool{pool}
-	for _, p := range reachedPools(pool.Name, mc, pools, mcs) {
+	for _, p := range reachedPools(&r.selectors, pool.Name, mc, pools, mcs) {
 		if p.Name != pool.Name {
 			// A pool that runs pi's image: its pause state, its renders and its nodes matter.
 			if err := r.track(pi, mcfgv1.GroupVersion.WithKind("MachineConfigPool"), "", p.Name); err != nil {

@@ -281,7 +281,7 @@ func (r *Reconciler) poolArch(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfig
 	if err != nil {
 		return "", fmt.Errorf("list MachineConfigPools: %w", err)
 	}
-	nodes := nodesOf(pool, all, pools)
+	nodes := nodesOf(&r.selectors, pool, all, pools)
 	if len(nodes) == 0 {
 		nodes = all
 	}

@@ -3,11 +3,13 @@ package poolimage
 import (
 	"fmt"
 	"sort"
+	"sync"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // What the MCO does with MachineConfigs and nodes, read from its code
@@ -29,14 +31,21 @@ const (
 // mcoSelects reports whether pool's machineConfigSelector selects labels (the MCO's
 // getMachineConfigsForPool: an empty or nil selector selects nothing).
 func mcoSelects(pool *mcfgv1.MachineConfigPool, l map[string]string) bool {
+	s := mcSelector(pool)
+	return s != nil && s.Matches(labels.Set(l))
+}
+
+// mcSelector is pool's parsed machineConfigSelector; nil (it selects nothing) when it is unset,
+// empty or invalid.
+func mcSelector(pool *mcfgv1.MachineConfigPool) labels.Selector {
 	if pool.Spec.MachineConfigSelector == nil {
-		return false
+		return nil
 	}
 	s, err := metav1.LabelSelectorAsSelector(pool.Spec.MachineConfigSelector)
 	if err != nil || s.Empty() {
-		return false
+		return nil
 	}
-	return s.Matches(labels.Set(l))
+	return s
 }
 
 // poolMachineConfigs returns the MachineConfigs pool selects, in the order the MCO merges them
@@ -44,8 +53,12 @@ func mcoSelects(pool *mcfgv1.MachineConfigPool, l map[string]string) bool {
 // first, then the others, each sorted by name).
 func poolMachineConfigs(pool *mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig) []*mcfgv1.MachineConfig {
 	var worker, other []*mcfgv1.MachineConfig
+	sel := mcSelector(pool) // parsed once: a cluster has hundreds of MachineConfigs
+	if sel == nil {
+		return nil
+	}
 	for _, mc := range all {
-		if !mcoSelects(pool, mc.Labels) {
+		if !sel.Matches(labels.Set(mc.Labels)) {
 			continue
 		}
 		if mc.Labels[RoleLabel] == WorkerPool {
@@ -86,18 +99,61 @@ type poolSelector struct {
 	sel  labels.Selector
 }
 
-// nodeSelectors parses the pools' nodeSelectors once. Pools with an empty or invalid
+// selectorMemo remembers pools' parsed selectors by pool UID and resourceVersion: parsing them
+// (label keys and values are validated by regular expressions) was most of a reconcile's CPU
+// with a few hundred pools, as every reconcile weighs every pool the way the MCO merges. The
+// zero value is ready; a nil one parses every time.
+type selectorMemo struct {
+	mu sync.Mutex
+	m  map[selectorKey]labels.Selector
+}
+
+type selectorKey struct {
+	uid  types.UID
+	rv   string
+	node bool
+}
+
+// get returns pool's parsed nodeSelector (node) or machineConfigSelector; nil (it matches
+// nothing) when unset, empty or invalid.
+func (s *selectorMemo) get(pool *mcfgv1.MachineConfigPool, node bool) labels.Selector {
+	ls := pool.Spec.MachineConfigSelector
+	if node {
+		ls = pool.Spec.NodeSelector
+	}
+	parse := func() labels.Selector {
+		if ls == nil {
+			return nil
+		}
+		sel, err := metav1.LabelSelectorAsSelector(ls)
+		if err != nil || sel.Empty() {
+			return nil
+		}
+		return sel
+	}
+	if s == nil || pool.ResourceVersion == "" {
+		return parse()
+	}
+	k := selectorKey{uid: pool.UID, rv: pool.ResourceVersion, node: node}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sel, ok := s.m[k]; ok {
+		return sel
+	}
+	if s.m == nil || len(s.m) > 4096 { // old resourceVersions: start over
+		s.m = map[selectorKey]labels.Selector{}
+	}
+	sel := parse()
+	s.m[k] = sel
+	return sel
+}
+
+// nodeSelectors parses the pools' nodeSelectors (through memo). Pools with an empty or invalid
 // nodeSelector match no node.
-func nodeSelectors(pools []*mcfgv1.MachineConfigPool) []poolSelector {
+func nodeSelectors(memo *selectorMemo, pools []*mcfgv1.MachineConfigPool) []poolSelector {
 	out := make([]poolSelector, 0, len(pools))
 	for _, p := range pools {
-		ps := poolSelector{pool: p}
-		if p.Spec.NodeSelector != nil {
-			if s, err := metav1.LabelSelectorAsSelector(p.Spec.NodeSelector); err == nil && !s.Empty() {
-				ps.sel = s
-			}
-		}
-		out = append(out, ps)
+		out = append(out, poolSelector{pool: p, sel: memo.get(p, true)})
 	}
 	return out
 }
@@ -136,8 +192,8 @@ func primaryPool(node *corev1.Node, pools []poolSelector) *mcfgv1.MachineConfigP
 
 // nodesOf returns the nodes the MCO manages in pool (their primary pool), of nodes. Only nodes
 // that pool's nodeSelector matches can be, so the others are not weighed against every pool.
-func nodesOf(pool *mcfgv1.MachineConfigPool, nodes []*corev1.Node, pools []*mcfgv1.MachineConfigPool) []*corev1.Node {
-	sels := nodeSelectors(pools)
+func nodesOf(memo *selectorMemo, pool *mcfgv1.MachineConfigPool, nodes []*corev1.Node, pools []*mcfgv1.MachineConfigPool) []*corev1.Node {
+	sels := nodeSelectors(memo, pools)
 	var own labels.Selector
 	for _, ps := range sels {
 		if ps.pool.Name == pool.Name {
@@ -163,7 +219,7 @@ func nodesOf(pool *mcfgv1.MachineConfigPool, nodes []*corev1.Node, pools []*mcfg
 // labels l) once it exists: the pools that select it and in which it wins the merge. all are
 // the cluster's MachineConfigs (mc replaces the one of that name). The first pool is target when
 // it is among them.
-func reachedPools(target string, mc *mcfgv1.MachineConfig, pools []*mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig) []*mcfgv1.MachineConfigPool {
+func reachedPools(memo *selectorMemo, target string, mc *mcfgv1.MachineConfig, pools []*mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig) []*mcfgv1.MachineConfigPool {
 	merged := make([]*mcfgv1.MachineConfig, 0, len(all)+1)
 	for _, o := range all {
 		if o.Name != mc.Name {
@@ -173,7 +229,7 @@ func reachedPools(target string, mc *mcfgv1.MachineConfig, pools []*mcfgv1.Machi
 	merged = append(merged, mc)
 	var out []*mcfgv1.MachineConfigPool
 	for _, p := range pools {
-		if !mcoSelects(p, mc.Labels) {
+		if sel := memo.get(p, false); sel == nil || !sel.Matches(labels.Set(mc.Labels)) {
 			continue
 		}
 		if _, from := effectiveOSImage(p, merged, ""); from == mc.Name {

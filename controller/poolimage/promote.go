@@ -393,13 +393,13 @@ func (r *Reconciler) checkReachArch(target *mcfgv1.MachineConfigPool, arch strin
 		arch = string(v1alpha1.ArchAMD64)
 	}
 	var problems []string
-	for _, p := range reachedPools(target.Name, mc, pools, mcs) {
+	for _, p := range reachedPools(&r.selectors, target.Name, mc, pools, mcs) {
 		if s := p.Spec.OSImageStream.Name; s != "" {
 			problems = append(problems, fmt.Sprintf("MachineConfigPool %s takes its OS image from the OS image stream %s (spec.osImageStream), and the MCO refuses a MachineConfig osImageURL for such a pool (\"cannot override MachineConfig osImageURL and set MachineConfigPool spec.osImageStream.name simultaneously\"): remove spec.osImageStream from the pool to layer it, or %s",
 				p.Name, s, customPoolAdvice(p, target)))
 			continue
 		}
-		for _, n := range nodesOf(p, nodes, pools) {
+		for _, n := range nodesOf(&r.selectors, p, nodes, pools) {
 			if a := n.Labels[corev1.LabelArchStable]; a != "" && a != arch {
 				if p.Name == target.Name {
 					problems = append(problems, fmt.Sprintf("MachineConfigPool %s has %s nodes (%s): the %s image cannot boot them; %s",

@@ -84,6 +84,9 @@ type Reconciler struct {
 	// layering.ReportedAnnotation).
 	reportedMu sync.Mutex
 	reported   map[string]bool
+
+	// selectors memoizes the pools' parsed selectors (mco.go).
+	selectors selectorMemo
 }
 
 // ReconcileKind moves a PoolImage one step towards its declared image: validate, resolve the
