@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // What the MCO does with MachineConfigs and nodes, read from its code
@@ -99,18 +98,18 @@ type poolSelector struct {
 	sel  labels.Selector
 }
 
-// selectorMemo remembers pools' parsed selectors by pool UID and resourceVersion: parsing them
-// (label keys and values are validated by regular expressions) was most of a reconcile's CPU
-// with a few hundred pools, as every reconcile weighs every pool the way the MCO merges. The
-// zero value is ready; a nil one parses every time.
+// selectorMemo remembers pools' parsed selectors, by the pool object the informer cache holds
+// (a changed pool is a new object): parsing them (label keys and values are validated by
+// regular expressions) was most of a reconcile's CPU with a few hundred pools, as every
+// reconcile weighs every pool the way the MCO merges. The zero value is ready; a nil one parses
+// every time.
 type selectorMemo struct {
 	mu sync.Mutex
 	m  map[selectorKey]labels.Selector
 }
 
 type selectorKey struct {
-	uid  types.UID
-	rv   string
+	pool *mcfgv1.MachineConfigPool
 	node bool
 }
 
@@ -131,16 +130,16 @@ func (s *selectorMemo) get(pool *mcfgv1.MachineConfigPool, node bool) labels.Sel
 		}
 		return sel
 	}
-	if s == nil || pool.ResourceVersion == "" {
+	if s == nil {
 		return parse()
 	}
-	k := selectorKey{uid: pool.UID, rv: pool.ResourceVersion, node: node}
+	k := selectorKey{pool: pool, node: node}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sel, ok := s.m[k]; ok {
 		return sel
 	}
-	if s.m == nil || len(s.m) > 4096 { // old resourceVersions: start over
+	if s.m == nil || len(s.m) > 4096 { // mostly replaced objects by then: start over
 		s.m = map[selectorKey]labels.Selector{}
 	}
 	sel := parse()
