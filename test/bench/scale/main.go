@@ -151,7 +151,12 @@ func (b *bench) run(keep bool) error {
 	rss, hwm := memory(b.controller.Process.Pid)
 	fmt.Printf("bench: scale.controller_rss_mb=%.1f\nbench: scale.controller_peak_rss_mb=%.1f\n", rss, hwm)
 
-	// A full resync with nothing to do: restart, wait for every key's reconcile, count writes.
+	// A full resync with nothing to do: once the controller has written nothing for 3 s (Ready
+	// is written before the last of a promotion's writes, the tag TaskRun's), restart, wait for
+	// every key's reconcile, count writes.
+	if err := b.waitQuiet(3*time.Second, time.Minute); err != nil {
+		return err
+	}
 	offset := fileSize(filepath.Join(b.stack, "audit.log"))
 	b.stopController()
 	if err := b.startController(); err != nil {
@@ -464,6 +469,22 @@ func percentile(v []float64, p float64) float64 {
 
 // auditWrites counts the controller's writes in the audit log after offset, leader election
 // leases and events aside.
+// waitQuiet waits until the audit log records no write for quiet, for at most limit.
+func (b *bench) waitQuiet(quiet, limit time.Duration) error {
+	path := filepath.Join(b.stack, "audit.log")
+	deadline := time.Now().Add(limit)
+	for {
+		offset := fileSize(path)
+		time.Sleep(quiet)
+		if n, _ := auditWrites(path, offset); n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the controller still writes after %s", limit)
+		}
+	}
+}
+
 func auditWrites(path string, offset int64) (int, []string) {
 	f, err := os.Open(path)
 	if err != nil {
