@@ -45,7 +45,7 @@ var tables = map[string][]row{
 	"bench-build": {
 		{"build step, rebuild after a last-line change / cold (layer cache, real buildah and registry)", "{build_cache.warm_over_cold_build_step} ({build_cache.warm_build_step_seconds} s / {build_cache.cold_build_step_seconds} s)", "≤ {build_cache.warm_over_cold_build_step.goal}",
 			"whole run {build_cache.warm_over_cold_run} ({build_cache.warm_run_seconds} s / {build_cache.cold_run_seconds} s)"},
-		{"cluster upgrade: base change → rebuilt image promoted (stack, stand-in MCO)", "{upgrade.prebuilt_promotion_seconds} s with the prebuild", "",
+		{"cluster upgrade: base change → rebuilt image promoted and rendered (stack, stand-in MCO with a 5 s render delay; Ready waits for the render)", "{upgrade.prebuilt_promotion_seconds} s with the prebuild", "",
 			"{upgrade.rebuild_promotion_seconds} s without (the build at the upgrade, the pool held meanwhile)"},
 		{"cluster upgrade: configurations each node rolls out (stand-in MCO template/render/node)", "{upgrade.rollouts_held} without the prebuild, {upgrade.rollouts_prebuilt} with it", "1",
 			"{upgrade.rollouts_follow} with upgradeStrategy Follow, the MCO's own behaviour (templates on the old image, then the new image)"},

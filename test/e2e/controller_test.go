@@ -654,6 +654,18 @@ func TestInvalidInputsCreateNoRun(t *testing.T) {
 	if err != nil || len(runs.Items) != 0 {
 		t.Fatalf("runs for an invalid PoolImage: %d (%v)", len(runs.Items), err)
 	}
+
+	// Issue 13 B3: the pool is immutable (the CRD's x-kubernetes-validations rule, enforced by
+	// the real API server): a rename would leave the old pool with our MachineConfig and pause.
+	got, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "infra", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Spec.MachineConfigPool.Name = "worker"
+	_, err = clients.layering.LayeringV1alpha1().PoolImages(ns).Update(ctx, got, metav1.UpdateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.machineConfigPool is immutable") {
+		t.Fatalf("renaming spec.machineConfigPool.name: %v, want Invalid: spec.machineConfigPool is immutable", err)
+	}
 }
 
 const (
