@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 
-.PHONY: all build test unit integration e2e demo up down lint vet fmt generate verify-generated bench bench-build fuzz fuzz-short model model-long clean release
+.PHONY: all build test unit integration e2e demo up down lint vet fmt generate verify-generated bench bench-build fuzz fuzz-short model model-long clean release images
 
 all: build
 
@@ -92,11 +92,16 @@ fuzz-short:
 fuzz:
 	hack/fuzz.sh
 
-## release: render config/ (kubectl kustomize, with the stack's cached kubectl) into one install file
+## images: the controller and ocl-step images (ko, on the project's static non-root base), for
+## linux/amd64 and linux/arm64; REGISTRY=host/path pushes there, else to a registry of this machine
+images:
+	hack/images.sh $(REGISTRY)
+
+## release: VERSION=v… REGISTRY=host/path: push the images tagged VERSION and write
+## dist/release.yaml, the whole install with every image pinned by digest
 release:
-	mkdir -p dist
-	"$$(hack/build-kube.sh)/kubectl" kustomize config/ > dist/ocl-pipelines.yaml
-	@echo "dist/ocl-pipelines.yaml: $$(grep -c '^kind:' dist/ocl-pipelines.yaml) objects"
+	@test -n "$(VERSION)" -a -n "$(REGISTRY)" || { echo "make release VERSION=v0.2.0 REGISTRY=quay.io/example/ocl-pipelines"; exit 2; }
+	hack/release.sh $(VERSION) $(REGISTRY)
 
 ## golden: rewrite the golden files of the generator tests
 golden:

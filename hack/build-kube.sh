@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kube-scheduler and kubelet from the Go module
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl from the Go module
 # proxy (wrapper module hack/kube) into the cache, once per version: a second run takes a second.
 # Prints the directory holding the binaries.
 set -euo pipefail
@@ -13,7 +13,7 @@ ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$VERSION \
   -X k8s.io/component-base/version.gitMajor=${VERSION%%.*} \
   -X k8s.io/component-base/version.gitMinor=$(echo "$VERSION" | cut -d. -f2) \
   -X k8s.io/component-base/version.gitTreeState=clean"
-for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
+for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
   if [ -x "$OUT/$cmd" ]; then
     continue
   fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Go binaries of the local test stack other than Kubernetes: etcd and Tekton's
-# controller and entrypoint, and the tkn CLI, from the Go module proxy (wrapper modules hack/etcd,
-# hack/tekton, hack/tkn),
+# Builds the Go binaries of the local test stack other than Kubernetes: etcd, Tekton's
+# controller and entrypoint, the tkn CLI and ko, from the Go module proxy (wrapper modules hack/etcd,
+# hack/tekton, hack/tkn, hack/ko),
 # into the cache, once per version. Prints "<name>=<path>" lines.
 set -euo pipefail
 
@@ -29,3 +29,5 @@ build tekton github.com/tektoncd/pipeline/cmd/controller "$CACHE/tekton-$TEKTON/
 build tekton github.com/tektoncd/pipeline/cmd/entrypoint "$CACHE/tekton-$TEKTON/entrypoint"
 TKN=$(sed -n 's/^require github.com\/tektoncd\/cli //p' "$ROOT/hack/tkn/go.mod")
 build tkn github.com/tektoncd/cli/cmd/tkn "$CACHE/tkn-$TKN/tkn"
+KOV=$(sed -n 's/^require github.com\/google\/ko //p' "$ROOT/hack/ko/go.mod")
+build ko github.com/google/ko "$CACHE/ko-$KOV/ko"

@@ -8,7 +8,7 @@ set -euo pipefail
 # (hack/stack.sh) needs containerd, runc, the CNI plugins, iproute2, nsenter, openssl and curl.
 wanted=(buildah:buildah skopeo:skopeo docker-registry:docker-registry busybox:busybox-static runc:runc
   containerd:containerd ctr:containerd /usr/lib/cni/bridge:containernetworking-plugins ip:iproute2
-  nsenter:util-linux openssl:openssl curl:curl)
+  nsenter:util-linux openssl:openssl curl:curl iptables:iptables)
 missing=()
 for pair in "${wanted[@]}"; do
   what=${pair%%:*} pkg=${pair#*:}

@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # The local stack of real components (issue 4):
 #   registry (docker-registry) · etcd · kube-apiserver (RBAC) · kube-controller-manager ·
-#   kube-scheduler · one node (containerd + runc + kubelet, in the network namespace ocl-node) ·
-#   the Tekton controller · the MCO CRDs with a seeded worker pool and a ControllerConfig on the
-#   stand-in base image · config/ applied with kubectl apply -k (hack/stack/) · our controller,
-#   as a host process under its ServiceAccount's token, audited by the API server.
+#   kube-scheduler · one node (containerd + runc + kubelet + kube-proxy, in the network namespace
+#   ocl-node) · the Tekton controller · the MCO CRDs with a seeded worker pool and a
+#   ControllerConfig on the stand-in base image · our release, as a user installs it: the images
+#   built by ko and pushed to the stack's registry, dist/release.yaml applied (hack/release.sh),
+#   the controller running as its Deployment (2 replicas, leader election) on the node, audited
+#   by the API server. OCL_CONTROLLER=process runs the controller as a host process instead
+#   (under the Deployment's ServiceAccount token, the Deployment scaled to 0), for debugging.
 # Network: etcd and the controllers' metrics listen on 127.0.0.1; the node lives in a network
 # namespace this script creates, joined to the host by a veth pair (10.200.0.1 on the host side,
 # 10.200.0.2 on the node), where the registry and the API server listen, so that the node pulls
-# images and the API server reaches the kubelet (kubectl logs, tkn logs). Pods get 10.244.0.0/24.
+# images and the API server reaches the kubelet (kubectl logs, tkn logs). Pods get 10.244.0.0/24;
+# Services 10.96.0.0/16, routed to the node, where kube-proxy (iptables) serves them.
 #
 #   hack/stack.sh up      start everything not running yet (idempotent), print timings
 #   hack/stack.sh api     only etcd, the API server (on 127.0.0.1), the CRDs and config/ (test/bench/scale)
 #   hack/stack.sh down    stop every process and remove the state directory
+#   hack/stack.sh leader  print the controller pod that leads (CONTROLLER=deployment)
+#   hack/stack.sh overlay DIR RELEASE   write the stack's kustomize overlay of RELEASE into DIR
 #   hack/stack.sh env     print the environment to talk to the stack (KUBECONFIG, OCL_REGISTRY, kubectl and tkn on PATH)
 #
 # Addresses and ports are fixed (10.200.0.1:5000 registry, 10.200.0.1:6443 API server,
@@ -31,6 +37,10 @@ APISERVER_PORT=${OCL_APISERVER_PORT:-6443}
 ETCD_PORT=${OCL_ETCD_PORT:-2379}
 KUBECONFIG_FILE=$STATE/kubeconfig
 TOKEN=ocl-stack-admin-token
+# The controller: the release's Deployment (default) or a host process.
+CONTROLLER=${OCL_CONTROLLER:-deployment}
+# The version the stack's release carries (hack/release.sh).
+STACK_VERSION=v0.0.0-stack
 
 log() { printf '%s stack: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -80,6 +90,7 @@ network() {
     ip netns exec "$NETNS" ip route add default via "$HOST_IP"
   fi
   ip route replace 10.244.0.0/24 via "$NODE_IP"
+  ip route replace 10.96.0.0/16 via "$NODE_IP"
 }
 
 
@@ -147,6 +158,12 @@ EOF
   wait_for kubelet 60 kubectl_ get node ocl-node
   kubectl_ label node ocl-node node-role.kubernetes.io/worker= --overwrite >/dev/null
   wait_for kubelet 60 kubectl_ wait --for=condition=Ready node/ocl-node --timeout=1s
+  # kube-proxy: Services (the API server's, the controller's metrics) for pods and the host.
+  # conntrack-max-per-core 0 leaves the host's conntrack table size alone.
+  start kube-proxy nsenter --net="/var/run/netns/$NETNS" "$KUBE/kube-proxy" --kubeconfig "$KUBECONFIG_FILE" \
+    --hostname-override ocl-node --proxy-mode iptables --cluster-cidr 10.244.0.0/16 --conntrack-max-per-core 0 \
+    --metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256
+  wait_for kube-proxy 60 grep -q 'Caches are synced' "$STATE/kube-proxy.log"
 }
 
 # images: the node's and the pipeline's images and the stand-in RHCOS images, in the registry.
@@ -175,7 +192,8 @@ prepare() {
 }
 
 # control_plane: etcd and the API server (RBAC, ServiceAccount tokens, an audit log of the
-# controller's ServiceAccount), and the admin kubeconfig.
+# controller's ServiceAccount), and the admin kubeconfig. ENDPOINTS: lease (the API server
+# publishes itself as the kubernetes Service's endpoint, for pods) or none (on 127.0.0.1).
 control_plane() {
   start etcd "$BIN_etcd" --data-dir "$STATE/etcd" --unsafe-no-fsync \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
@@ -191,7 +209,7 @@ control_plane() {
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" --cert-dir="$STATE/pki" --token-auth-file="$STATE/pki/tokens.csv" \
     --authorization-mode=Node,RBAC --service-account-key-file="$STATE/pki/sa.pub" \
     --service-account-signing-key-file="$STATE/pki/sa.key" --service-account-issuer=https://kubernetes.default.svc \
-    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true --endpoint-reconciler-type=none \
+    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true --endpoint-reconciler-type="$ENDPOINTS" \
     --kubelet-preferred-address-types=InternalIP \
     --audit-policy-file="$ROOT/hack/stack/audit-policy.yaml" --audit-log-path="$STATE/audit.log" --audit-log-format=json
   cat >"$KUBECONFIG_FILE" <<EOF
@@ -221,23 +239,34 @@ crds() {
   log "CRDs established"
 }
 
-# install: config/ as a user applies it, and the controller's kubeconfig (its ServiceAccount's token).
+# install: our release as a user installs it (CONTROLLER=deployment), or config/ with the
+# Deployment scaled to 0 and the controller's kubeconfig (its ServiceAccount's token) for a host
+# process (CONTROLLER=process, and the api mode).
 install() {
-  # Our install, as a user applies it (config/), with the Deployment scaled to 0 (hack/stack/);
-  # once: a later `up` (a controller restart) keeps the settings tests changed since.
+  # Once: a later `up` (a controller restart) keeps the settings tests changed since.
   if ! kubectl_ -n ocl-pipelines get deployment ocl-pipelines-controller >/dev/null 2>&1; then
     # OpenShift's openshift-config namespace with a stand-in global pull secret: credentials for
     # the stack's registry only (config/ binds a Role there; FirstBootPullable reads it).
     kubectl_ create namespace openshift-config --dry-run=client -o yaml | kubectl_ apply -f - >/dev/null
     kubectl_ -n openshift-config create secret docker-registry pull-secret --docker-server="$REGISTRY_ADDR" \
       --docker-username=node --docker-password=stand-in --dry-run=client -o yaml | kubectl_ apply -f - >/dev/null
-    kubectl_ apply --server-side -k "$ROOT/hack/stack" >/dev/null
-    # The stack's step images, from its registry (plain HTTP).
-    kubectl_ -n ocl-pipelines patch configmap config-ocl-pipelines --type merge -p \
-      "{\"data\": {\"buildah-image\": \"$img_buildah\", \"tools-image\": \"$img_tools\", \"tls-verify\": \"false\"}}" >/dev/null
+    if [ "$CONTROLLER" = deployment ]; then
+      # The release: images built by ko, pushed to the stack's registry, pinned by digest;
+      # installed through a kustomize overlay, as a user keeps their settings across upgrades.
+      local t=$SECONDS
+      OCL_PLATFORMS=linux/amd64 "$ROOT/hack/release.sh" "$STACK_VERSION" "$REGISTRY_ADDR/ocl-pipelines" "$STATE/release.yaml" 2>>"$STATE/images.log"
+      log "release $STACK_VERSION built and pushed in $(( SECONDS - t ))s"
+      overlay "$STATE/install" "$STATE/release.yaml"
+      kubectl_ apply --server-side -k "$STATE/install" >/dev/null
+    else
+      kubectl_ apply --server-side -k "$ROOT/hack/stack" >/dev/null
+      kubectl_ -n ocl-pipelines patch configmap config-ocl-pipelines --type merge -p \
+        "{\"data\": {\"buildah-image\": \"$img_buildah\", \"tools-image\": \"$img_tools\", \"tls-verify\": \"false\"}}" >/dev/null
+    fi
   fi
-  # The controller runs as a host process with the Deployment's ServiceAccount token: the
-  # RBAC of config/ is what it gets, and the API server audits its requests ($STATE/audit.log).
+  [ "$CONTROLLER" = deployment ] && return 0
+  # The host process runs with the Deployment's ServiceAccount token: the RBAC of config/ is
+  # what it gets, and the API server audits its requests ($STATE/audit.log).
   local token
   [ -s "$STATE/controller.kubeconfig" ] || {
     token=$(kubectl_ -n ocl-pipelines create token ocl-pipelines-controller --duration=48h)
@@ -252,8 +281,51 @@ EOF
   }
 }
 
+# overlay DIR RELEASE: the stack's settings over a release, as a kustomize overlay in DIR: the
+# stack's buildah image (quay.io cannot be reached) and its registry (plain HTTP). An upgrade
+# applies the overlay of the next release the same way (test/e2e TestControllerUpgrade).
+overlay() {
+  local dir=$1 release=$2 buildah
+  buildah=$(sed -n 's/^buildah=//p' "$STATE/images.env")
+  mkdir -p "$dir"
+  cp "$release" "$dir/release.yaml"
+  cat >"$dir/kustomization.yaml" <<EOF
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [release.yaml]
+patches:
+  - target: {kind: ConfigMap, name: config-ocl-pipelines}
+    patch: |-
+      - {op: replace, path: /data/buildah-image, value: "$buildah"}
+      - {op: replace, path: /data/tls-verify, value: "false"}
+EOF
+}
+
+# controller: our controller running: the Deployment rolled out and a leader elected, or the
+# host process started.
+controller() {
+  if [ "$CONTROLLER" = deployment ]; then
+    wait_for controller 300 kubectl_ -n ocl-pipelines rollout status deployment/ocl-pipelines-controller --timeout=2s
+    # A leader: a replica holds the lease of the PoolImage reconciler's bucket.
+    wait_for controller 120 leader
+    return 0
+  fi
+  (cd "$ROOT" && go build -o "$STATE/ocl-controller" ./cmd/controller)
+  start ocl-controller env METRICS_PROMETHEUS_HOST=127.0.0.1 METRICS_PROMETHEUS_PORT=9092 PROFILING_PORT=18009 \
+    "$STATE/ocl-controller" --kubeconfig="$STATE/controller.kubeconfig" --health-probes=false \
+    --kube-api-qps=50 --kube-api-burst=100
+  wait_for ocl-controller 60 grep -q 'Starting controllers' "$STATE/ocl-controller.log"
+}
+
+# leader: prints the pod holding the PoolImage reconciler's lease; fails while none does.
+leader() {
+  kubectl_ -n ocl-pipelines get lease -o jsonpath='{range .items[*]}{.spec.holderIdentity}{"\n"}{end}' |
+    grep -o '^ocl-pipelines-controller-[a-z0-9-]*' | head -1 | grep .
+}
+
 up() {
   local t0=$SECONDS
+  ENDPOINTS=lease
   prepare
 
   # Registry on loopback, no auth.
@@ -328,11 +400,7 @@ EOF
 EOF
 
   install
-  (cd "$ROOT" && go build -o "$STATE/ocl-controller" ./cmd/controller)
-  start ocl-controller env METRICS_PROMETHEUS_HOST=127.0.0.1 METRICS_PROMETHEUS_PORT=9092 PROFILING_PORT=18009 \
-    "$STATE/ocl-controller" --kubeconfig="$STATE/controller.kubeconfig" --health-probes=false \
-    --kube-api-qps=50 --kube-api-burst=100
-  wait_for ocl-controller 60 grep -q 'Starting controllers' "$STATE/ocl-controller.log"
+  controller
   log "up in $(( SECONDS - t0 ))s; KUBECONFIG=$KUBECONFIG_FILE"
 }
 
@@ -341,7 +409,7 @@ EOF
 api() {
   local t0=$SECONDS
   prepare
-  APISERVER_ADDR=127.0.0.1
+  APISERVER_ADDR=127.0.0.1 ENDPOINTS=none CONTROLLER=process
   control_plane
   crds
   local img_buildah=quay.io/buildah/stable:v1.41.4 img_tools=ghcr.io/ocl-pipelines/ocl-step:v0.1.0
@@ -357,7 +425,7 @@ down() {
       ctr --address "$n/containerd.sock" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
     done
   fi
-  for name in ocl-controller tekton-controller kubelet kube-scheduler kube-controller-manager kube-apiserver containerd etcd registry; do
+  for name in ocl-controller tekton-controller kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver containerd etcd registry; do
     if running "$name"; then
       kill "$(cat "$STATE/$name.pid")" 2>/dev/null || true
       for _ in $(seq 100); do running "$name" || break; sleep 0.1; done
@@ -369,6 +437,7 @@ down() {
   # Unmount what the kubelet and containerd mounted under the state directory, deepest first.
   { grep -o " $STATE[^ ]*" /proc/mounts 2>/dev/null || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   ip route del 10.244.0.0/24 via "$NODE_IP" 2>/dev/null || true
+  ip route del 10.96.0.0/16 via "$NODE_IP" 2>/dev/null || true
   ip netns del "$NETNS" 2>/dev/null || true
   ip link del ocl-h 2>/dev/null || true
   rm -rf "$STATE"
@@ -378,13 +447,15 @@ case ${1:-} in
 up) up ;;
 api) api ;;
 down) down ;;
+overlay) overlay "$2" "$3" ;;
+leader) KUBE=$("$ROOT/hack/build-kube.sh") && leader ;;
 env)
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
   echo "export OCL_REGISTRY=$REGISTRY_ADDR"
   echo "export PATH=$("$ROOT/hack/build-kube.sh"):$(dirname "$("$ROOT/hack/build-stack-tools.sh" | sed -n 's/^tkn=//p')"):\$PATH"
   ;;
 *)
-  echo "usage: $0 up|api|down|env" >&2
+  echo "usage: $0 up|api|down|env|leader" >&2
   exit 2
   ;;
 esac

@@ -14,6 +14,10 @@ import (
 	"syscall"
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/steps"
+
+	// The Mozilla roots, used when the image has none (the static base has no CA bundle): the
+	// version is pinned in go.sum, so the images stay reproducible.
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 func main() {

@@ -104,6 +104,11 @@ func FromConfigMap(cm *corev1.ConfigMap) (*Config, error) {
 	g := &c.Generator
 	g.BuildahImage = strings.TrimSpace(d[KeyBuildahImage])
 	g.ToolsImage = strings.TrimSpace(d[KeyToolsImage])
+	for k, v := range map[string]string{KeyBuildahImage: g.BuildahImage, KeyToolsImage: g.ToolsImage} {
+		if strings.HasPrefix(v, "ko://") {
+			return nil, fmt.Errorf("%s: %s = %q is a ko reference nothing resolved: install the release (kubectl apply -f dist/release.yaml, from make release), or render config/ with ko resolve, which replaces it by the image's digest", Name, k, v)
+		}
+	}
 	g.ServiceAccountName = strings.TrimSpace(d[KeyServiceAccount])
 	c.DashboardURL = strings.TrimRight(strings.TrimSpace(d[KeyDashboardURL]), "/")
 	if v, ok := d[KeyDefaultPullSecret]; ok {

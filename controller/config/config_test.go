@@ -53,6 +53,7 @@ func TestFromConfigMapErrors(t *testing.T) {
 	for key, value := range map[string]string{
 		KeyStorageDriver: "btrfs", KeyImageFormat: "v1", KeyTLSVerify: "maybe", KeyPodTemplate: "hostNetwork: [",
 		KeyTimeout: "forever", KeyQuietPeriod: "-1s", KeyRetentionKeep: "0", KeyBuildSecurityContext: "privileged: maybe", KeyHoldTimeout: "0s",
+		KeyToolsImage: "ko://github.com/ocl-pipelines/ocl-pipelines/cmd/ocl-step",
 	} {
 		_, err := FromConfigMap(cm(map[string]string{key: value}))
 		if err == nil || !strings.Contains(err.Error(), Name+": "+key) {
@@ -94,6 +95,16 @@ func TestShippedConfigMap(t *testing.T) {
 	if shipped.Name != Name {
 		t.Fatalf("ConfigMap name %q, want %q", shipped.Name, Name)
 	}
+	// The tools image is the ko reference of cmd/ocl-step, which the release replaces by its
+	// digest (hack/release.sh); unresolved, it is refused naming the key and the fix.
+	const ocl = "ko://github.com/ocl-pipelines/ocl-pipelines/cmd/ocl-step"
+	if got := shipped.Data[KeyToolsImage]; got != ocl {
+		t.Fatalf("%s = %q, want %q (resolved by the release)", KeyToolsImage, got, ocl)
+	}
+	if _, err := FromConfigMap(&shipped); err == nil || !strings.Contains(err.Error(), "dist/release.yaml") {
+		t.Errorf("unresolved %s: err = %v, want one that says to install the release", KeyToolsImage, err)
+	}
+	shipped.Data[KeyToolsImage] = generator.DefaultToolsImage
 	c, err := FromConfigMap(&shipped)
 	if err != nil {
 		t.Fatal(err)

@@ -145,6 +145,13 @@ func dump(t *testing.T, ns string) {
 			t.Logf("PipelineRun %s: spec.status=%q conditions=%v", pr.Name, pr.Spec.Status, pr.Status.Conditions)
 		}
 	}
+	if !hostProcess() {
+		lines := strings.Split(string(controllerLog(t)), "\n")
+		if len(lines) > 30 {
+			lines = lines[len(lines)-30:]
+		}
+		t.Logf("last lines of the controller's pods:\n%s", strings.Join(lines, "\n"))
+	}
 	for _, name := range []string{"ocl-controller", "tekton-controller", "kubelet", "containerd"} {
 		b, _ := os.ReadFile(filepath.Join(stack, name+".log"))
 		lines := strings.Split(string(b), "\n")
@@ -490,7 +497,7 @@ func checkSecretChannels(t *testing.T, ns string, canaries ...string) {
 	if logs == 0 {
 		t.Fatal("no build pod logs to check")
 	}
-	channels["controller log"], _ = os.ReadFile(filepath.Join(stack, "ocl-controller.log"))
+	channels["controller log"] = controllerLog(t)
 	for name, b := range channels {
 		for _, canary := range canaries {
 			if bytes.Contains(b, []byte(canary)) {
@@ -568,17 +575,14 @@ func waitTagged(t *testing.T, ns, image, tag string) {
 	}
 }
 
-// checkMetrics scrapes our controller's metrics endpoint (127.0.0.1:9092 in the stack) and wants,
+// checkMetrics scrapes our controller's metrics (scrapeMetrics) and wants,
 // for each metric prefix, a sample line that contains the given label.
 func checkMetrics(t *testing.T, want map[string]string) {
 	t.Helper()
-	out, err := exec.Command("curl", "-fsS", "http://127.0.0.1:9092/metrics").CombinedOutput()
-	if err != nil {
-		t.Fatalf("scrape the controller's metrics: %v\n%s", err, out)
-	}
+	out := scrapeMetrics(t)
 	for prefix, label := range want {
 		found := false
-		for _, line := range strings.Split(string(out), "\n") {
+		for _, line := range strings.Split(out, "\n") {
 			if strings.HasPrefix(line, prefix) && strings.Contains(line, label) {
 				found = true
 				break
@@ -586,7 +590,7 @@ func checkMetrics(t *testing.T, want map[string]string) {
 		}
 		if !found {
 			var ours []string
-			for _, line := range strings.Split(string(out), "\n") {
+			for _, line := range strings.Split(out, "\n") {
 				if strings.HasPrefix(line, "ocl_pipelines_") {
 					ours = append(ours, line)
 				}
@@ -594,35 +598,6 @@ func checkMetrics(t *testing.T, want map[string]string) {
 			t.Errorf("no metric %s...%s...; the controller exports:\n%s", prefix, label, strings.Join(ours, "\n"))
 		}
 	}
-}
-
-// restartController kills our controller, starts it again and waits until it has reconciled the
-// PoolImage of ns.
-func restartController(t *testing.T, ns string) {
-	t.Helper()
-	pid, err := os.ReadFile(filepath.Join(stack, "ocl-controller.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exec.Command("kill", strings.TrimSpace(string(pid))).Run(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, ns, "the controller stopped", 30*time.Second, func(context.Context) (bool, error) {
-		return exec.Command("kill", "-0", strings.TrimSpace(string(pid))).Run() != nil, nil
-	})
-	if out, err := stackCmd("up"); err != nil {
-		t.Fatalf("restart: %v\n%s", err, out)
-	}
-	eventually(t, ns, "the restarted controller reconciled the PoolImage", time.Minute, func(ctx context.Context) (bool, error) {
-		// The log starts afresh with the restart; knative logs one line per successful reconcile.
-		b, err := os.ReadFile(filepath.Join(stack, "ocl-controller.log"))
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.Contains(line, `"knative.dev/key":"`+ns+`/worker"`) && strings.Contains(line, "Reconcile succeeded") {
-				return true, nil
-			}
-		}
-		return false, err
-	})
 }
 
 // TestInvalidInputsCreateNoRun: a PoolImage naming a missing pool gets a clear condition and no run.

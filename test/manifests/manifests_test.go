@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -154,6 +155,25 @@ func TestInstallHasEveryObject(t *testing.T) {
 	if d.Spec.Template.Spec.ServiceAccountName != controllerSA {
 		t.Errorf("Deployment runs as %q, want %s", d.Spec.Template.Spec.ServiceAccountName, controllerSA)
 	}
+	// Two replicas (a leader and a standby), a budget that keeps one through a drain, and the
+	// image as a ko reference that the release pins by digest (hack/release.sh).
+	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+		t.Errorf("Deployment replicas %v, want at least 2 (a standby takes over within the lease)", d.Spec.Replicas)
+	}
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != "ko://github.com/ocl-pipelines/ocl-pipelines/cmd/controller" {
+		t.Errorf("controller image %q, want the ko:// reference of cmd/controller", img)
+	}
+	var pdb policyv1.PodDisruptionBudget
+	find(t, objs, "PodDisruptionBudget", namespace, "ocl-pipelines-controller", &pdb)
+	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 || pdb.Spec.Selector == nil {
+		t.Errorf("PodDisruptionBudget %+v, want minAvailable 1 of the controller's pods", pdb.Spec)
+	} else {
+		for k, v := range pdb.Spec.Selector.MatchLabels {
+			if d.Spec.Template.Labels[k] != v {
+				t.Errorf("PodDisruptionBudget selects %s=%s, which the controller's pods do not carry", k, v)
+			}
+		}
+	}
 	for k, v := range svc.Spec.Selector {
 		if d.Spec.Template.Labels[k] != v {
 			t.Errorf("metrics Service selects %s=%s, which the controller's pods do not carry", k, v)
@@ -182,11 +202,16 @@ func TestInstallHasEveryObject(t *testing.T) {
 }
 
 // The shipped config-ocl-pipelines parses with the controller's own parser (the same one that
-// reads it live), with no key the parser does not know.
+// reads it live), with no key the parser does not know, once the release resolved its ko://
+// tools image (hack/release.sh; unresolved, the parser refuses it: controller/config's tests).
 func TestConfigMapParses(t *testing.T) {
 	objs := load(t)
 	var cm corev1.ConfigMap
 	find(t, objs, "ConfigMap", namespace, config.Name, &cm)
+	if v := cm.Data[config.KeyToolsImage]; !strings.HasPrefix(v, "ko://") {
+		t.Errorf("%s = %q: want the ko:// reference of cmd/ocl-step, which the release pins by digest", config.KeyToolsImage, v)
+	}
+	cm.Data[config.KeyToolsImage] = "registry.example.com/ocl-pipelines/ocl-step@sha256:" + strings.Repeat("0", 64)
 	if _, err := config.FromConfigMap(&cm); err != nil {
 		t.Fatalf("config/%s does not parse: %v", config.Name, err)
 	}

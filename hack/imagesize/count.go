@@ -1,0 +1,9 @@
+package main
+
+import "io"
+
+// countBytes reads r to its end and closes it, returning how many bytes it held.
+func countBytes(r io.ReadCloser) (int64, error) {
+	defer r.Close()
+	return io.Copy(io.Discard, r)
+}
