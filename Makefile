@@ -41,7 +41,7 @@ integration:
 ## e2e: the controller against real components started by hack/stack.sh (etcd, kube-apiserver,
 ## Tekton, registry); builds and caches them the first time (~8 minutes on 2 cores)
 e2e:
-	$(GO) test -count=1 -timeout 30m -tags e2e ./test/e2e/...
+	$(GO) test -count=1 -timeout 50m -tags e2e ./test/e2e/...
 
 ## demo: the main job — the controller builds and promotes examples/minimal.yaml on the local stack
 demo:

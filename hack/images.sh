@@ -2,8 +2,8 @@
 # Builds the project's images with ko (hack/ko) on its own static, non-root base
 # (hack/baseimage): the controller (cmd/controller) and the step image (cmd/ocl-step), for
 # linux/amd64 and linux/arm64, each with an SPDX SBOM, labelled with their version
-# (org.opencontainers.image.version); reproducible: no timestamps, -trimpath, so the same commit
-# and version give the same digests (Go stamps the commit into the binaries).
+# (org.opencontainers.image.version); no timestamps, -trimpath (Go stamps the commit into the
+# binaries).
 #
 #   hack/images.sh [REGISTRY]          push to REGISTRY (host[:port]/path); prints
 #                                      controller=REF@DIGEST, ocl-step=REF@DIGEST, base=REF@DIGEST
@@ -16,8 +16,11 @@
 # data cached under ~/.cache/ocl-pipelines/images-registry, so a second build uploads nothing
 # new) and stopped after it. A registry on a loopback or private address is spoken to over plain
 # HTTP (OCL_INSECURE=1 forces it). OCL_PLATFORMS (default linux/amd64,linux/arm64) narrows the
-# platforms: the local stack builds linux/amd64 only, its node's (the same image as the amd64
-# entry of the multi-platform index, built from the same tree).
+# platforms: the local stack builds its node's only.
+#
+# Reproducible: the same commit, Go toolchain, registry and version give the same digests (the
+# images name their base by its digest in the registry, org.opencontainers.image.base.name); ko's
+# SOURCE_DATE_EPOCH, KO_DATA_DATE_EPOCH and GOFLAGS/GOAMD64 from the environment would change them.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +32,7 @@ log() { printf '%s images: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 insecure() {
   [ "${OCL_INSECURE:-}" = 1 ] && return 0
   case ${1%%/*} in
-  localhost* | 127.* | 10.* | 192.168.*) return 0 ;;
+  localhost* | 127.* | 10.* | 192.168.* | 172.1[6-9].* | 172.2[0-9].* | 172.3[01].*) return 0 ;;
   esac
   return 1
 }
@@ -44,9 +47,13 @@ local_registry() {
   docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
   REGISTRY_PID=$!
   trap 'kill $REGISTRY_PID 2>/dev/null || true; wait $REGISTRY_PID 2>/dev/null || true; rm -rf "'"$work"'"' EXIT
-  for _ in $(seq 100); do
+  for i in $(seq 101); do
     curl -fsS "http://$addr/v2/" >/dev/null 2>&1 && break
-    kill -0 "$REGISTRY_PID" 2>/dev/null || { cat "$work/registry.log" >&2; return 1; }
+    if [ "$i" = 101 ] || ! kill -0 "$REGISTRY_PID" 2>/dev/null; then
+      echo "images: the build's registry on $addr did not start:" >&2
+      cat "$work/registry.log" >&2
+      return 1
+    fi
     sleep 0.1
   done
   REGISTRY=$addr/ocl-pipelines

@@ -2,7 +2,8 @@
 # Writes dist/release.yaml, the whole install: config/ (kubectl kustomize, with the version
 # label) with every ko:// image reference — the controller's Deployment and the tools image
 # default of config-ocl-pipelines — built, pushed to REGISTRY tagged VERSION, and pinned by
-# digest (ko resolve, hack/images.sh). The same tree gives the same digests.
+# digest (ko resolve, hack/images.sh). The same commit, Go toolchain, registry and version give
+# the same digests.
 #
 #   hack/release.sh VERSION REGISTRY [OUT]     (make release VERSION=… REGISTRY=…)
 set -euo pipefail

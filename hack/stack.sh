@@ -254,7 +254,8 @@ install() {
       # The release: images built by ko, pushed to the stack's registry, pinned by digest;
       # installed through a kustomize overlay, as a user keeps their settings across upgrades.
       local t=$SECONDS
-      OCL_PLATFORMS=linux/amd64 "$ROOT/hack/release.sh" "$STACK_VERSION" "$REGISTRY_ADDR/ocl-pipelines" "$STATE/release.yaml" 2>>"$STATE/images.log"
+      OCL_PLATFORMS=linux/$(go env GOARCH) "$ROOT/hack/release.sh" "$STACK_VERSION" "$REGISTRY_ADDR/ocl-pipelines" "$STATE/release.yaml" 2>>"$STATE/images.log" ||
+        { log "FAILED: the release; last lines of $STATE/images.log:"; tail -n 30 "$STATE/images.log" >&2; return 1; }
       log "release $STACK_VERSION built and pushed in $(( SECONDS - t ))s"
       overlay "$STATE/install" "$STATE/release.yaml"
       kubectl_ apply --server-side -k "$STATE/install" >/dev/null
@@ -305,9 +306,15 @@ EOF
 # host process started.
 controller() {
   if [ "$CONTROLLER" = deployment ]; then
-    wait_for controller 300 kubectl_ -n ocl-pipelines rollout status deployment/ocl-pipelines-controller --timeout=2s
-    # A leader: a replica holds the lease of the PoolImage reconciler's bucket.
-    wait_for controller 120 leader
+    # A rollout and a leader: a replica holds the lease of the PoolImage reconciler's bucket.
+    if ! wait_for controller 300 kubectl_ -n ocl-pipelines rollout status deployment/ocl-pipelines-controller --timeout=2s ||
+      ! wait_for controller 120 leader; then
+      kubectl_ -n ocl-pipelines get pods -o wide >&2 || true
+      kubectl_ -n ocl-pipelines get events --sort-by=.lastTimestamp >&2 || true
+      kubectl_ -n ocl-pipelines logs -l app.kubernetes.io/name=ocl-pipelines-controller --tail=30 --prefix >&2 || true
+      tail -n 30 "$STATE/images.log" >&2 || true
+      return 1
+    fi
     return 0
   fi
   (cd "$ROOT" && go build -o "$STATE/ocl-controller" ./cmd/controller)
@@ -455,7 +462,7 @@ env)
   echo "export PATH=$("$ROOT/hack/build-kube.sh"):$(dirname "$("$ROOT/hack/build-stack-tools.sh" | sed -n 's/^tkn=//p')"):\$PATH"
   ;;
 *)
-  echo "usage: $0 up|api|down|env|leader" >&2
+  echo "usage: $0 up|api|down|env|leader|overlay DIR RELEASE" >&2
   exit 2
   ;;
 esac

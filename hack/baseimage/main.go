@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -151,7 +152,8 @@ func run(args []string, insecure, digestOnly bool) error {
 	if err != nil {
 		return fmt.Errorf("image reference %q: %w", args[0], err)
 	}
-	if err := remote.WriteIndex(ref, idx); err != nil {
+	// Credentials as docker, podman and ko find them (~/.docker/config.json, REGISTRY_AUTH_FILE, …).
+	if err := remote.WriteIndex(ref, idx, remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
 		return fmt.Errorf("push %s: %w", ref, err)
 	}
 	d, err := idx.Digest()

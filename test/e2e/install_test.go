@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,23 +62,21 @@ func podLog(ctx context.Context, pod corev1.Pod) []byte {
 }
 
 // controllerLog is everything the controller has logged: the host process's log file, or the
-// logs of every controller pod, the deleted ones included.
-func controllerLog(t *testing.T) []byte {
-	t.Helper()
+// logs of every controller pod, the deleted ones included (as far as the tests saved them).
+func controllerLog() ([]byte, error) {
 	if hostProcess() {
-		b, _ := os.ReadFile(filepath.Join(stack, "ocl-controller.log"))
-		return b
+		return os.ReadFile(filepath.Join(stack, "ocl-controller.log"))
 	}
 	ctx := context.Background()
 	pods, err := controllerPods(ctx)
 	if err != nil {
-		t.Fatalf("list the controller's pods: %v", err)
+		return nil, fmt.Errorf("list the controller's pods: %w", err)
 	}
 	out := bytes.Join(pastControllerLogs, nil)
 	for _, p := range pods {
 		out = append(out, podLog(ctx, p)...)
 	}
-	return out
+	return out, nil
 }
 
 // leaderPod is the controller pod that holds the PoolImage reconciler's lease (knative names it
@@ -282,6 +282,9 @@ func TestInstalledFromRelease(t *testing.T) {
 	peak := rest
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
+	var once sync.Once
+	stopSampling := func() { once.Do(func() { close(stop) }); <-sampled }
+	defer stopSampling()
 	go func() {
 		defer close(sampled)
 		for {
@@ -302,8 +305,7 @@ func TestInstalledFromRelease(t *testing.T) {
 	createPushSecret(t, ns, pushAuth())
 	createWorkerImage(t, ns, "FROM configs AS final\nRUN echo released > /etc/released && ostree container commit\n", "/os/release:latest")
 	promotedImage(t, ns, "built with the release's tools image and promoted")
-	close(stop)
-	<-sampled
+	stopSampling()
 	t.Logf("controller memory (leader, resident): %.1f MB at rest, %.1f MB peak during a build", rest/1e6, peak/1e6)
 	fmt.Printf("bench: controller.rss_rest_mb=%.1f\nbench: controller.rss_build_peak_mb=%.1f\n", rest/1e6, peak/1e6)
 	// Every Go stage ran the release's ocl-step image.
@@ -377,6 +379,7 @@ func TestLeaderFailover(t *testing.T) {
 	})
 	takeover := time.Since(deleted)
 	t.Logf("failover: takeover=%.1fs (from %s to %s; lease duration 60s)", takeover.Seconds(), leader, next)
+	unfinished(t, ns, "the standby led")
 	if takeover > 60*time.Second {
 		t.Errorf("the standby took %s to lead, more than the lease duration", takeover)
 	}
@@ -477,7 +480,7 @@ func TestControllerUpgrade(t *testing.T) {
 	newNamespace(t, ns)
 	createPushSecret(t, ns, pushAuth())
 	startRenderer(t)
-	createWorkerImage(t, ns, "FROM configs AS final\nRUN sleep 30 && echo upgraded > /etc/upgraded && ostree container commit\n", "/os/ctl-upgrade:latest")
+	createWorkerImage(t, ns, "FROM configs AS final\nRUN sleep 90 && echo upgraded > /etc/upgraded && ostree container commit\n", "/os/ctl-upgrade:latest")
 	cc, err := clients.mco.MachineconfigurationV1().ControllerConfigs().Get(ctx, "machine-config-controller", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -487,7 +490,7 @@ func TestControllerUpgrade(t *testing.T) {
 	// The next release and the overlay a user keeps their settings in (hack/stack.sh overlay).
 	next := filepath.Join(stack, "release-next.yaml")
 	cmd := exec.Command("bash", filepath.Join(root, "hack/release.sh"), "v0.0.1-next", os.Getenv("OCL_E2E_REGISTRY")+"/ocl-pipelines", next)
-	cmd.Env = append(os.Environ(), "OCL_PLATFORMS=linux/amd64")
+	cmd.Env = append(os.Environ(), "OCL_PLATFORMS=linux/"+runtime.GOARCH)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the next release: %v\n%s", err, out)
 	}
@@ -553,6 +556,7 @@ func TestControllerUpgrade(t *testing.T) {
 		return false, nil
 	})
 	t.Logf("controller upgrade: rolled and a new leader in %s", time.Since(rolled).Round(time.Second))
+	unfinished(t, ns, "the new version led")
 
 	promotedOn(t, ns, base8)
 	eventually(t, ns, "the hold ended", 2*time.Minute, func(ctx context.Context) (bool, error) {
@@ -633,4 +637,19 @@ func createWorkerImage(t *testing.T, ns, containerfile, repo string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { deletePoolImage(t, ns) })
+}
+
+// unfinished fails the test when ns's build already ended at the moment named by when: the
+// handover the test is about did not happen in the middle of the build.
+func unfinished(t *testing.T, ns, when string) {
+	t.Helper()
+	runs, err := poolRuns(context.Background(), ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		if r.IsDone() {
+			t.Fatalf("PipelineRun %s had finished when %s: the handover was not in the middle of the build (make the build longer)", r.Name, when)
+		}
+	}
 }

@@ -165,8 +165,8 @@ func TestInstallHasEveryObject(t *testing.T) {
 	}
 	var pdb policyv1.PodDisruptionBudget
 	find(t, objs, "PodDisruptionBudget", namespace, "ocl-pipelines-controller", &pdb)
-	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 || pdb.Spec.Selector == nil {
-		t.Errorf("PodDisruptionBudget %+v, want minAvailable 1 of the controller's pods", pdb.Spec)
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.MinAvailable != nil || pdb.Spec.Selector == nil {
+		t.Errorf("PodDisruptionBudget %+v, want maxUnavailable 1 of the controller's pods (minAvailable would block a drain whose evicted replica cannot move)", pdb.Spec)
 	} else {
 		for k, v := range pdb.Spec.Selector.MatchLabels {
 			if d.Spec.Template.Labels[k] != v {
