@@ -324,10 +324,15 @@ controller() {
   wait_for ocl-controller 60 grep -q 'Starting controllers' "$STATE/ocl-controller.log"
 }
 
-# leader: prints the pod holding the PoolImage reconciler's lease; fails while none does.
+# leader: prints the pod holding the PoolImage reconciler's lease; fails while none does (no
+# holder, or a lease not renewed within its duration: its holder is gone).
 leader() {
-  kubectl_ -n ocl-pipelines get lease -o jsonpath='{range .items[*]}{.spec.holderIdentity}{"\n"}{end}' |
-    grep -o '^ocl-pipelines-controller-[a-z0-9-]*' | head -1 | grep .
+  local holder renew duration
+  read -r holder renew duration < <(kubectl_ -n ocl-pipelines get lease -o \
+    jsonpath='{range .items[*]}{.spec.holderIdentity} {.spec.renewTime} {.spec.leaseDurationSeconds}{"\n"}{end}' |
+    grep '^ocl-pipelines-controller-' | head -1) || return 1
+  [ -n "$holder" ] && [ -n "$renew" ] && (( $(date -d "$renew" +%s) + duration >= $(date +%s) )) || return 1
+  echo "${holder%%_*}"
 }
 
 up() {
