@@ -639,17 +639,24 @@ func createWorkerImage(t *testing.T, ns, containerfile, repo string) {
 	t.Cleanup(func() { deletePoolImage(t, ns) })
 }
 
-// unfinished fails the test when ns's build already ended at the moment named by when: the
-// handover the test is about did not happen in the middle of the build.
+// unfinished fails the test when ns's current build (the newest run) already ended at the moment
+// named by when: the handover the test is about did not happen in the middle of the build.
 func unfinished(t *testing.T, ns, when string) {
 	t.Helper()
 	runs, err := poolRuns(context.Background(), ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range runs {
-		if r.IsDone() {
-			t.Fatalf("PipelineRun %s had finished when %s: the handover was not in the middle of the build (make the build longer)", r.Name, when)
+	if len(runs) == 0 {
+		t.Fatalf("no PipelineRun in %s when %s", ns, when)
+	}
+	newest := runs[0]
+	for _, r := range runs[1:] {
+		if r.CreationTimestamp.After(newest.CreationTimestamp.Time) {
+			newest = r
 		}
+	}
+	if newest.IsDone() {
+		t.Fatalf("PipelineRun %s had finished when %s: the handover was not in the middle of the build (make the build longer)", newest.Name, when)
 	}
 }
