@@ -104,8 +104,8 @@ func FromConfigMap(cm *corev1.ConfigMap) (*Config, error) {
 	g := &c.Generator
 	g.BuildahImage = strings.TrimSpace(d[KeyBuildahImage])
 	g.ToolsImage = strings.TrimSpace(d[KeyToolsImage])
-	for k, v := range map[string]string{KeyBuildahImage: g.BuildahImage, KeyToolsImage: g.ToolsImage} {
-		if strings.HasPrefix(v, "ko://") {
+	for _, kv := range [][2]string{{KeyBuildahImage, g.BuildahImage}, {KeyToolsImage, g.ToolsImage}} {
+		if k, v := kv[0], kv[1]; strings.HasPrefix(v, "ko://") {
 			return nil, fmt.Errorf("%s: %s = %q is a ko reference nothing resolved: install the release (kubectl apply -f dist/release.yaml, from make release), or render config/ with ko resolve, which replaces it by the image's digest", Name, k, v)
 		}
 	}
