@@ -5,6 +5,9 @@
 # digest (ko resolve, hack/images.sh). The same commit, Go toolchain, registry and version give
 # the same digests.
 #
+# Next to it, tekton.yaml: the Tasks and the Pipeline (tasks/, pipelines/) with that release's
+# ocl-step image as the TOOLS_IMAGE default, for GitOps users who run the Pipeline themselves.
+#
 #   hack/release.sh VERSION REGISTRY [OUT]     (make release VERSION=… REGISTRY=…)
 set -euo pipefail
 
@@ -40,7 +43,15 @@ if grep -n 'ko://' "$WORK/release.yaml" >&2; then
   echo "release: unresolved ko:// references above" >&2
   exit 1
 fi
+# The GitOps Tasks and Pipeline, with the release's ocl-step image as TOOLS_IMAGE's default.
+tools=$(sed -n 's/^ *tools-image: *"\{0,1\}\([^" ]*\)"\{0,1\} *$/\1/p' "$WORK/release.yaml" | head -1)
+case $tools in
+*@sha256:*) ;;
+*) echo "release: config-ocl-pipelines tools-image is '$tools', want the ocl-step image pinned by digest" >&2; exit 1 ;;
+esac
+(cd "$ROOT" && go run ./hack/genyaml -tools-image "$tools" -out "$WORK/tekton.yaml")
 mkdir -p "$(dirname "$OUT")"
+mv "$WORK/tekton.yaml" "$(dirname "$OUT")/tekton.yaml"
 mv "$WORK/release.yaml" "$OUT"
 echo "release: $OUT: $(grep -c '^kind:' "$OUT") objects; images:" >&2
 grep -oE "$REGISTRY/[a-z-]+(:[A-Za-z0-9._-]+)?@sha256:[0-9a-f]+" "$OUT" | sort -u >&2

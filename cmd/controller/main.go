@@ -8,8 +8,16 @@
 package main
 
 import (
+	"context"
 	"flag"
+	"log"
 	"os"
+	"time"
+
+	mcoclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"knative.dev/pkg/system"
 
 	"knative.dev/pkg/injection"
 
@@ -48,4 +56,16 @@ func main() {
 		ctx = sharedmain.WithHealthProbesDisabled(ctx)
 	}
 	sharedmain.MainWithConfig(ctx, poolimage.ControllerName, cfg, poolimage.NewController)
+
+	// Stopped. When the stop is an uninstall, end every hold before the rights go (package
+	// uninstall): the ServiceAccount's tokens are accepted for a minute after its deletion, and
+	// the pod's grace period is 30 seconds.
+	stop, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := poolimage.ReleaseOnUninstall(stop, metadata.NewForConfigOrDie(cfg), mcoclient.NewForConfigOrDie(cfg),
+		kubernetes.NewForConfigOrDie(cfg), system.Namespace()); err != nil {
+		// Nothing more can be done from here: a pool still held is named in docs/install.md's
+		// uninstall section, and its pause annotations say by whom.
+		log.Printf("release the held pools on uninstall: %v", err)
+	}
 }

@@ -3,6 +3,7 @@ package poolimage
 import (
 	"context"
 	"maps"
+	"strings"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	configclient "github.com/openshift/client-go/config/clientset/versioned"
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	kubeclient "knative.dev/pkg/client/injection/kube/client"
@@ -27,6 +29,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/metrics"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
+	"github.com/ocl-pipelines/ocl-pipelines/controller/uninstall"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/upgrade"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
@@ -125,6 +128,14 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 		logger.Info("no config.openshift.io/v1 ClusterVersion API: images are built for the cluster's current release only (no prebuilds)")
 	}
 	r.EnqueueAfter = impl.EnqueueAfter
+	// The uninstall guard (package uninstall): every pause is written under it.
+	meta := metadata.NewForConfigOrDie(injection.GetConfig(ctx))
+	r.Guard = NewGuard(kubeclient.Get(ctx), r.MCOClient, system.Namespace())
+	r.Uninstalling = func(ctx context.Context) (bool, string, error) {
+		return uninstall.Uninstalling(ctx, meta, Identity(system.Namespace()))
+	}
+	deletions := &Deletions{}
+	r.SawDeletion, r.ForgetDeletion = deletions.Saw, deletions.Forget
 	// sharedmain sets the global MeterProvider (config-observability) before it calls us.
 	rec, err := metrics.New(otel.GetMeterProvider(), metrics.Source{
 		PoolImages:  func() ([]*v1alpha1.PoolImage, error) { return poolImageInformer.Lister().List(labels.Everything()) },
@@ -140,6 +151,7 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 		UpdateFunc: controller.PassNew(impl.Enqueue),
 		// A deleted PoolImage may free its pool for another that claims it.
 		DeleteFunc: func(obj interface{}) {
+			deletions.Add(obj) // every replica records it: a standby that takes over knows it too
 			impl.Enqueue(obj)
 			enqueueClaimants(r, impl, obj)
 			stopUnusedSecrets(poolImageInformer.Informer().GetIndexer(), secretSet, obj)
@@ -164,6 +176,15 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 	must(poolInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(interface{}) { impl.GlobalResync(poolImageInformer.Informer()) },
 	}))
+	// A pool names the PoolImage that holds it: a hold of a PoolImage deleted while the
+	// controller was down is found (and released) when the pools are listed at start.
+	must(poolInformer.Informer().AddEventHandler(controller.HandleAll(func(obj interface{}) {
+		if p, ok := obj.(*mcfgv1.MachineConfigPool); ok {
+			if ns, name, ok := strings.Cut(p.Annotations[layering.PausedByAnnotation], "/"); ok {
+				impl.EnqueueKey(types.NamespacedName{Namespace: ns, Name: name})
+			}
+		}
+	})))
 	for gvk, inf := range map[string]cache.SharedIndexInformer{
 		"MachineConfigPool": poolInformer.Informer(),
 		"ControllerConfig":  controllerConfigInformer.Informer(),

@@ -417,6 +417,14 @@ func newTestEnvAt(tb testing.TB, objs []runtime.Object, cfg *config.Config, reac
 		Tracker:                env.tracker,
 		Clock:                  clocktesting.NewFakePassiveClock(at),
 		EnqueueAfter:           func(_ interface{}, d time.Duration) { *env.enqueued = append(*env.enqueued, d) },
+		Uninstalling: func(ctx context.Context) (bool, string, error) {
+			v, _ := ctx.Value(uninstallingKey{}).(bool)
+			return v, "the test says so", nil
+		},
+		SawDeletion: func(ctx context.Context, _ types.NamespacedName) bool {
+			unseen, _ := ctx.Value(unseenKey{}).(bool)
+			return !unseen
+		},
 	}
 	env.metrics = sdkmetric.NewManualReader()
 	rec, err := metrics.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(env.metrics)), metrics.Source{
@@ -443,6 +451,12 @@ func newTestEnvAt(tb testing.TB, objs []runtime.Object, cfg *config.Config, reac
 	env.actions = ActionRecorderList{layeringClient, tektonClient, mcoClient}
 	return env
 }
+
+// uninstallingKey, in a row's context, makes Uninstalling report true.
+type uninstallingKey struct{}
+
+// unseenKey, in a row's context, makes SawDeletion report false.
+type unseenKey struct{}
 
 // staticConfigStore hands the reconciler a fixed config.
 type staticConfigStore struct{ cfg *config.Config }

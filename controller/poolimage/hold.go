@@ -459,7 +459,10 @@ func (r *Reconciler) pausePool(ctx context.Context, pi *v1alpha1.PoolImage, pool
 	meta := map[string]any{"annotations": map[string]any{layering.PausedByAnnotation: holder(pi),
 		layering.PausedForAnnotation: base, layering.PausedSinceAnnotation: r.Clock.Now().UTC().Format(time.RFC3339),
 		layering.ReleasedForAnnotation: nil}}
-	return r.patchPool(ctx, pool, meta, map[string]any{"paused": true}, "pause")
+	if r.Guard == nil {
+		return r.patchPool(ctx, pool, meta, map[string]any{"paused": true}, "pause")
+	}
+	return r.Guard.Hold(ctx, func() error { return r.patchPool(ctx, pool, meta, map[string]any{"paused": true}, "pause") })
 }
 
 // unpausePool unpauses a pool the controller paused and removes its annotations.

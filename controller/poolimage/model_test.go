@@ -13,6 +13,7 @@ package poolimage
 //	MODEL_SHRINK=3 MODEL_SHRINK_BUDGET=120s ...                     # shrink up to 3 per invariant/code (default 1, 30s)
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -124,6 +125,7 @@ const (
 	invMasterNotPaused  = "master-never-paused"
 	invDeletesOwnRuns   = "deletes-own-runs-only"
 	invPromotedRendered = "promoted-is-rendered"
+	invPauseGuarded     = "pause-under-guard"
 )
 
 // modelInvariants documents the invariants (in the order of the brief).
@@ -141,6 +143,7 @@ var modelInvariants = []struct{ Name, Doc string }{
 	{invMasterNotPaused, "the controller never pauses pool master (a paused master stops the cluster upgrade)"},
 	{invDeletesOwnRuns, "the controller deletes only runs of the PoolImage it reconciles"},
 	{invPromotedRendered, "once caught up, a PoolImage whose Promoted condition is True has its image in the pool's rendered configuration (when the MCO has rendered the pool at all)"},
+	{invPauseGuarded, "the controller pauses a pool only while the uninstall guard holds (its rights cannot be deleted before it ends the hold); once caught up, the guard holds only while a pool is held"},
 }
 
 // ---- ground truth and write-time invariants ----
@@ -303,6 +306,9 @@ func (w *modelWorld) poolWrite(actor modelActor, name string, old, pool *mcfgv1.
 			w.violate(invAdminPause, "repaused", "paused pool %s again for base %s, which an admin had released", name, cur)
 		}
 		p := &modelPause{Actor: actor, Base: base, Since: w.now(), Image: w.effective[name]}
+		if actor == actorController && !w.guard.set {
+			w.violate(invPauseGuarded, "unguarded", "paused pool %s (for %s) while the uninstall guard does not hold", name, w.owner)
+		}
 		if actor == actorController {
 			p.Owner = w.owner
 			w.stats.pauses++
@@ -577,8 +583,43 @@ func (w *modelWorld) holdTimeoutOf(pi *v1alpha1.PoolImage) time.Duration {
 	return config.DefaultHoldTimeout
 }
 
+// modelGuard is the uninstall guard (uninstall.Guard) as the API server would keep it: set by
+// Hold, cleared by Release when no pool is held. Its state survives restarts (it is the
+// finalizer on the controller's objects).
+type modelGuard struct {
+	w   *modelWorld
+	set bool
+}
+
+func (g *modelGuard) Hold(_ context.Context, pause func() error) error {
+	g.set = true
+	return pause()
+}
+
+func (g *modelGuard) Release(context.Context) error {
+	if !g.w.anyHeld() {
+		g.set = false
+	}
+	return nil
+}
+
+// anyHeld reports whether the API server has a pool the controller holds (HeldPools).
+func (w *modelWorld) anyHeld() bool {
+	for _, p := range w.pools() {
+		if p.Spec.Paused && p.Annotations[layering.PausedByAnnotation] != "" {
+			if owner, known := pausedOwner(p); !known || owner == layering.HoldFieldManager {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // checkHolds is invariants 3 and 4, once the controller has caught up.
 func (w *modelWorld) checkHolds() {
+	if w.guard.set && !w.anyHeld() {
+		w.violate(invPauseGuarded, "outlives-holds", "the uninstall guard still holds, though no pool is held")
+	}
 	names := make([]string, 0, len(w.pauses))
 	for n := range w.pauses {
 		names = append(names, n)
@@ -860,6 +901,7 @@ func (w *modelWorld) sabotage(n int, on string) {
 		_, _ = w.create(actorController, cp, src.Namespace)
 	}
 	pausePool := func(owner string) {
+		w.guard.set = true // as the reconciler pauses: under the guard
 		if p := w.pool("worker"); p != nil && !p.Spec.Paused {
 			next := p.DeepCopy()
 			next.Spec.Paused = true
@@ -944,6 +986,17 @@ func (w *modelWorld) sabotage(n int, on string) {
 		w.owner = modelNS + "/nobody"
 		if len(runs) > 0 {
 			_ = w.remove(actorController, mkPipelineRun, runs[0].Namespace, runs[0].Name)
+		}
+	case 13: // a pause written without the uninstall guard
+		pausePool(modelNS + "/" + on)
+		w.guard.set = false
+		if p := w.pool("worker"); p != nil && p.Spec.Paused {
+			next := p.DeepCopy()
+			next.Spec.Paused = false
+			w.mustUpdate(actorController, next)
+			next = w.pool("worker").DeepCopy()
+			next.Spec.Paused = true
+			w.mustUpdate(actorController, next)
 		}
 	case 12: // a status that says Promoted for an image the pool does not render (a write whose
 		// change the informers never deliver, so that the controller has caught up at once)
@@ -1349,6 +1402,7 @@ func TestModelInvariantsFire(t *testing.T) {
 		{invMasterNotPaused, append(promoted, modelEvent{Kind: "sabotage", N: 10})},
 		{invDeletesOwnRuns, append(promoted, modelEvent{Kind: "sabotage", N: 11})},
 		{invPromotedRendered, append(promoted, modelEvent{Kind: "settle", Dt: time.Second}, modelEvent{Kind: "sabotage", N: 12})},
+		{invPauseGuarded, append(promoted, modelEvent{Kind: "sabotage", N: 13})},
 	}
 	covered := map[string]bool{invReconcileNoPanic: true}
 	for _, c := range cases {

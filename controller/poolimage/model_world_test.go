@@ -382,6 +382,8 @@ type modelStats struct {
 // modelWorld is the whole simulated cluster.
 type modelWorld struct {
 	cfg *config.Config
+	// guard is the uninstall guard every controller (across restarts) pauses under.
+	guard *modelGuard
 	// renameImmutable says the CRD refuses a change of spec.machineConfigPool.name.
 	renameImmutable bool
 
@@ -489,6 +491,7 @@ func newModelWorld(renameImmutable bool) *modelWorld {
 		pauses: map[string]*modelPause{}, adminReleased: map[string][]string{}, tokens: map[string]map[string]bool{},
 		transitions: map[string]int{}, metricBase: map[string]float64{}, effective: map[string]string{},
 		releases: []modelRelease{modelReleaseN(0)}}
+	w.guard = &modelGuard{w: w}
 	r0 := w.releases[0]
 	w.mustCreate(actorMCO, &mcfgv1.ControllerConfig{ObjectMeta: metav1.ObjectMeta{Name: ControllerConfigName},
 		Spec: mcfgv1.ControllerConfigSpec{BaseOSContainerImage: r0.Base, BaseOSExtensionsContainerImage: r0.Ext, Proxy: &configv1.ProxyStatus{}}})
@@ -1079,6 +1082,7 @@ func newModelController(w *modelWorld) *modelController {
 		Releases:               c.cand,
 		Tracker:                c.tracker,
 		Clock:                  clock.RealClock{},
+		Guard:                  w.guard,
 	}
 	r.EnqueueAfter = func(obj interface{}, after time.Duration) {
 		if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {

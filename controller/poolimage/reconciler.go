@@ -14,6 +14,7 @@ import (
 	tektonlisters "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/metrics"
+	"github.com/ocl-pipelines/ocl-pipelines/controller/uninstall"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
 )
@@ -80,6 +82,18 @@ type Reconciler struct {
 	// Metrics records build transitions; nil records nothing.
 	Metrics *metrics.Recorder
 
+	// Guard keeps the controller's rights while it holds a pool (uninstall.Guard): every pause
+	// is written under it, and it is released once no pool is held. Nil pauses without one.
+	Guard HoldGuard
+	// Uninstalling reports whether the controller is being uninstalled (uninstall.Uninstalling);
+	// nil: never. A PoolImage deleted by an uninstall keeps its pool's image.
+	Uninstalling func(ctx context.Context) (bool, string, error)
+	// SawDeletion reports whether a running controller saw the PoolImage's deletion (Deletions);
+	// a deletion it did not see keeps the pool's image. Nil: every deletion was seen.
+	SawDeletion func(ctx context.Context, key types.NamespacedName) bool
+	// ForgetDeletion drops what SawDeletion knows of key once it is handled; nil does nothing.
+	ForgetDeletion func(key types.NamespacedName)
+
 	// reported remembers the outcomes of vanished runs this process reported (they cannot carry
 	// layering.ReportedAnnotation).
 	reportedMu sync.Mutex
@@ -89,11 +103,41 @@ type Reconciler struct {
 	selectors selectorMemo
 }
 
+// HoldGuard is what the reconciler needs of uninstall.Guard.
+type HoldGuard interface {
+	// Hold makes the guard hold, then runs pause (the write that starts a hold).
+	Hold(ctx context.Context, pause func() error) error
+	// Release lets the guard go when no pool is held.
+	Release(ctx context.Context) error
+}
+
+var _ HoldGuard = (*uninstall.Guard)(nil)
+
 // ReconcileKind moves a PoolImage one step towards its declared image: validate, resolve the
 // inputs, then follow or start the build of those inputs and promote its image. Whatever path
 // it takes, a pool the controller holds is checked against the hold's bounds.
 func (r *Reconciler) ReconcileKind(ctx context.Context, pi *v1alpha1.PoolImage) pkgreconciler.Event {
-	ctx = withScratch(ctx)
+	ev := r.reconcile(withScratch(ctx), pi)
+	var rerr *pkgreconciler.ReconcilerEvent
+	if ev != nil && !pkgreconciler.EventAs(ev, &rerr) {
+		return ev
+	}
+	if err := r.releaseGuard(ctx); err != nil {
+		return err
+	}
+	return ev
+}
+
+// releaseGuard lets the uninstall guard go when no pool is held any more.
+func (r *Reconciler) releaseGuard(ctx context.Context) error {
+	if r.Guard == nil {
+		return nil
+	}
+	return r.Guard.Release(ctx)
+}
+
+// reconcile is ReconcileKind, before the guard is released.
+func (r *Reconciler) reconcile(ctx context.Context, pi *v1alpha1.PoolImage) pkgreconciler.Event {
 	if err := pi.Validate(ctx); err != nil {
 		msg := flatten(err.Error())
 		pi.Status.MarkInvalid(v1alpha1.ReasonInvalidSpec, "%s", msg)
@@ -196,29 +240,6 @@ func (r *Reconciler) revert(ctx context.Context, pi *v1alpha1.PoolImage) pkgreco
 			"removed MachineConfig %s: MachineConfigPool %s now runs %s", name, pi.Spec.MachineConfigPool.Name, after)
 	}
 	return nil
-}
-
-// FinalizeKind reverts the pool when its PoolImage is deleted (unless another PoolImage's image
-// is the one promoted) and prunes its runs to retention; the runs and images themselves are kept
-// per retention.
-func (r *Reconciler) FinalizeKind(ctx context.Context, pi *v1alpha1.PoolImage) pkgreconciler.Event {
-	ctx = withScratch(ctx)
-	if err := r.cancelOwn(ctx, pi, "its PoolImage is deleted"); err != nil {
-		return err
-	}
-	ev := r.revert(ctx, pi)
-	var rerr *pkgreconciler.ReconcilerEvent
-	if ev != nil && !pkgreconciler.EventAs(ev, &rerr) {
-		return ev
-	}
-	runs, err := r.poolRuns(pi)
-	if err != nil {
-		return err
-	}
-	if err := r.prune(ctx, pi, ownRuns(pi, runs), retentionKeep(ctx, pi)); err != nil {
-		return err
-	}
-	return ev
 }
 
 // cancelOwn cancels pi's active runs (builds and prebuilds), from the API server's list.

@@ -1,6 +1,7 @@
 package poolimage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -502,19 +503,19 @@ func TestReconcile(t *testing.T) {
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeNormal, "Reverted", "removed MachineConfig zz-ocl-0-worker-os-image: MachineConfigPool worker now runs the release's image")},
 	}, {
-		Name: "deleting the PoolImage reverts the pool and releases the finalizer",
-		Key:  key(),
-		Objects: objects(status(poolImage(func(p *v1alpha1.PoolImage) {
-			p.DeletionTimestamp = &metav1.Time{Time: now}
-		}), promoted), mcA),
+		// No finalizer: the deletion is observed (ObserveDeletion) from what stays behind.
+		Name:        "a deleted PoolImage's MachineConfig is removed: the pool returns to the release's image",
+		Key:         key(),
+		Objects:     objects(mcA),
 		WantDeletes: []clientgotesting.DeleteActionImpl{{ActionImpl: clientgotesting.ActionImpl{Verb: "delete", Resource: mcfgv1.GroupVersion.WithResource("machineconfigs")}, Name: mcA.Name}},
-		WantPatches: []clientgotesting.PatchActionImpl{{ActionImpl: clientgotesting.ActionImpl{Namespace: ns, Verb: "patch",
-			Resource: v1alpha1.SchemeGroupVersion.WithResource("poolimages")}, Name: piName, PatchType: "application/merge-patch+json",
-			Patch: []byte(`{"metadata":{"finalizers":[],"resourceVersion":""}}`)}},
 		WantEvents: []string{
-			eventf(corev1.EventTypeNormal, "FinalizerUpdate", "Updated %q finalizers", piName),
-			eventf(corev1.EventTypeNormal, "Reverted", "removed MachineConfig zz-ocl-0-worker-os-image: MachineConfigPool worker now runs the release's image"),
+			eventf(corev1.EventTypeNormal, "Reverted", "removed MachineConfig zz-ocl-0-worker-os-image: PoolImage ocl/worker is deleted, its pool goes back to the image of its other MachineConfigs"),
 		},
+	}, {
+		Name:    "a PoolImage deleted by an uninstall keeps its MachineConfig: an uninstall reboots nothing",
+		Key:     key(),
+		Ctx:     context.WithValue(context.Background(), uninstallingKey{}, true),
+		Objects: objects(mcA),
 	}, {
 		Name: "retention: finished runs beyond keep are deleted, the promoted one's is kept",
 		Key:  key(),

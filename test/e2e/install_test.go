@@ -233,6 +233,15 @@ func TestInstalledFromRelease(t *testing.T) {
 	if bytes.Contains(release, []byte("ko://")) {
 		t.Fatal("release.yaml has an unresolved ko:// reference")
 	}
+	// The release's GitOps Tasks and Pipeline default TOOLS_IMAGE to its own ocl-step image.
+	tekton, err := os.ReadFile(filepath.Join(stack, "tekton.yaml"))
+	if err != nil {
+		t.Fatalf("the stack's release has no tekton.yaml: %v", err)
+	}
+	if n := bytes.Count(tekton, []byte("default: "+refs["ocl-step"]+"\n")); n < 5 || bytes.Contains(tekton, []byte("ghcr.io")) {
+		t.Errorf("tekton.yaml defaults TOOLS_IMAGE to %s %d times (want every Task and the Pipeline), ghcr.io present: %v",
+			refs["ocl-step"], n, bytes.Contains(tekton, []byte("ghcr.io")))
+	}
 
 	pods, err := controllerPods(ctx)
 	if err != nil {
@@ -477,15 +486,7 @@ func TestControllerUpgrade(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-ctl-upgrade"
 	noQuietPeriod(t)
-	newNamespace(t, ns)
-	createPushSecret(t, ns, pushAuth())
-	startRenderer(t)
-	createWorkerImage(t, ns, "FROM configs AS final\nRUN sleep 90 && echo upgraded > /etc/upgraded && ostree container commit\n", "/os/ctl-upgrade:latest")
-	cc, err := clients.mco.MachineconfigurationV1().ControllerConfigs().Get(ctx, "machine-config-controller", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	promotedOn(t, ns, cc.Spec.BaseOSContainerImage)
+	promotedWorker(t, ns, "FROM configs AS final\nRUN sleep 90 && echo upgraded > /etc/upgraded && ostree container commit\n", "/os/ctl-upgrade:latest")
 
 	// The next release and the overlay a user keeps their settings in (hack/stack.sh overlay).
 	next := filepath.Join(stack, "release-next.yaml")
@@ -508,20 +509,10 @@ func TestControllerUpgrade(t *testing.T) {
 	runsBefore := countRuns(t, ns)
 	releasedBefore := countEvents(t, ns, v1alpha1.ReasonPoolReleased)
 	upgradeTo(t, base8, ext8)
-	eventually(t, ns, "the pool held", time.Minute, func(ctx context.Context) (bool, error) {
-		pool, err := clients.mco.MachineconfigurationV1().MachineConfigPools().Get(ctx, "worker", metav1.GetOptions{})
-		return err == nil && pool.Spec.Paused, err
-	})
-	buildRunning(t, ns)
+	heldWhileBuilding(t, ns)
 
 	// Roll the controller to the next release.
-	pods, err := controllerPods(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pods {
-		pastControllerLogs = append(pastControllerLogs, podLog(ctx, p))
-	}
+	keepControllerLogs(t)
 	rolled := time.Now()
 	if out, err := exec.Command("kubectl", "apply", "--server-side", "--force-conflicts", "-k", overlay).CombinedOutput(); err != nil {
 		t.Fatalf("apply the next release: %v\n%s", err, out)
@@ -584,6 +575,46 @@ func TestControllerUpgrade(t *testing.T) {
 	if n := countRuns(t, ns) - runsBefore; n != 1 {
 		t.Errorf("%d runs since the cluster upgrade, want 1: the controller upgrade rebuilt inputs that did not change", n)
 	}
+}
+
+// promotedWorker makes ns a build namespace with a push secret, starts the stand-in renderer, and
+// creates PoolImage worker with containerfile, pushing to repo (a path on the stack's
+// registry); it returns the image promoted on the cluster's current base.
+func promotedWorker(t *testing.T, ns, containerfile, repo string) string {
+	t.Helper()
+	newNamespace(t, ns)
+	createPushSecret(t, ns, pushAuth())
+	startRenderer(t)
+	createWorkerImage(t, ns, containerfile, repo)
+	cc, err := clients.mco.MachineconfigurationV1().ControllerConfigs().Get(context.Background(), "machine-config-controller", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return promotedOn(t, ns, cc.Spec.BaseOSContainerImage)
+}
+
+// keepControllerLogs saves the logs of the controller's pods before they go (pastControllerLogs).
+func keepControllerLogs(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	pods, err := controllerPods(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods {
+		pastControllerLogs = append(pastControllerLogs, podLog(ctx, p))
+	}
+}
+
+// heldWhileBuilding waits until pool worker is paused (the hold of a cluster upgrade) and ns's
+// rebuild runs.
+func heldWhileBuilding(t *testing.T, ns string) {
+	t.Helper()
+	eventually(t, ns, "the pool held", time.Minute, func(ctx context.Context) (bool, error) {
+		pool, err := clients.mco.MachineconfigurationV1().MachineConfigPools().Get(ctx, "worker", metav1.GetOptions{})
+		return err == nil && pool.Spec.Paused, err
+	})
+	buildRunning(t, ns)
 }
 
 // leaderRSS is the leading controller pod's resident memory (process_resident_memory_bytes of

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestControllerRBACFromAudit reads the API server's audit log of the controller's
@@ -41,11 +42,12 @@ func TestControllerRBACFromAudit(t *testing.T) {
 		ResponseStatus *struct {
 			Code int `json:"code"`
 		} `json:"responseStatus"`
+		Received time.Time `json:"requestReceivedTimestamp"`
 	}
 	const sa = "system:serviceaccount:ocl-pipelines:ocl-pipelines-controller"
 	seen := map[string]int{}
 	var forbidden, clusterSecrets []string
-	lockedRefusals := 0
+	lockedRefusals, uninstallRefusals := 0, 0
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	n := 0
@@ -102,7 +104,7 @@ func TestControllerRBACFromAudit(t *testing.T) {
 		calls = append(calls, k+" ×"+strconv.Itoa(v))
 	}
 	sort.Strings(calls)
-	t.Logf("%d requests as %s:\n%s", n, sa, strings.Join(calls, "\n"))
+	t.Logf("%d requests as %s (%d refused while TestUninstall had deleted the release):\n%s", n, sa, uninstallRefusals, strings.Join(calls, "\n"))
 	for _, want := range []string{
 		// No "list": against this API server (1.35) client-go's informers stream their initial
 		// state with a watch (watch-list, authorized as watch); list is their fallback on API

@@ -279,6 +279,19 @@ var uses = []use{
 	{"layering.ocl-pipelines.dev", "poolimages", "get", false, "pkg/client/injection/reconciler/layering/v1alpha1/poolimage/reconciler.go", `getter\.Get\(ctx, desired\.Name`},
 	{"layering.ocl-pipelines.dev", "poolimages", "patch", false, "controller/poolimage/build.go", `PoolImages\(pi\.Namespace\)\.Patch\(ctx, pi\.Name`},
 	{"layering.ocl-pipelines.dev", "poolimages", "get", false, "controller/poolimage/scratch.go", `PoolImages\(pi\.Namespace\)\.Get\(ctx, pi\.Name`},
+	// The uninstall guard and its detection (controller/uninstall), on the controller's own
+	// objects (resourceNames) but for create, which RBAC cannot limit by name.
+	{"", "serviceaccounts", "get", false, "controller/uninstall/uninstall.go", `ServiceAccounts\(g\.ID\.Namespace\)\.Get\(ctx`},
+	{"", "serviceaccounts", "update", false, "controller/uninstall/uninstall.go", `ServiceAccounts\(sa\.Namespace\)\.Update\(ctx`},
+	{"rbac.authorization.k8s.io", "clusterroles", "get", false, "controller/uninstall/uninstall.go", `roles\.Get\(ctx`},
+	{"rbac.authorization.k8s.io", "clusterroles", "create", false, "controller/uninstall/uninstall.go", `roles\.Create\(ctx`},
+	{"rbac.authorization.k8s.io", "clusterroles", "update", false, "controller/uninstall/uninstall.go", `roles\.Update\(ctx`},
+	{"rbac.authorization.k8s.io", "clusterrolebindings", "get", false, "controller/uninstall/uninstall.go", `bindings\.Get\(ctx`},
+	{"rbac.authorization.k8s.io", "clusterrolebindings", "create", false, "controller/uninstall/uninstall.go", `bindings\.Create\(ctx`},
+	{"rbac.authorization.k8s.io", "clusterrolebindings", "update", false, "controller/uninstall/uninstall.go", `bindings\.Update\(ctx`},
+	{"rbac.authorization.k8s.io", "clusterrolebindings", "delete", false, "controller/uninstall/uninstall.go", `bindings\.Delete\(ctx`},
+	{"", "namespaces", "get", false, "controller/uninstall/uninstall.go", `Namespaces\(\)\.Get\(ctx, g\.ID\.Namespace`},
+	{"apiextensions.k8s.io", "customresourcedefinitions", "get", false, "controller/uninstall/uninstall.go", `client\.Resource\(o\.gvr\)\.Namespace\(o\.namespace\)\.Get\(ctx, o\.name`},
 	// Events (client-go's recorder creates, then patches a repeated event).
 	{"", "events", "create", false, "controller/poolimage/reconciler.go", `GetEventRecorder\(ctx\)\.Eventf`},
 	{"", "events", "patch", false, "controller/poolimage/reconciler.go", `GetEventRecorder\(ctx\)\.Eventf`},
@@ -450,7 +463,7 @@ func TestRBACMatchesCode(t *testing.T) {
 	granted := map[string]bool{}
 	for namespaced, rules := range map[bool][]rbacv1.PolicyRule{false: cluster, true: ns} {
 		for _, rule := range rules {
-			if len(rule.ResourceNames) > 0 || len(rule.NonResourceURLs) > 0 {
+			if len(rule.NonResourceURLs) > 0 {
 				t.Errorf("unexpected rule shape %+v", rule)
 			}
 			for _, g := range rule.APIGroups {
