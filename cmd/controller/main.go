@@ -55,17 +55,23 @@ func main() {
 	if !*probes {
 		ctx = sharedmain.WithHealthProbesDisabled(ctx)
 	}
+	// When the stop is an uninstall, end every hold before the rights go (package uninstall):
+	// started at the signal, beside sharedmain's own shutdown (which first drains the queue);
+	// the ServiceAccount's tokens are accepted for a minute after its deletion, and the pod's
+	// grace period is 30 seconds.
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		<-ctx.Done()
+		stop, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := poolimage.ReleaseOnUninstall(stop, metadata.NewForConfigOrDie(cfg), mcoclient.NewForConfigOrDie(cfg),
+			kubernetes.NewForConfigOrDie(cfg), system.Namespace()); err != nil {
+			// Nothing more can be done from here: docs/install.md's uninstall section says how to
+			// release a pool by hand; its paused-by annotation says who held it.
+			log.Printf("release the held pools on uninstall: %v", err)
+		}
+	}()
 	sharedmain.MainWithConfig(ctx, poolimage.ControllerName, cfg, poolimage.NewController)
-
-	// Stopped. When the stop is an uninstall, end every hold before the rights go (package
-	// uninstall): the ServiceAccount's tokens are accepted for a minute after its deletion, and
-	// the pod's grace period is 30 seconds.
-	stop, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := poolimage.ReleaseOnUninstall(stop, metadata.NewForConfigOrDie(cfg), mcoclient.NewForConfigOrDie(cfg),
-		kubernetes.NewForConfigOrDie(cfg), system.Namespace()); err != nil {
-		// Nothing more can be done from here: a pool still held is named in docs/install.md's
-		// uninstall section, and its pause annotations say by whom.
-		log.Printf("release the held pools on uninstall: %v", err)
-	}
+	<-released
 }

@@ -7,6 +7,8 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	configclient "github.com/openshift/client-go/config/clientset/versioned"
+	mcolisters "github.com/openshift/client-go/machineconfiguration/listers/machineconfiguration/v1"
+	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/injection/client"
 	pipelineruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1/pipelinerun"
 	taskruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1/taskrun"
@@ -24,6 +26,7 @@ import (
 	"knative.dev/pkg/controller"
 	"knative.dev/pkg/injection"
 	"knative.dev/pkg/logging"
+	pkgreconciler "knative.dev/pkg/reconciler"
 	"knative.dev/pkg/system"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
@@ -93,8 +96,16 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 	store := config.NewStore(logger.Named("config-store"))
 	store.WatchConfigs(cmw)
 
-	impl := poolimagereconciler.NewImpl(ctx, r, func(*controller.Impl) controller.Options {
-		return controller.Options{AgentName: ControllerName, ConfigStore: store}
+	impl := poolimagereconciler.NewImpl(ctx, r, func(impl *controller.Impl) controller.Options {
+		return controller.Options{AgentName: ControllerName, ConfigStore: store,
+			// A new leader reconciles every PoolImage (the generated reconciler enqueues them),
+			// and the ones that are gone but left a hold, a MachineConfig or runs behind: their
+			// deletion may have been seen by the leader before it, or by nobody.
+			PromoteFunc: func(pkgreconciler.Bucket) {
+				for _, key := range namedPoolImages(poolInformer.Lister(), machineConfigInformer.Lister(), pipelineRunInformer.Informer().GetIndexer()) {
+					impl.EnqueueKey(key)
+				}
+			}}
 	})
 	r.Tracker = impl.Tracker
 	// Secrets are read per namespace, with a RoleBinding there: no cluster-wide Secret access.
@@ -215,6 +226,36 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 			controller.EnsureTypeMeta(impl.Tracker.OnChanged, corev1.SchemeGroupVersion.WithKind(kind)))))
 	}
 	return impl
+}
+
+// namedPoolImages returns the PoolImages that pools (paused-by), MachineConfigs and runs name
+// in their annotations, each once.
+func namedPoolImages(pools mcolisters.MachineConfigPoolLister, mcs mcolisters.MachineConfigLister, runs cache.Indexer) []types.NamespacedName {
+	seen := map[types.NamespacedName]bool{}
+	var out []types.NamespacedName
+	add := func(ns, name string) {
+		if k := (types.NamespacedName{Namespace: ns, Name: name}); ns != "" && name != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	if ps, err := pools.List(labels.Everything()); err == nil {
+		for _, p := range ps {
+			ns, name, _ := strings.Cut(p.Annotations[layering.PausedByAnnotation], "/")
+			add(ns, name)
+		}
+	}
+	if ms, err := mcs.List(labels.Everything()); err == nil {
+		for _, mc := range ms {
+			add(mc.Annotations[MachineConfigPoolImageNamespaceAnnotation], mc.Annotations[MachineConfigPoolImageNameAnnotation])
+		}
+	}
+	for _, o := range runs.List() {
+		if pr, ok := o.(*tektonv1.PipelineRun); ok {
+			add(pr.Namespace, pr.Annotations[layering.PoolImageLabel])
+		}
+	}
+	return out
 }
 
 // enqueueByAnnotations enqueues the PoolImage an object names in its annotations; an empty

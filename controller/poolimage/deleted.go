@@ -2,9 +2,12 @@ package poolimage
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	mcoclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
@@ -38,6 +41,28 @@ import (
 
 var _ pkgreconciler.OnDeletionInterface = (*Reconciler)(nil)
 
+// LegacyFinalizer is the finalizer versions before the uninstall guard put on every PoolImage.
+// The controller removes it (dropLegacyFinalizer): left there, it would wedge the PoolImage's
+// deletion for good.
+const LegacyFinalizer = "poolimages." + layering.GroupName
+
+// dropLegacyFinalizer removes LegacyFinalizer from pi, conditional on its resourceVersion.
+func (r *Reconciler) dropLegacyFinalizer(ctx context.Context, pi *v1alpha1.PoolImage) error {
+	i := slices.Index(pi.Finalizers, LegacyFinalizer)
+	if i < 0 || r.PoolImageClient == nil {
+		return nil
+	}
+	b, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"finalizers": slices.Delete(slices.Clone(pi.Finalizers), i, i+1), "resourceVersion": pi.ResourceVersion}})
+	if err != nil {
+		return err
+	}
+	if _, err := r.PoolImageClient.LayeringV1alpha1().PoolImages(pi.Namespace).Patch(ctx, pi.Name, types.MergePatchType, b, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("remove the finalizer %s of an earlier version from PoolImage %s/%s: %w", LegacyFinalizer, pi.Namespace, pi.Name, err)
+	}
+	return nil
+}
+
 // ObserveDeletion undoes what a deleted PoolImage leaves: its active runs are cancelled and its
 // finished ones pruned to the controller's retention, every pool it holds is released, and its
 // MachineConfig is removed (the pool goes back to the release's image, as a revert), except
@@ -45,6 +70,7 @@ var _ pkgreconciler.OnDeletionInterface = (*Reconciler)(nil)
 // pool on the image it runs, so an uninstall reboots nothing.
 func (r *Reconciler) ObserveDeletion(ctx context.Context, key types.NamespacedName) error {
 	ctx = withScratch(ctx)
+	rightsGone := false
 	if r.PoolImageClient != nil {
 		// The cache may be behind a re-creation: only the API server's NotFound is a deletion.
 		_, err := r.PoolImageClient.LayeringV1alpha1().PoolImages(key.Namespace).Get(ctx, key.Name, metav1.GetOptions{})
@@ -52,6 +78,9 @@ func (r *Reconciler) ObserveDeletion(ctx context.Context, key types.NamespacedNa
 		case err == nil:
 			r.forgetDeletion(key)
 			return nil // re-created: its own reconcile takes over
+		case apierrors.IsForbidden(err):
+			// The release's RBAC is deleted: an uninstall, with only the guard's rights left.
+			rightsGone = true
 		case !apierrors.IsNotFound(err):
 			return fmt.Errorf("get PoolImage %s: %w", key, err)
 		}
@@ -63,6 +92,10 @@ func (r *Reconciler) ObserveDeletion(ctx context.Context, key types.NamespacedNa
 	// The holds first: nothing else would ever end them.
 	if err := r.releaseOnRevert(ctx, pi); err != nil {
 		return err
+	}
+	if rightsGone {
+		// Runs and MachineConfigs are out of reach now, and an uninstall keeps them anyway.
+		return r.releaseGuard(ctx)
 	}
 	if err := r.cancelDeleted(ctx, pi); err != nil {
 		return err
@@ -213,32 +246,53 @@ func NewGuard(kube kubernetes.Interface, mco mcoclient.Interface, namespace stri
 // ReleaseOnUninstall is the controller's last act when it stops: if it is being uninstalled, it
 // unpauses every pool it holds (with a Warning event on the pool) and releases the guard. A
 // stop that is not an uninstall (a rollout, a node drain) does nothing: the next leader keeps
-// the holds.
+// the holds. A conflict (the MCO wrote the pool meanwhile) is retried on a fresh list until ctx
+// ends.
 func ReleaseOnUninstall(ctx context.Context, meta metadata.Interface, mco mcoclient.Interface, kube kubernetes.Interface, namespace string) error {
 	uninstalling, why, err := uninstall.Uninstalling(ctx, meta, Identity(namespace))
 	if err != nil || !uninstalling {
 		return err
 	}
-	held, err := HeldPools(ctx, mco)
-	if err != nil {
-		return err
-	}
 	r := &Reconciler{MCOClient: mco}
-	for _, p := range held {
-		if err := r.unpausePool(ctx, p); err != nil {
+	for attempt := 0; ; attempt++ {
+		held, err := HeldPools(ctx, mco)
+		if err != nil {
 			return err
 		}
-		ev := &corev1.Event{
-			ObjectMeta:     metav1.ObjectMeta{GenerateName: p.Name + ".", Namespace: metav1.NamespaceDefault},
-			InvolvedObject: corev1.ObjectReference{APIVersion: mcfgv1.GroupVersion.String(), Kind: "MachineConfigPool", Name: p.Name, UID: p.UID},
-			Reason:         v1alpha1.ReasonHoldReleased, Type: corev1.EventTypeWarning,
-			Message: fmt.Sprintf("unpaused MachineConfigPool %s, held by %s for its rebuilt image: ocl-pipelines is being uninstalled (%s); the pool takes the release's configuration on its current image",
-				p.Name, p.Annotations[layering.PausedByAnnotation], why),
-			Source:         corev1.EventSource{Component: ControllerName},
-			FirstTimestamp: metav1.Now(), LastTimestamp: metav1.Now(), Count: 1,
+		var conflict error
+		for _, p := range held {
+			if err := r.unpausePool(ctx, p); apierrors.IsConflict(err) {
+				conflict = err
+				continue
+			} else if err != nil {
+				return err
+			}
+			uninstallEvent(ctx, kube, p, why)
 		}
-		// The event is best effort: the namespace default may refuse it (and the pool is released).
-		_, _ = kube.CoreV1().Events(metav1.NamespaceDefault).Create(ctx, ev, metav1.CreateOptions{})
+		if conflict == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("unpause the held pools: %w (last: %w)", ctx.Err(), conflict)
+		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		}
 	}
 	return NewGuard(kube, mco, namespace).Release(ctx)
+}
+
+// uninstallEvent records, best effort (the namespace default may refuse it), that an uninstall
+// ended the hold of pool p.
+func uninstallEvent(ctx context.Context, kube kubernetes.Interface, p *mcfgv1.MachineConfigPool, why string) {
+	now := metav1.Now()
+	ev := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{GenerateName: p.Name + ".", Namespace: metav1.NamespaceDefault},
+		InvolvedObject: corev1.ObjectReference{APIVersion: mcfgv1.GroupVersion.String(), Kind: "MachineConfigPool", Name: p.Name, UID: p.UID},
+		Reason:         v1alpha1.ReasonHoldReleased, Type: corev1.EventTypeWarning,
+		Message: fmt.Sprintf("unpaused MachineConfigPool %s, held by %s for its rebuilt image: ocl-pipelines is being uninstalled (%s); the pool takes the release's configuration on its current image",
+			p.Name, p.Annotations[layering.PausedByAnnotation], why),
+		Source:         corev1.EventSource{Component: ControllerName},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+	}
+	_, _ = kube.CoreV1().Events(metav1.NamespaceDefault).Create(ctx, ev, metav1.CreateOptions{})
 }

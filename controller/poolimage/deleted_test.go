@@ -7,15 +7,19 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	mcofake "github.com/openshift/client-go/machineconfiguration/clientset/versioned/fake"
+	mcolisters "github.com/openshift/client-go/machineconfiguration/listers/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/uninstall"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 )
 
 // ReleaseOnUninstall, the pods' last act: during an uninstall it unpauses the pools the
@@ -80,5 +84,35 @@ func TestReleaseOnUninstall(t *testing.T) {
 					worker.Spec.Paused, gotSA.Finalizers, len(events.Items))
 			}
 		})
+	}
+}
+
+// A new leader enqueues the PoolImages that pools, MachineConfigs and runs name, so that the
+// deletion of one its predecessor saw but did not finish is handled at once.
+func TestNamedPoolImages(t *testing.T) {
+	idx := func() cache.Indexer { return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{}) }
+	pools, mcs, runs := idx(), idx(), idx()
+	for _, o := range []struct {
+		i   cache.Indexer
+		obj interface{}
+	}{
+		{pools, heldPool("base", "rendered-1")}, // ocl/worker
+		{pools, pool(func(p *mcfgv1.MachineConfigPool) { p.Name = "infra" })},
+		{mcs, func() *mcfgv1.MachineConfig {
+			mc := machineConfig(t, poolImage(func(p *v1alpha1.PoolImage) { p.Namespace, p.Name = "team-a", "gone" }), pushRepo+"@"+digestA, extV1, "h")
+			mc.Name = MachineConfigName("infra")
+			return mc
+		}()},
+		{mcs, machineConfig(t, poolImage(), pushRepo+"@"+digestA, extV1, "h")}, // ocl/worker again
+		{runs, run(t, poolImage(func(p *v1alpha1.PoolImage) { p.Name = "old" }), inputs(baseV1, extV1), "r1", now, corev1.ConditionTrue)},
+	} {
+		if err := o.i.Add(o.obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := namedPoolImages(mcolisters.NewMachineConfigPoolLister(pools), mcolisters.NewMachineConfigLister(mcs), runs)
+	want := []types.NamespacedName{{Namespace: ns, Name: piName}, {Namespace: "team-a", Name: "gone"}, {Namespace: ns, Name: "old"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("namedPoolImages = %v, want %v", got, want)
 	}
 }

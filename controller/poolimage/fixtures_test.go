@@ -57,7 +57,6 @@ const (
 	digestA    = "sha256:aaaa000000000000000000000000000000000000000000000000000000000000"
 	digestB    = "sha256:bbbb000000000000000000000000000000000000000000000000000000000000"
 	pushRepo   = "registry.example.com/os/worker"
-	finalizer  = "poolimages.layering.ocl-pipelines.dev"
 	dashboard  = "https://tekton.example.com"
 	retryToken = "2026-11-24T09:00:00Z"
 )
@@ -73,7 +72,7 @@ func poolImage(opts ...func(*v1alpha1.PoolImage)) *v1alpha1.PoolImage {
 	pi := &v1alpha1.PoolImage{
 		TypeMeta: metav1.TypeMeta{APIVersion: "layering.ocl-pipelines.dev/v1alpha1", Kind: "PoolImage"},
 		ObjectMeta: metav1.ObjectMeta{Name: piName, Namespace: ns, Generation: 1, UID: "pi-uid",
-			Finalizers: []string{finalizer}, CreationTimestamp: metav1.NewTime(now.Add(-time.Hour))},
+			CreationTimestamp: metav1.NewTime(now.Add(-time.Hour))},
 		Spec: v1alpha1.PoolImageSpec{
 			MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: poolName},
 			Containerfile:     []v1alpha1.Containerfile{{Content: "FROM configs AS final\nRUN echo hi > /etc/hi\n"}},

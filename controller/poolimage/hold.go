@@ -170,6 +170,12 @@ func (r *Reconciler) applyHold(ctx context.Context, pi *v1alpha1.PoolImage, targ
 
 	switch {
 	case len(held) > 0:
+		// A hold kept (made before this controller, or the guard lost since) is guarded too.
+		if r.Guard != nil {
+			if err := r.Guard.Hold(ctx, func() error { return nil }); err != nil {
+				return err
+			}
+		}
 		st.Hold.Pools = held
 		limit := holdTimeout(ctx, pi)
 		end := st.Hold.Since.Add(limit).UTC().Format(time.RFC3339)

@@ -2253,7 +2253,7 @@ func (w *modelWorld) nodeArches(sel *metav1.LabelSelector) []string {
 
 // ---- admins and the dashboard ----
 
-// createPoolImage is an admin creating a PoolImage (no finalizer: the controller adds it).
+// createPoolImage is an admin creating a PoolImage.
 func (w *modelWorld) createPoolImage(name string) {
 	pool := "worker"
 	switch name {

@@ -117,6 +117,9 @@ var _ HoldGuard = (*uninstall.Guard)(nil)
 // inputs, then follow or start the build of those inputs and promote its image. Whatever path
 // it takes, a pool the controller holds is checked against the hold's bounds.
 func (r *Reconciler) ReconcileKind(ctx context.Context, pi *v1alpha1.PoolImage) pkgreconciler.Event {
+	if err := r.dropLegacyFinalizer(ctx, pi); err != nil {
+		return err
+	}
 	ev := r.reconcile(withScratch(ctx), pi)
 	var rerr *pkgreconciler.ReconcilerEvent
 	if ev != nil && !pkgreconciler.EventAs(ev, &rerr) {

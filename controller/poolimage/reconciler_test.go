@@ -117,6 +117,24 @@ func TestReconcile(t *testing.T) {
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeWarning, "InvalidSpec", "invalid value: \"registry.example.com/os/worker\": no tag: spec.imagePushSpec; add the tag that will name the pool's current image; use host[:port]/repository:tag, e.g. registry.example.com/os/worker:latest")},
 	}, {
+		// An earlier version's finalizer would wedge the PoolImage's deletion: it is removed.
+		Name: "the finalizer of an earlier version is removed",
+		Key:  key(),
+		Objects: objects(poolImage(func(p *v1alpha1.PoolImage) {
+			p.Spec.ImagePushSpec = "registry.example.com/os/worker"
+			p.Finalizers = []string{"example.dev/other", LegacyFinalizer}
+		})),
+		WantPatches: []clientgotesting.PatchActionImpl{{ActionImpl: clientgotesting.ActionImpl{Namespace: ns, Verb: "patch",
+			Resource: v1alpha1.SchemeGroupVersion.WithResource("poolimages")}, Name: piName, PatchType: "application/merge-patch+json",
+			Patch: []byte(`{"metadata":{"finalizers":["example.dev/other"],"resourceVersion":""}}`)}},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(func(p *v1alpha1.PoolImage) {
+			p.Spec.ImagePushSpec = "registry.example.com/os/worker"
+			p.Finalizers = []string{"example.dev/other", LegacyFinalizer}
+		}), func(st *v1alpha1.PoolImageStatus) {
+			st.MarkInvalid(v1alpha1.ReasonInvalidSpec, "invalid value: \"registry.example.com/os/worker\": no tag: spec.imagePushSpec; add the tag that will name the pool's current image; use host[:port]/repository:tag, e.g. registry.example.com/os/worker:latest")
+		}))},
+		WantEvents: []string{eventf(corev1.EventTypeWarning, "InvalidSpec", "invalid value: \"registry.example.com/os/worker\": no tag: spec.imagePushSpec; add the tag that will name the pool's current image; use host[:port]/repository:tag, e.g. registry.example.com/os/worker:latest")},
+	}, {
 		Name:    "missing pool",
 		Key:     key(),
 		Objects: []runtime.Object{pi, controllerConfig(baseV1, extV1), secret("push", corev1.SecretTypeDockerConfigJson)},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -62,16 +63,42 @@ type Guard struct {
 	// the cache has not seen yet must keep the guard).
 	Held func(ctx context.Context) (bool, error)
 
-	mu  sync.Mutex
-	set *bool // what the Guard last wrote or saw; nil: unknown
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+
+	mu      sync.Mutex
+	set     bool      // what the Guard last wrote or saw
+	checked time.Time // when; zero: never
 }
 
+// recheck is how long the Guard trusts what it last wrote or saw. Another replica may have
+// changed it since (after a leader change), so it is read again at most this late.
+const recheck = time.Minute
+
+func (g *Guard) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+// fresh reports whether the Guard's record says set and is recent.
+func (g *Guard) fresh(set bool) bool {
+	return g.set == set && !g.checked.IsZero() && g.now().Sub(g.checked) < recheck
+}
+
+func (g *Guard) record(set bool) { g.set, g.checked = set, g.now() }
+
 // Hold makes sure the Guard's RBAC exists and the ServiceAccount carries Finalizer, then runs
-// pause (the write that starts or keeps a hold) with the guard held. It refuses, with
+// pause (the write that starts or keeps a hold) with the guard held; within a minute of a check
+// that found them, it trusts it. It refuses, with
 // ErrUninstalling, when the ServiceAccount or the Namespace is being deleted.
 func (g *Guard) Hold(ctx context.Context, pause func() error) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.fresh(true) {
+		return pause()
+	}
 	ns, err := g.Kube.CoreV1().Namespaces().Get(ctx, g.ID.Namespace, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("get namespace %s: %w", g.ID.Namespace, err)
@@ -94,18 +121,17 @@ func (g *Guard) Hold(ctx context.Context, pause func() error) error {
 			return err
 		}
 	}
-	t := true
-	g.set = &t
+	g.record(true)
 	return pause()
 }
 
 // Release removes Finalizer from the ServiceAccount when no pool is held. It is cheap when the
-// Guard knows it holds nothing; call it after every release of a pool. The Guard's RBAC stays:
+// Guard recently found it holds nothing; call it after every reconcile. The Guard's RBAC stays:
 // it grants nothing the release does not, and goes with the Namespace.
 func (g *Guard) Release(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.set != nil && !*g.set {
+	if g.fresh(false) {
 		return nil
 	}
 	held, err := g.Held(ctx)
@@ -127,8 +153,7 @@ func (g *Guard) Release(ctx context.Context) error {
 			}
 		}
 	}
-	f := false
-	g.set = &f
+	g.record(false)
 	return nil
 }
 
@@ -145,7 +170,8 @@ func (g *Guard) setFinalizers(ctx context.Context, sa *corev1.ServiceAccount, fi
 }
 
 // ensureRBAC creates (or brings back in line) the Guard's ClusterRole and ClusterRoleBinding,
-// owned by ns.
+// owned by ns. Setting ownerReferences needs delete on the object where the
+// OwnerReferencesPermissionEnforcement admission plugin runs (OpenShift): the release grants it.
 func (g *Guard) ensureRBAC(ctx context.Context, ns *corev1.Namespace) error {
 	owner := []metav1.OwnerReference{{APIVersion: "v1", Kind: "Namespace", Name: ns.Name, UID: ns.UID}}
 	labels := map[string]string{"app.kubernetes.io/part-of": "ocl-pipelines", "app.kubernetes.io/component": "uninstall-guard"}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -143,6 +144,8 @@ func TestGuardAdoptsLeftOverRBAC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A new process (a new leader) checks again.
+	g = &Guard{Kube: g.Kube, ID: id, Held: g.Held}
 	if err := g.Hold(ctx, func() error { return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -202,5 +205,34 @@ func TestUninstalling(t *testing.T) {
 				t.Errorf("Uninstalling = %v (%q), want %v", got, why, tc.want)
 			}
 		})
+	}
+}
+
+// What the Guard last saw is trusted for a minute only: a finalizer another replica added while
+// this one was not leading is removed at the next Release after that.
+func TestGuardRechecksWhatAnotherReplicaDid(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	g := &Guard{Kube: kube(), ID: id, Held: func(context.Context) (bool, error) { return false, nil }, Now: func() time.Time { return now }}
+	if err := g.Release(ctx); err != nil { // records "not set"
+		t.Fatal(err)
+	}
+	other := &Guard{Kube: g.Kube, ID: id, Held: g.Held}
+	if err := other.Hold(ctx, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(30 * time.Second)
+	if err := g.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(saFinalizers(t, g), Finalizer) {
+		t.Fatal("Release within a minute of its last check read the ServiceAccount again: the fast path is gone")
+	}
+	now = now.Add(time.Minute)
+	if err := g.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(saFinalizers(t, g), Finalizer) {
+		t.Errorf("the finalizer another replica added outlives every hold: Release trusted a stale record")
 	}
 }

@@ -290,6 +290,7 @@ var uses = []use{
 	{"rbac.authorization.k8s.io", "clusterrolebindings", "create", false, "controller/uninstall/uninstall.go", `bindings\.Create\(ctx`},
 	{"rbac.authorization.k8s.io", "clusterrolebindings", "update", false, "controller/uninstall/uninstall.go", `bindings\.Update\(ctx`},
 	{"rbac.authorization.k8s.io", "clusterrolebindings", "delete", false, "controller/uninstall/uninstall.go", `bindings\.Delete\(ctx`},
+	{"rbac.authorization.k8s.io", "clusterroles", "delete", false, "controller/uninstall/uninstall.go", `OwnerReferencesPermissionEnforcement admission plugin`},
 	{"", "namespaces", "get", false, "controller/uninstall/uninstall.go", `Namespaces\(\)\.Get\(ctx, g\.ID\.Namespace`},
 	{"apiextensions.k8s.io", "customresourcedefinitions", "get", false, "controller/uninstall/uninstall.go", `client\.Resource\(o\.gvr\)\.Namespace\(o\.namespace\)\.Get\(ctx, o\.name`},
 	// Events (client-go's recorder creates, then patches a repeated event).
