@@ -28,6 +28,7 @@ import (
 	"knative.dev/pkg/signals"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/poolimage"
+	"github.com/ocl-pipelines/ocl-pipelines/controller/uninstall"
 )
 
 func main() {
@@ -59,19 +60,24 @@ func main() {
 	// started at the signal, beside sharedmain's own shutdown (which first drains the queue);
 	// the ServiceAccount's tokens are accepted for a minute after its deletion, and the pod's
 	// grace period is 30 seconds.
+	stop := &uninstall.Stop{}
+	ctx = uninstall.WithStop(ctx, stop)
 	released := make(chan struct{})
 	go func() {
 		defer close(released)
 		<-ctx.Done()
-		stop, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		rctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := poolimage.ReleaseOnUninstall(stop, metadata.NewForConfigOrDie(cfg), mcoclient.NewForConfigOrDie(cfg),
-			kubernetes.NewForConfigOrDie(cfg), system.Namespace()); err != nil {
+		if err := poolimage.ReleaseOnUninstall(rctx, metadata.NewForConfigOrDie(cfg), mcoclient.NewForConfigOrDie(cfg),
+			kubernetes.NewForConfigOrDie(cfg), system.Namespace(), stop); err != nil {
 			// Nothing more can be done from here: docs/install.md's uninstall section says how to
 			// release a pool by hand; its paused-by annotation says who held it.
 			log.Printf("release the held pools on uninstall: %v", err)
 		}
 	}()
 	sharedmain.MainWithConfig(ctx, poolimage.ControllerName, cfg, poolimage.NewController)
+	if ctx.Err() == nil {
+		return // sharedmain gave up on its own (no signal): nothing to release
+	}
 	<-released
 }

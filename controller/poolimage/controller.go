@@ -3,6 +3,7 @@ package poolimage
 import (
 	"context"
 	"maps"
+	"slices"
 	"strings"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
@@ -141,7 +142,9 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 	r.EnqueueAfter = impl.EnqueueAfter
 	// The uninstall guard (package uninstall): every pause is written under it.
 	meta := metadata.NewForConfigOrDie(injection.GetConfig(ctx))
-	r.Guard = NewGuard(kubeclient.Get(ctx), r.MCOClient, system.Namespace())
+	guard := NewGuard(kubeclient.Get(ctx), r.MCOClient, system.Namespace())
+	guard.Stop = uninstall.StopFrom(ctx) // cmd/controller's release of the holds at an uninstall
+	r.Guard = guard
 	r.Uninstalling = func(ctx context.Context) (bool, string, error) {
 		return uninstall.Uninstalling(ctx, meta, Identity(system.Namespace()))
 	}
@@ -157,9 +160,19 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 	}
 	r.Metrics = rec
 
+	// A terminating PoolImage is never reconciled (no FinalizeKind): one that still carries an
+	// earlier version's finalizer gets it removed here, by any replica (the patch is conditional
+	// on its resourceVersion), or it would wait for good.
+	legacy := func(obj interface{}) {
+		if pi, ok := obj.(*v1alpha1.PoolImage); ok && pi.DeletionTimestamp != nil && slices.Contains(pi.Finalizers, LegacyFinalizer) {
+			if err := r.dropLegacyFinalizer(ctx, pi); err != nil {
+				logger.Warnw("remove an earlier version's finalizer", "poolImage", pi.Namespace+"/"+pi.Name, "error", err)
+			}
+		}
+	}
 	must(poolImageInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    impl.Enqueue,
-		UpdateFunc: controller.PassNew(impl.Enqueue),
+		AddFunc:    func(obj interface{}) { legacy(obj); impl.Enqueue(obj) },
+		UpdateFunc: controller.PassNew(func(obj interface{}) { legacy(obj); impl.Enqueue(obj) }),
 		// A deleted PoolImage may free its pool for another that claims it.
 		DeleteFunc: func(obj interface{}) {
 			deletions.Add(obj) // every replica records it: a standby that takes over knows it too

@@ -3,6 +3,7 @@ package poolimage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -79,7 +80,14 @@ func (r *Reconciler) ObserveDeletion(ctx context.Context, key types.NamespacedNa
 			r.forgetDeletion(key)
 			return nil // re-created: its own reconcile takes over
 		case apierrors.IsForbidden(err):
-			// The release's RBAC is deleted: an uninstall, with only the guard's rights left.
+			// The release's RBAC is deleted: an uninstall, with only the guard's rights left
+			// (which can tell one); any other refusal is an error, retried.
+			if r.Uninstalling == nil {
+				return fmt.Errorf("get PoolImage %s: %w", key, err)
+			}
+			if u, _, uerr := r.Uninstalling(ctx); uerr != nil || !u {
+				return fmt.Errorf("get PoolImage %s: %w", key, err)
+			}
 			rightsGone = true
 		case !apierrors.IsNotFound(err):
 			return fmt.Errorf("get PoolImage %s: %w", key, err)
@@ -248,26 +256,34 @@ func NewGuard(kube kubernetes.Interface, mco mcoclient.Interface, namespace stri
 // stop that is not an uninstall (a rollout, a node drain) does nothing: the next leader keeps
 // the holds. A conflict (the MCO wrote the pool meanwhile) is retried on a fresh list until ctx
 // ends.
-func ReleaseOnUninstall(ctx context.Context, meta metadata.Interface, mco mcoclient.Interface, kube kubernetes.Interface, namespace string) error {
+func ReleaseOnUninstall(ctx context.Context, meta metadata.Interface, mco mcoclient.Interface, kube kubernetes.Interface, namespace string, stop *uninstall.Stop) error {
 	uninstalling, why, err := uninstall.Uninstalling(ctx, meta, Identity(namespace))
 	if err != nil || !uninstalling {
 		return err
 	}
+	if stop != nil {
+		stop.Begin() // no hold starts from here on: the list below is the last word
+	}
 	r := &Reconciler{MCOClient: mco}
+	var failed []error
 	for attempt := 0; ; attempt++ {
 		held, err := HeldPools(ctx, mco)
 		if err != nil {
 			return err
 		}
 		var conflict error
+		failed = failed[:0]
 		for _, p := range held {
-			if err := r.unpausePool(ctx, p); apierrors.IsConflict(err) {
+			// One pool's failure does not keep the others paused.
+			switch err := r.unpausePool(ctx, p); {
+			case apierrors.IsConflict(err):
 				conflict = err
-				continue
-			} else if err != nil {
-				return err
+			case apierrors.IsNotFound(err):
+			case err != nil:
+				failed = append(failed, err)
+			default:
+				uninstallEvent(ctx, kube, p, why)
 			}
-			uninstallEvent(ctx, kube, p, why)
 		}
 		if conflict == nil {
 			break
@@ -277,6 +293,9 @@ func ReleaseOnUninstall(ctx context.Context, meta metadata.Interface, mco mcocli
 			return fmt.Errorf("unpause the held pools: %w (last: %w)", ctx.Err(), conflict)
 		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
 		}
+	}
+	if err := errors.Join(failed...); err != nil {
+		return err // the guard stays: a pool is still held
 	}
 	return NewGuard(kube, mco, namespace).Release(ctx)
 }

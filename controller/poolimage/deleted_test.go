@@ -57,7 +57,7 @@ func TestReleaseOnUninstall(t *testing.T) {
 			}
 			meta := metadatafake.NewSimpleMetadataClient(scheme, objs...)
 
-			if err := ReleaseOnUninstall(ctx, meta, mco, kube, system); err != nil {
+			if err := ReleaseOnUninstall(ctx, meta, mco, kube, system, nil); err != nil {
 				t.Fatal(err)
 			}
 			worker, _ := mco.MachineconfigurationV1().MachineConfigPools().Get(ctx, "worker", metav1.GetOptions{})

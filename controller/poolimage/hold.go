@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"knative.dev/pkg/logging"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
@@ -170,10 +171,11 @@ func (r *Reconciler) applyHold(ctx context.Context, pi *v1alpha1.PoolImage, targ
 
 	switch {
 	case len(held) > 0:
-		// A hold kept (made before this controller, or the guard lost since) is guarded too.
+		// A hold kept (made before this controller, or the guard lost since) is guarded too. The
+		// pause exists already: a failure here (an uninstall under way) stops nothing else.
 		if r.Guard != nil {
 			if err := r.Guard.Hold(ctx, func() error { return nil }); err != nil {
-				return err
+				logging.FromContext(ctx).Warnw("guard a kept hold", "pools", held, "error", err)
 			}
 		}
 		st.Hold.Pools = held

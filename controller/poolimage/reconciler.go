@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"knative.dev/pkg/controller"
+	"knative.dev/pkg/logging"
 	pkgreconciler "knative.dev/pkg/reconciler"
 	"knative.dev/pkg/tracker"
 
@@ -118,7 +119,8 @@ var _ HoldGuard = (*uninstall.Guard)(nil)
 // it takes, a pool the controller holds is checked against the hold's bounds.
 func (r *Reconciler) ReconcileKind(ctx context.Context, pi *v1alpha1.PoolImage) pkgreconciler.Event {
 	if err := r.dropLegacyFinalizer(ctx, pi); err != nil {
-		return err
+		// Not a reason to skip the reconcile (and the hold's bounds): retried with the next one.
+		logging.FromContext(ctx).Warnw("remove an earlier version's finalizer", "error", err)
 	}
 	ev := r.reconcile(withScratch(ctx), pi)
 	var rerr *pkgreconciler.ReconcilerEvent

@@ -535,6 +535,43 @@ func TestReconcile(t *testing.T) {
 		Ctx:     context.WithValue(context.Background(), uninstallingKey{}, true),
 		Objects: objects(mcA),
 	}, {
+		Name:    "a PoolImage whose deletion no running controller saw keeps its MachineConfig (it may come back from Git)",
+		Key:     key(),
+		Ctx:     context.WithValue(context.Background(), unseenKey{}, true),
+		Objects: objects(mcA),
+	}, {
+		// The release's RBAC deleted under an uninstall: only the holds can be ended; the
+		// MachineConfig stays (an uninstall reboots nothing).
+		Name:                    "a deleted PoolImage that cannot be read during an uninstall: holds ended, MachineConfig kept",
+		Key:                     key(),
+		SkipNamespaceValidation: true, // the pool is cluster-scoped
+		Ctx:                     context.WithValue(context.Background(), uninstallingKey{}, true),
+		Objects:                 []runtime.Object{heldPool(baseV1, "rendered-1"), controllerConfig(baseV1, extV1), mcA},
+		WithReactors: []clientgotesting.ReactionFunc{func(a clientgotesting.Action) (bool, runtime.Object, error) {
+			if a.GetVerb() == "get" && a.GetResource().Resource == "poolimages" {
+				return true, nil, apierrors.NewForbidden(v1alpha1.Resource("poolimages"), piName, errors.New("RBAC: clusterrole not found"))
+			}
+			return false, nil, nil
+		}},
+		WantPatches: func() []clientgotesting.PatchActionImpl {
+			p := poolPatch(false, "")
+			p.PatchOptions.FieldManager = layering.HoldFieldManager
+			return []clientgotesting.PatchActionImpl{p}
+		}(),
+		WantEvents: []string{eventf(corev1.EventTypeNormal, "PoolReleased", "unpaused MachineConfigPool worker: its PoolImage is reverted or deleted")},
+	}, {
+		// Outside an uninstall a refusal is an error: nothing is released on a guess.
+		Name:    "a deleted PoolImage that cannot be read otherwise: retried, nothing done",
+		Key:     key(),
+		Objects: []runtime.Object{heldPool(baseV1, "rendered-1"), controllerConfig(baseV1, extV1), mcA},
+		WithReactors: []clientgotesting.ReactionFunc{func(a clientgotesting.Action) (bool, runtime.Object, error) {
+			if a.GetVerb() == "get" && a.GetResource().Resource == "poolimages" {
+				return true, nil, apierrors.NewForbidden(v1alpha1.Resource("poolimages"), piName, errors.New("RBAC: clusterrole not found"))
+			}
+			return false, nil, nil
+		}},
+		WantErr: true,
+	}, {
 		Name: "retention: finished runs beyond keep are deleted, the promoted one's is kept",
 		Key:  key(),
 		Objects: objects(status(poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Retention = &v1alpha1.Retention{Keep: ptr(int32(2))} }), promoted), mcA, tagRun(t, pi, in, image),

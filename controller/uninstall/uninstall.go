@@ -65,6 +65,9 @@ type Guard struct {
 
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Stop, shared with the process's uninstall release (StopFrom), refuses new holds once that
+	// release has begun; nil never refuses.
+	Stop *Stop
 
 	mu      sync.Mutex
 	set     bool      // what the Guard last wrote or saw
@@ -90,14 +93,19 @@ func (g *Guard) fresh(set bool) bool {
 func (g *Guard) record(set bool) { g.set, g.checked = set, g.now() }
 
 // Hold makes sure the Guard's RBAC exists and the ServiceAccount carries Finalizer, then runs
-// pause (the write that starts or keeps a hold) with the guard held; within a minute of a check
-// that found them, it trusts it. It refuses, with
-// ErrUninstalling, when the ServiceAccount or the Namespace is being deleted.
+// pause (the write that starts or keeps a hold) with the guard held. It refuses, with
+// ErrUninstalling, once the Stop says the uninstall's release of the holds has begun, and when
+// the ServiceAccount or the Namespace is being deleted. The Namespace and the ServiceAccount are
+// read every time; the RBAC, within a minute of a check that found it, is trusted.
 func (g *Guard) Hold(ctx context.Context, pause func() error) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.fresh(true) {
-		return pause()
+	if g.Stop != nil {
+		g.Stop.mu.Lock()
+		defer g.Stop.mu.Unlock()
+		if g.Stop.stopping {
+			return fmt.Errorf("%w: the holds are being released", ErrUninstalling)
+		}
 	}
 	ns, err := g.Kube.CoreV1().Namespaces().Get(ctx, g.ID.Namespace, metav1.GetOptions{})
 	if err != nil {
@@ -105,6 +113,15 @@ func (g *Guard) Hold(ctx context.Context, pause func() error) error {
 	}
 	if ns.DeletionTimestamp != nil {
 		return fmt.Errorf("%w: namespace %s is being deleted", ErrUninstalling, ns.Name)
+	}
+	if g.fresh(true) {
+		sa, err := g.Kube.CoreV1().ServiceAccounts(g.ID.Namespace).Get(ctx, g.ID.ServiceAccount, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("get ServiceAccount %s/%s: %w", g.ID.Namespace, g.ID.ServiceAccount, err)
+		}
+		if sa.DeletionTimestamp == nil && slices.Contains(sa.Finalizers, Finalizer) {
+			return pause()
+		}
 	}
 	if err := g.ensureRBAC(ctx, ns); err != nil {
 		return err
@@ -227,6 +244,33 @@ func equalRules(a, b []rbacv1.PolicyRule) bool {
 		return slices.Equal(x.APIGroups, y.APIGroups) && slices.Equal(x.Resources, y.Resources) &&
 			slices.Equal(x.ResourceNames, y.ResourceNames) && slices.Equal(x.Verbs, y.Verbs) && slices.Equal(x.NonResourceURLs, y.NonResourceURLs)
 	})
+}
+
+// Stop tells the Guards of a process that the uninstall's release of the holds has begun: from
+// then on no hold starts, so the release's list of held pools is the last word.
+type Stop struct {
+	mu       sync.Mutex
+	stopping bool
+}
+
+// Begin marks the release as begun. It waits for a pause in flight under Hold to be written.
+func (s *Stop) Begin() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopping = true
+}
+
+type stopKey struct{}
+
+// WithStop returns ctx carrying s, for the controller's constructor (StopFrom).
+func WithStop(ctx context.Context, s *Stop) context.Context {
+	return context.WithValue(ctx, stopKey{}, s)
+}
+
+// StopFrom returns the Stop ctx carries, nil when none.
+func StopFrom(ctx context.Context) *Stop {
+	s, _ := ctx.Value(stopKey{}).(*Stop)
+	return s
 }
 
 // Resources Uninstalling reads.

@@ -236,3 +236,21 @@ func TestGuardRechecksWhatAnotherReplicaDid(t *testing.T) {
 		t.Errorf("the finalizer another replica added outlives every hold: Release trusted a stale record")
 	}
 }
+
+// Once the uninstall's release of the holds has begun (Stop.Begin), no hold starts: the
+// release's list of held pools is the last word. A Stop carried by a context is found again.
+func TestStopRefusesNewHolds(t *testing.T) {
+	stop := &Stop{}
+	if StopFrom(WithStop(context.Background(), stop)) != stop {
+		t.Fatal("StopFrom does not return the Stop WithStop put")
+	}
+	g := &Guard{Kube: kube(), ID: id, Held: func(context.Context) (bool, error) { return false, nil }, Stop: stop}
+	if err := g.Hold(context.Background(), func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	stop.Begin()
+	err := g.Hold(context.Background(), func() error { t.Error("paused after the release of the holds began"); return nil })
+	if !errors.Is(err, ErrUninstalling) {
+		t.Fatalf("Hold after Begin = %v, want ErrUninstalling", err)
+	}
+}
