@@ -217,7 +217,6 @@ func (r *Reconciler) cancelDeleted(ctx context.Context, pi *v1alpha1.PoolImage) 
 func Identity(namespace string) uninstall.Identity {
 	return uninstall.Identity{
 		Namespace: namespace, ServiceAccount: ControllerName,
-		ClusterRole: ControllerName, ClusterRoleBinding: ControllerName,
 		CRD: "poolimages." + layering.GroupName, HoldRBAC: ControllerName + "-holds",
 	}
 }

@@ -29,8 +29,6 @@ var ErrUninstalling = errors.New("the controller is being uninstalled")
 type Identity struct {
 	// Namespace is the controller's namespace; ServiceAccount its ServiceAccount there.
 	Namespace, ServiceAccount string
-	// ClusterRole and ClusterRoleBinding are the release's, which grant the controller its rights.
-	ClusterRole, ClusterRoleBinding string
 	// CRD is the PoolImage CustomResourceDefinition.
 	CRD string
 	// HoldRBAC names the Guard's own ClusterRole and ClusterRoleBinding.

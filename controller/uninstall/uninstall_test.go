@@ -15,7 +15,7 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 )
 
-var id = Identity{Namespace: "ocl-pipelines", ServiceAccount: "ctl", ClusterRole: "ctl", ClusterRoleBinding: "ctl",
+var id = Identity{Namespace: "ocl-pipelines", ServiceAccount: "ctl",
 	CRD: "poolimages.example.dev", HoldRBAC: "ctl-holds"}
 
 // kube is the controller's namespace and ServiceAccount; the ServiceAccount carries another
