@@ -9,7 +9,7 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
-	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 // maxMessageLines and maxMessageBytes bound the failure message kept in status.
@@ -48,9 +48,9 @@ func (r *Reconciler) failureOf(pr *tektonv1.PipelineRun, pi *v1alpha1.PoolImage,
 			}
 		}
 		for _, res := range tr.Status.Results {
-			if res.Name == generator.ResultFailure && strings.TrimSpace(res.Value.StringVal) != "" {
+			if res.Name == contract.ResultFailure && strings.TrimSpace(res.Value.StringVal) != "" {
 				f.Message = tail(res.Value.StringVal)
-				if f.Task == generator.TaskBuild && f.Step == generator.StepPush {
+				if f.Task == contract.TaskBuild && f.Step == contract.StepPush {
 					f.Message += "; " + pushSecretOf(pi)
 				}
 			}

@@ -43,6 +43,7 @@ import (
 	layeringfake "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned/fake"
 	poolimagereconciler "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/reconciler/layering/v1alpha1/poolimage"
 	listers "github.com/ocl-pipelines/ocl-pipelines/pkg/client/listers/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
@@ -207,7 +208,7 @@ func tagRun(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, image str
 
 func succeededRun(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, created time.Time, digest string) *tektonv1.PipelineRun {
 	return run(t, pi, in, "", created, corev1.ConditionTrue,
-		generator.ResultImageURL, pushRepo+":"+hashOf(t, pi, in), generator.ResultImageDigest, digest)
+		contract.ResultImageURL, pushRepo+":"+hashOf(t, pi, in), contract.ResultImageDigest, digest)
 }
 
 func pool(opts ...func(*mcfgv1.MachineConfigPool)) *mcfgv1.MachineConfigPool {

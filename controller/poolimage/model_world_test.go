@@ -62,6 +62,7 @@ import (
 	layeringfake "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned/fake"
 	poolimagereconciler "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/reconciler/layering/v1alpha1/poolimage"
 	listers "github.com/ocl-pipelines/ocl-pipelines/pkg/client/listers/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/release"
 )
@@ -1937,12 +1938,12 @@ func runPushesOwnTag(pr *tektonv1.PipelineRun) bool {
 		return false
 	}
 	for _, t := range pr.Spec.PipelineSpec.Tasks {
-		if t.Name != generator.TaskBuild || t.TaskSpec == nil {
+		if t.Name != contract.TaskBuild || t.TaskSpec == nil {
 			continue
 		}
 		for _, st := range t.TaskSpec.Steps {
 			for _, e := range st.Env {
-				if st.Name == generator.StepPush && e.Name == "RUN_ID" {
+				if st.Name == contract.StepPush && e.Name == "RUN_ID" {
 					return true
 				}
 			}
@@ -1956,7 +1957,7 @@ func runHasVerify(pr *tektonv1.PipelineRun) bool {
 		return false
 	}
 	for _, t := range pr.Spec.PipelineSpec.Tasks {
-		if t.Name == generator.TaskVerify {
+		if t.Name == contract.TaskVerify {
 			return true
 		}
 	}
@@ -2054,7 +2055,7 @@ func (w *modelWorld) tekton(n int, fail bool) {
 		t.Stage = 1
 	case 1:
 		if fail {
-			w.finishRun(pr, t, generator.TaskBuild, generator.StepBuild)
+			w.finishRun(pr, t, contract.TaskBuild, contract.StepBuild)
 			return
 		}
 		repo, tag := splitImage(t.Image)
@@ -2070,7 +2071,7 @@ func (w *modelWorld) tekton(n int, fail bool) {
 			Message: "Tasks Completed: 2 (Failed: 0, Cancelled 0), Incomplete: 2, Skipped: 0"})
 	case 2:
 		if fail && t.HasVerify {
-			w.finishRun(pr, t, generator.TaskVerify, "verify")
+			w.finishRun(pr, t, contract.TaskVerify, "verify")
 			return
 		}
 		w.finishRun(pr, t, "", "")
@@ -2084,12 +2085,12 @@ func (w *modelWorld) finishRun(pr *tektonv1.PipelineRun, t *modelRun, task, step
 	now := metav1.NewTime(w.now())
 	pr.Status.CompletionTime = &now
 	t.Stage = 3
-	tasks := []string{generator.TaskFetchBaseDigest, generator.TaskBuild}
-	if task == generator.TaskVerify || (task == "" && t.HasVerify) {
-		tasks = append(tasks, generator.TaskVerify)
+	tasks := []string{contract.TaskFetchBaseDigest, contract.TaskBuild}
+	if task == contract.TaskVerify || (task == "" && t.HasVerify) {
+		tasks = append(tasks, contract.TaskVerify)
 	}
 	if task == "" {
-		tasks = append(tasks, generator.TaskPromote)
+		tasks = append(tasks, contract.TaskPromote)
 	}
 	for _, name := range tasks {
 		tr := &tektonv1.TaskRun{ObjectMeta: metav1.ObjectMeta{Name: pr.Name + "-" + name, Namespace: pr.Namespace,
@@ -2122,8 +2123,8 @@ func (w *modelWorld) finishRun(pr *tektonv1.PipelineRun, t *modelRun, task, step
 	pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionTrue, Reason: "Succeeded",
 		Message: "Tasks Completed: 4 (Failed: 0, Cancelled 0), Skipped: 0"})
 	pr.Status.Results = []tektonv1.PipelineRunResult{
-		{Name: generator.ResultImageURL, Value: *tektonv1.NewStructuredValues(t.PushedURL)},
-		{Name: generator.ResultImageDigest, Value: *tektonv1.NewStructuredValues(t.Digest)},
+		{Name: contract.ResultImageURL, Value: *tektonv1.NewStructuredValues(t.PushedURL)},
+		{Name: contract.ResultImageDigest, Value: *tektonv1.NewStructuredValues(t.Digest)},
 	}
 	w.mustUpdate(actorTekton, pr)
 }
@@ -2405,12 +2406,12 @@ func (w *modelWorld) rerun(n int, edit, otherRepo bool) {
 	} else if edit && cp.Spec.PipelineSpec != nil {
 		var tasks []tektonv1.PipelineTask
 		for _, t := range cp.Spec.PipelineSpec.Tasks {
-			if t.Name == generator.TaskVerify {
+			if t.Name == contract.TaskVerify {
 				continue
 			}
 			var after []string
 			for _, a := range t.RunAfter {
-				if a != generator.TaskVerify {
+				if a != contract.TaskVerify {
 					after = append(after, a)
 				}
 			}

@@ -22,6 +22,7 @@ import (
 	. "knative.dev/pkg/reconciler/testing"
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
@@ -387,7 +388,7 @@ func TestFailedPushNamesRegistryAndSecret(t *testing.T) {
 		{Name: "build", ContainerState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
 		{Name: "push", ContainerState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}},
 	}
-	tr.Status.Results = []tektonv1.TaskRunResult{{Name: generator.ResultFailure, Type: tektonv1.ResultsTypeString, Value: *tektonv1.NewStructuredValues(why)}}
+	tr.Status.Results = []tektonv1.TaskRunResult{{Name: contract.ResultFailure, Type: tektonv1.ResultsTypeString, Value: *tektonv1.NewStructuredValues(why)}}
 	tr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionFalse, Reason: "Failed", Message: `"step-push" exited with code 1`})
 	trimmed, err := TrimForCache(tr)
 	if err != nil {

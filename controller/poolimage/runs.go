@@ -19,6 +19,7 @@ import (
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
@@ -123,9 +124,9 @@ func runImage(pi *v1alpha1.PoolImage, pr *tektonv1.PipelineRun) (string, error) 
 	var url, digest string
 	for _, res := range pr.Status.Results {
 		switch res.Name {
-		case generator.ResultImageURL:
+		case contract.ResultImageURL:
 			url = res.Value.StringVal
-		case generator.ResultImageDigest:
+		case contract.ResultImageDigest:
 			digest = res.Value.StringVal
 		}
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
-	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 // trace is a recorded stretch of cluster life (testdata/month.trace.yaml).
@@ -229,8 +229,8 @@ func (s *sim) complete(name string) {
 		sum := sha256.Sum256([]byte(name))
 		pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionTrue, Reason: "Succeeded"})
 		pr.Status.Results = []tektonv1.PipelineRunResult{
-			{Name: generator.ResultImageURL, Value: *tektonv1.NewStructuredValues(pushRepo + ":" + pr.Labels[layering.InputsHashLabel])},
-			{Name: generator.ResultImageDigest, Value: *tektonv1.NewStructuredValues("sha256:" + hex.EncodeToString(sum[:]))},
+			{Name: contract.ResultImageURL, Value: *tektonv1.NewStructuredValues(pushRepo + ":" + pr.Labels[layering.InputsHashLabel])},
+			{Name: contract.ResultImageDigest, Value: *tektonv1.NewStructuredValues("sha256:" + hex.EncodeToString(sum[:]))},
 		}
 	}
 	s.put(pr)

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -407,7 +408,7 @@ func TestRenderTag(t *testing.T) {
 	if params["CURRENT_TAG"] != "latest" || params["IMAGE_URL"] != image || params["IMAGE_DIGEST"] != "sha256:"+strings.Repeat("ab", 32) {
 		t.Errorf("params %v", params)
 	}
-	if tr.Name != "ocl-worker-ababababab-tag" || len(tr.Name) > MaxRunNameLength || tr.Spec.TaskSpec == nil || tr.Spec.TaskSpec.Steps[0].Name != TaskPromote {
+	if tr.Name != "ocl-worker-ababababab-tag" || len(tr.Name) > MaxRunNameLength || tr.Spec.TaskSpec == nil || tr.Spec.TaskSpec.Steps[0].Name != contract.TaskPromote {
 		t.Errorf("TaskRun %s runs %+v", tr.Name, tr.Spec.TaskSpec)
 	}
 	if len(tr.Spec.Workspaces) != 1 || tr.Spec.Workspaces[0].Secret == nil || tr.Spec.Workspaces[0].Secret.SecretName != pi.Spec.PushSecret.Name {
@@ -421,7 +422,7 @@ func TestRenderTag(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, pt := range pr.Spec.PipelineSpec.Tasks {
-		if pt.Name == TaskPromote && (len(pt.When) != 1 || pt.When[0].Input != "$(params.CURRENT_TAG)") {
+		if pt.Name == contract.TaskPromote && (len(pt.When) != 1 || pt.When[0].Input != "$(params.CURRENT_TAG)") {
 			t.Errorf("the build's promote task runs unconditionally: %+v", pt.When)
 		}
 	}
@@ -454,7 +455,7 @@ func TestProxyCredentialsNeverInParams(t *testing.T) {
 	}
 	bound := false
 	for _, w := range pr.Spec.Workspaces {
-		bound = bound || (w.Name == WorkspaceProxy && w.Secret != nil && w.Secret.SecretName == "build-proxy")
+		bound = bound || (w.Name == contract.WorkspaceProxy && w.Secret != nil && w.Secret.SecretName == "build-proxy")
 	}
 	if !bound {
 		t.Errorf("the proxy Secret is not bound: %+v", pr.Spec.Workspaces)

@@ -15,6 +15,7 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 const defaultPipelineTimeout = time.Hour
@@ -245,11 +246,11 @@ func newPlan(pi *v1alpha1.PoolImage, in Inputs) (*plan, error) {
 	p.Proxy = in.Proxy
 
 	p.params = map[string]string{
-		"BUILDAH_IMAGE":  cfg.BuildahImage,
-		"TOOLS_IMAGE":    cfg.ToolsImage,
-		"STORAGE_DRIVER": cfg.StorageDriver,
-		"IMAGE_FORMAT":   cfg.ImageFormat,
-		"TLS_VERIFY":     fmt.Sprint(*cfg.TLSVerify),
+		contract.ParamBuildahImage:  cfg.BuildahImage,
+		contract.ParamToolsImage:    cfg.ToolsImage,
+		contract.ParamStorageDriver: cfg.StorageDriver,
+		contract.ParamImageFormat:   cfg.ImageFormat,
+		contract.ParamTLSVerify:     fmt.Sprint(*cfg.TLSVerify),
 	}
 	p.retries = retries{DefaultFetchRetries, DefaultPushRetries, DefaultVerifyRetries, DefaultPromoteRetries}
 	p.serviceAcct = cfg.ServiceAccountName
@@ -284,7 +285,7 @@ func newPlan(pi *v1alpha1.PoolImage, in Inputs) (*plan, error) {
 		return nil, &apis.FieldError{Message: fmt.Sprintf("the cluster's proxy (%s) carries credentials", field), Paths: []string{"inputs.proxy." + field},
 			Details: "they would be visible in the PipelineRun's parameters: create a Secret with the keys HTTP_PROXY, HTTPS_PROXY and NO_PROXY in the PoolImage's namespace and name it in spec.pipeline.proxySecret"}
 	}
-	p.ImageFormat = p.params["IMAGE_FORMAT"]
+	p.ImageFormat = p.params[contract.ParamImageFormat]
 	return p, nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 // PipelineName is the name of the generated Pipeline (pipelines/ocl-build.yaml).
@@ -23,13 +24,13 @@ const PipelineName = "ocl-build"
 // pipelineParams lists the pipeline's parameters in declaration order; those with a default in
 // taskDefaults are optional.
 var pipelineParams = []string{
-	"POOL", "INPUTS_HASH", "BASE_IMAGE", "EXTENSIONS_IMAGE", "TARGET_ARCH", "CONTAINERFILE_BASE64", "IMAGE",
-	"CURRENT_TAG", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "BUILDAH_IMAGE", "TOOLS_IMAGE", "STORAGE_DRIVER",
-	"IMAGE_FORMAT", "TLS_VERIFY", "PUSH_RETRIES", "CACHE_REPO", "TRUSTED_CA_KEY",
+	contract.ParamPool, contract.ParamInputsHash, contract.ParamBaseImage, contract.ParamExtensionsImage, contract.ParamTargetArch, contract.ParamContainerfile, contract.ParamImage,
+	contract.ParamCurrentTag, contract.ParamHTTPProxy, contract.ParamHTTPSProxy, contract.ParamNoProxy, contract.ParamBuildahImage, contract.ParamToolsImage, contract.ParamStorageDriver,
+	contract.ParamImageFormat, contract.ParamTLSVerify, contract.ParamPushRetries, contract.ParamCacheRepo, contract.ParamTrustedCAKey,
 }
 
-var allWorkspaces = []string{WorkspaceBasePullSecret, WorkspacePushSecret, WorkspaceEntitlement,
-	WorkspaceActivationKey, WorkspaceYumRepos, WorkspaceRPMGPG, WorkspaceTrustedCA, WorkspaceProxy}
+var allWorkspaces = []string{contract.WorkspaceBasePullSecret, contract.WorkspacePushSecret, contract.WorkspaceEntitlement,
+	contract.WorkspaceActivationKey, contract.WorkspaceYumRepos, contract.WorkspaceRPMGPG, contract.WorkspaceTrustedCA, contract.WorkspaceProxy}
 
 func pass(names ...string) tektonv1.Params {
 	ps := make(tektonv1.Params, 0, len(names))
@@ -63,15 +64,14 @@ func PipelineSpec(cfg Config) *tektonv1.PipelineSpec {
 
 func pipelineSpec(cfg Config, r retries) *tektonv1.PipelineSpec {
 	defaults := taskDefaults(cfg)
-	defaults["PUSH_RETRIES"] = fmt.Sprint(r.push)
+	defaults[contract.ParamPushRetries] = fmt.Sprint(r.push)
 	ws := make([]tektonv1.PipelineWorkspaceDeclaration, 0, len(allWorkspaces))
 	for _, n := range allWorkspaces {
 		ws = append(ws, tektonv1.PipelineWorkspaceDeclaration{Name: n, Description: workspaceDoc[n], Optional: true})
 	}
-	baseRef := taskResult(TaskFetchBaseDigest, ResultBaseImage)
-	built := []tektonv1.Param{param("IMAGE_URL", taskResult(TaskBuild, ResultImageURL)),
-		param("IMAGE_DIGEST", taskResult(TaskBuild, ResultImageDigest))}
-	status := func(task string) string { return fmt.Sprintf("$(tasks.%s.status)", task) }
+	baseRef := taskResult(contract.TaskFetchBaseDigest, contract.ResultBaseImage)
+	built := []tektonv1.Param{param(contract.ParamImageURL, taskResult(contract.TaskBuild, contract.ResultImageURL)),
+		param(contract.ParamImageDigest, taskResult(contract.TaskBuild, contract.ResultImageDigest))}
 
 	return &tektonv1.PipelineSpec{
 		DisplayName: "Build the OS image of a MachineConfigPool",
@@ -80,74 +80,79 @@ func pipelineSpec(cfg Config, r retries) *tektonv1.PipelineSpec {
 		Params:     paramSpecs(defaults, pipelineParams...),
 		Workspaces: ws,
 		Results: []tektonv1.PipelineResult{
-			{Name: ResultImageURL, Type: tektonv1.ResultsTypeString, Description: "The built image, repository:tag.",
-				Value: *tektonv1.NewStructuredValues(taskResult(TaskBuild, ResultImageURL))},
-			{Name: ResultImageDigest, Type: tektonv1.ResultsTypeString, Description: "Digest of the built image.",
-				Value: *tektonv1.NewStructuredValues(taskResult(TaskBuild, ResultImageDigest))},
-			{Name: ResultBaseImage, Type: tektonv1.ResultsTypeString, Description: "The base image built on, repository@sha256:digest.",
+			{Name: contract.ResultImageURL, Type: tektonv1.ResultsTypeString, Description: "The built image, repository:tag.",
+				Value: *tektonv1.NewStructuredValues(taskResult(contract.TaskBuild, contract.ResultImageURL))},
+			{Name: contract.ResultImageDigest, Type: tektonv1.ResultsTypeString, Description: "Digest of the built image.",
+				Value: *tektonv1.NewStructuredValues(taskResult(contract.TaskBuild, contract.ResultImageDigest))},
+			{Name: contract.ResultBaseImage, Type: tektonv1.ResultsTypeString, Description: "The base image built on, repository@sha256:digest.",
 				Value: *tektonv1.NewStructuredValues(baseRef)},
 		},
 		Tasks: []tektonv1.PipelineTask{
 			{
-				Name:        TaskFetchBaseDigest,
+				Name:        contract.TaskFetchBaseDigest,
 				DisplayName: "Resolve base image $(params.BASE_IMAGE)",
 				Description: "Pins the base OS image by digest for the pool's architecture.",
 				TaskSpec:    &tektonv1.EmbeddedTask{TaskSpec: FetchBaseDigestTaskSpec(cfg)},
-				Params:      pass("BASE_IMAGE", "TARGET_ARCH", "TOOLS_IMAGE", "TLS_VERIFY"),
-				Workspaces:  bindWorkspaces(WorkspaceBasePullSecret),
+				Params:      pass(contract.ParamBaseImage, contract.ParamTargetArch, contract.ParamToolsImage, contract.ParamTLSVerify),
+				Workspaces:  bindWorkspaces(contract.WorkspaceBasePullSecret),
 				Retries:     r.fetch,
 			},
 			{
-				Name:        TaskBuild,
+				Name:        contract.TaskBuild,
 				DisplayName: "Build and push $(params.IMAGE)",
 				Description: "inject, build and push share one pod (buildah's image store). Not retried: a broken " +
 					"Containerfile stays broken; the push step retries transient registry errors itself.",
 				TaskSpec: &tektonv1.EmbeddedTask{TaskSpec: BuildTaskSpec(cfg)},
-				Params: append(pass("POOL", "INPUTS_HASH", "EXTENSIONS_IMAGE", "CONTAINERFILE_BASE64", "IMAGE",
-					"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "BUILDAH_IMAGE", "STORAGE_DRIVER", "IMAGE_FORMAT",
-					"TLS_VERIFY", "PUSH_RETRIES", "CACHE_REPO", "TRUSTED_CA_KEY"), param("PINNED_BASE_IMAGE", baseRef)),
-				Workspaces: bindWorkspaces(WorkspaceBasePullSecret, WorkspacePushSecret, WorkspaceEntitlement,
-					WorkspaceActivationKey, WorkspaceYumRepos, WorkspaceRPMGPG, WorkspaceTrustedCA, WorkspaceProxy),
+				Params: append(pass(contract.ParamPool, contract.ParamInputsHash, contract.ParamExtensionsImage, contract.ParamContainerfile, contract.ParamImage,
+					contract.ParamHTTPProxy, contract.ParamHTTPSProxy, contract.ParamNoProxy, contract.ParamBuildahImage, contract.ParamStorageDriver, contract.ParamImageFormat,
+					contract.ParamTLSVerify, contract.ParamPushRetries, contract.ParamCacheRepo, contract.ParamTrustedCAKey), param(contract.ParamPinnedBaseImage, baseRef)),
+				Workspaces: bindWorkspaces(contract.WorkspaceBasePullSecret, contract.WorkspacePushSecret, contract.WorkspaceEntitlement,
+					contract.WorkspaceActivationKey, contract.WorkspaceYumRepos, contract.WorkspaceRPMGPG, contract.WorkspaceTrustedCA, contract.WorkspaceProxy),
 			},
 			{
-				Name:        TaskVerify,
+				Name:        contract.TaskVerify,
 				DisplayName: "Verify the image is bootable",
 				Description: "Refuses an image not derived from the base, without kernel, initramfs, os-release or " +
 					"bootable label, or of the wrong architecture.",
 				TaskSpec:   &tektonv1.EmbeddedTask{TaskSpec: VerifyTaskSpec(cfg)},
-				Params:     append(append(built, param("PINNED_BASE_IMAGE", baseRef)), pass("TARGET_ARCH", "TOOLS_IMAGE", "TLS_VERIFY")...),
-				Workspaces: bindWorkspaces(WorkspacePushSecret, WorkspaceBasePullSecret),
+				Params:     append(append(built, param(contract.ParamPinnedBaseImage, baseRef)), pass(contract.ParamTargetArch, contract.ParamToolsImage, contract.ParamTLSVerify)...),
+				Workspaces: bindWorkspaces(contract.WorkspacePushSecret, contract.WorkspaceBasePullSecret),
 				Retries:    r.verify,
 			},
 			{
-				Name:        TaskPromote,
+				Name:        contract.TaskPromote,
 				DisplayName: "Tag the image as $(params.CURRENT_TAG)",
 				Description: "Moves CURRENT_TAG to the verified digest, when CURRENT_TAG is set (a GitOps run of this " +
 					"pipeline without the controller). The controller leaves it empty and moves the tag itself once it " +
 					"has promoted the image (RenderTag), so prebuilds, paused promotion and refused images never move it.",
 				When:       tektonv1.WhenExpressions{{Input: "$(params.CURRENT_TAG)", Operator: selection.NotIn, Values: []string{""}}},
 				TaskSpec:   &tektonv1.EmbeddedTask{TaskSpec: PromoteTaskSpec(cfg)},
-				RunAfter:   []string{TaskVerify},
-				Params:     append(append([]tektonv1.Param{}, built...), pass("CURRENT_TAG", "TOOLS_IMAGE", "TLS_VERIFY")...),
-				Workspaces: bindWorkspaces(WorkspacePushSecret),
+				RunAfter:   []string{contract.TaskVerify},
+				Params:     append(append([]tektonv1.Param{}, built...), pass(contract.ParamCurrentTag, contract.ParamToolsImage, contract.ParamTLSVerify)...),
+				Workspaces: bindWorkspaces(contract.WorkspacePushSecret),
 				Retries:    r.promote,
 			},
 		},
 		Finally: []tektonv1.PipelineTask{{
-			Name:        TaskReport,
+			Name:        contract.TaskReport,
 			DisplayName: "Report",
 			Description: "Summarises the run and says where to read the logs of a failed stage.",
 			TaskSpec:    &tektonv1.EmbeddedTask{TaskSpec: ReportTaskSpec(cfg)},
-			Params: append(pass("POOL", "TOOLS_IMAGE"),
-				param("PIPELINE_RUN", "$(context.pipelineRun.name)"),
-				param("NAMESPACE", "$(context.pipelineRun.namespace)"),
-				param("AGGREGATE_STATUS", "$(tasks.status)"),
-				param("FETCH_STATUS", status(TaskFetchBaseDigest)),
-				param("BUILD_STATUS", status(TaskBuild)),
-				param("VERIFY_STATUS", status(TaskVerify)),
-				param("PROMOTE_STATUS", status(TaskPromote))),
+			Params:      reportParams(),
 		}},
 	}
+}
+
+// reportParams are the report task's parameters: the pool, the run, and each reported task's status.
+func reportParams() []tektonv1.Param {
+	params := append(pass(contract.ParamPool, contract.ParamToolsImage),
+		param(contract.ParamPipelineRun, "$(context.pipelineRun.name)"),
+		param(contract.ParamNamespace, "$(context.pipelineRun.namespace)"),
+		param(contract.ParamAggregateStatus, "$(tasks.status)"))
+	for _, t := range contract.ReportedTasks() {
+		params = append(params, param(t.Param, fmt.Sprintf("$(tasks.%s.status)", t.Task)))
+	}
+	return params
 }
 
 // Pipeline returns the generated Pipeline object (pipelines/ocl-build.yaml), for GitOps users who
@@ -183,24 +188,24 @@ func Render(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.PipelineRun, error) {
 	containerfile := p.containerfile(hash)
 
 	values := map[string]string{
-		"POOL":                 p.Pool,
-		"INPUTS_HASH":          hash,
-		"BASE_IMAGE":           p.BaseImage,
-		"EXTENSIONS_IMAGE":     p.ExtensionsImage,
-		"TARGET_ARCH":          p.Arch,
-		"CONTAINERFILE_BASE64": base64.StdEncoding.EncodeToString([]byte(containerfile)),
-		"IMAGE":                p.PushRepository + ":" + hash,
-		"HTTP_PROXY":           p.Proxy.HTTPProxy,
-		"HTTPS_PROXY":          p.Proxy.HTTPSProxy,
-		"NO_PROXY":             p.Proxy.NoProxy,
-		"PUSH_RETRIES":         fmt.Sprint(p.retries.push),
-		"CACHE_REPO":           p.cacheRepo,
+		contract.ParamPool:            p.Pool,
+		contract.ParamInputsHash:      hash,
+		contract.ParamBaseImage:       p.BaseImage,
+		contract.ParamExtensionsImage: p.ExtensionsImage,
+		contract.ParamTargetArch:      p.Arch,
+		contract.ParamContainerfile:   base64.StdEncoding.EncodeToString([]byte(containerfile)),
+		contract.ParamImage:           p.PushRepository + ":" + hash,
+		contract.ParamHTTPProxy:       p.Proxy.HTTPProxy,
+		contract.ParamHTTPSProxy:      p.Proxy.HTTPSProxy,
+		contract.ParamNoProxy:         p.Proxy.NoProxy,
+		contract.ParamPushRetries:     fmt.Sprint(p.retries.push),
+		contract.ParamCacheRepo:       p.cacheRepo,
 	}
 	for k, v := range p.params {
 		values[k] = v
 	}
 	if p.trustedCA != nil {
-		values["TRUSTED_CA_KEY"] = p.trustedCA.Key
+		values[contract.ParamTrustedCAKey] = p.trustedCA.Key
 	}
 	params := make(tektonv1.Params, 0, len(values))
 	for _, n := range pipelineParams {
@@ -228,14 +233,14 @@ func Render(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.PipelineRun, error) {
 	}
 	var workspaces []tektonv1.WorkspaceBinding
 	for _, b := range []*tektonv1.WorkspaceBinding{
-		secret(WorkspaceBasePullSecret, p.pullSecret),
-		secret(WorkspacePushSecret, p.pushSecret),
-		secret(WorkspaceEntitlement, p.Entitlement),
-		secret(WorkspaceActivationKey, p.ActivationKey),
-		configMap(WorkspaceYumRepos, p.YumRepos),
-		secret(WorkspaceRPMGPG, p.RPMGPG),
-		configMap(WorkspaceTrustedCA, caName),
-		secret(WorkspaceProxy, p.proxySecret),
+		secret(contract.WorkspaceBasePullSecret, p.pullSecret),
+		secret(contract.WorkspacePushSecret, p.pushSecret),
+		secret(contract.WorkspaceEntitlement, p.Entitlement),
+		secret(contract.WorkspaceActivationKey, p.ActivationKey),
+		configMap(contract.WorkspaceYumRepos, p.YumRepos),
+		secret(contract.WorkspaceRPMGPG, p.RPMGPG),
+		configMap(contract.WorkspaceTrustedCA, caName),
+		secret(contract.WorkspaceProxy, p.proxySecret),
 	} {
 		if b != nil {
 			workspaces = append(workspaces, *b)
@@ -314,7 +319,7 @@ func RenderTag(pi *v1alpha1.PoolImage, in Inputs, image string) (*tektonv1.TaskR
 	}
 	var workspaces []tektonv1.WorkspaceBinding
 	if p.pushSecret != "" {
-		workspaces = append(workspaces, tektonv1.WorkspaceBinding{Name: WorkspacePushSecret,
+		workspaces = append(workspaces, tektonv1.WorkspaceBinding{Name: contract.WorkspacePushSecret,
 			Secret: &corev1.SecretVolumeSource{SecretName: p.pushSecret}})
 	}
 	template := p.cfg.PodTemplate.DeepCopy()
@@ -336,8 +341,8 @@ func RenderTag(pi *v1alpha1.PoolImage, in Inputs, image string) (*tektonv1.TaskR
 		Spec: tektonv1.TaskRunSpec{
 			TaskSpec: func() *tektonv1.TaskSpec { ts := PromoteTaskSpec(p.cfg); return &ts }(),
 			Params: tektonv1.Params{
-				param("IMAGE_URL", image), param("IMAGE_DIGEST", ref.DigestStr()), param("CURRENT_TAG", p.currentTag),
-				param("TOOLS_IMAGE", p.params["TOOLS_IMAGE"]), param("TLS_VERIFY", p.params["TLS_VERIFY"]),
+				param(contract.ParamImageURL, image), param(contract.ParamImageDigest, ref.DigestStr()), param(contract.ParamCurrentTag, p.currentTag),
+				param(contract.ParamToolsImage, p.params[contract.ParamToolsImage]), param(contract.ParamTLSVerify, p.params[contract.ParamTLSVerify]),
 			},
 			Workspaces:         workspaces,
 			ServiceAccountName: p.serviceAcct,

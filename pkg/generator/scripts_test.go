@@ -12,6 +12,7 @@ import (
 
 	"github.com/ocl-pipelines/ocl-pipelines/internal/tektontest"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 // tektonVar matches every kind of Tekton variable reference.
@@ -159,8 +160,8 @@ func TestContainerfileReachesBuildahByteForByte(t *testing.T) {
 	}
 
 	p.write(t, "push-secret/.dockerconfigjson", canaryPush)
-	ts := tektonTaskSpec(t, pr, TaskBuild, fetchResults)
-	out, err := p.run(t, step(t, ts, StepInject))
+	ts := tektonTaskSpec(t, pr, contract.TaskBuild, fetchResults)
+	out, err := p.run(t, step(t, ts, contract.StepInject))
 	if err != nil {
 		t.Fatalf("inject: %v\n%s", err, out)
 	}
@@ -215,9 +216,9 @@ func TestSecretsAreMountedNotCopied(t *testing.T) {
 	p.write(t, "push-secret/.dockerconfigjson", canaryPush)
 	p.write(t, "trusted-ca/ca-bundle.crt", "-----BEGIN CERTIFICATE----- public -----END CERTIFICATE-----")
 
-	ts := tektonTaskSpec(t, pr, TaskBuild, fetchResults)
+	ts := tektonTaskSpec(t, pr, contract.TaskBuild, fetchResults)
 	var logs strings.Builder
-	for _, name := range []string{StepInject, StepBuild, StepPush} {
+	for _, name := range []string{contract.StepInject, contract.StepBuild, contract.StepPush} {
 		out, err := p.run(t, step(t, ts, name))
 		logs.WriteString(out)
 		if err != nil {
@@ -230,7 +231,7 @@ func TestSecretsAreMountedNotCopied(t *testing.T) {
 			}
 		}
 		switch name {
-		case StepBuild:
+		case contract.StepBuild:
 			secrets := filepath.Join(p.root, "secrets")
 			for _, want := range []string{
 				"--volume\n" + secrets + "/entitlement:/etc/pki/entitlement:ro\n",
@@ -250,7 +251,7 @@ func TestSecretsAreMountedNotCopied(t *testing.T) {
 			if string(auth) != "xdg-auth\nhome-auth\n" {
 				t.Errorf("build: buildah could read auth files %q, want both the pull and the push secret", auth)
 			}
-		case StepPush:
+		case contract.StepPush:
 			if !strings.Contains(string(args), "--authfile\n"+filepath.Join(p.root, "workspace", "push-secret", ".dockerconfigjson")+"\n") {
 				t.Errorf("push: no --authfile for the push secret:\n%s", args)
 			}
@@ -293,8 +294,8 @@ func TestSecretsAreMountedNotCopied(t *testing.T) {
 			}
 		}
 	}
-	url, _ := os.ReadFile(filepath.Join(p.root, "results", ResultImageURL))
-	digest, _ := os.ReadFile(filepath.Join(p.root, "results", ResultImageDigest))
+	url, _ := os.ReadFile(filepath.Join(p.root, "results", contract.ResultImageURL))
+	digest, _ := os.ReadFile(filepath.Join(p.root, "results", contract.ResultImageDigest))
 	hash, _ := InputsHash(pi, in)
 	// A tag of its own: the inputs hash and 12 characters of the TaskRun's uid.
 	if !regexp.MustCompile(`^registry\.example\.com/os/infra:`+hash+`-[0-9a-f]{12}$`).Match(url) || string(digest) != fmt.Sprintf("sha256:%064d", 7) {
@@ -309,16 +310,16 @@ func TestBuildFailureSaysSo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := tektonTaskSpec(t, pr, TaskBuild, fetchResults)
-	out, err := p.run(t, step(t, ts, StepInject))
+	ts := tektonTaskSpec(t, pr, contract.TaskBuild, fetchResults)
+	out, err := p.run(t, step(t, ts, contract.StepInject))
 	if err == nil || !strings.Contains(out, "inject: FAILED: the push-secret Secret has no .dockerconfigjson key; it must be of type kubernetes.io/dockerconfigjson") {
 		t.Errorf("inject with a push secret that is not a dockerconfigjson: err=%v\n%s", err, out)
 	}
 	p.write(t, "push-secret/.dockerconfigjson", canaryPush)
-	if out, err := p.run(t, step(t, ts, StepInject)); err != nil {
+	if out, err := p.run(t, step(t, ts, contract.StepInject)); err != nil {
 		t.Fatalf("inject: %v\n%s", err, out)
 	}
-	for _, name := range []string{StepBuild, StepPush} {
+	for _, name := range []string{contract.StepBuild, contract.StepPush} {
 		out, err := p.run(t, step(t, ts, name), "FAKE_BUILDAH_EXIT=1")
 		if err == nil {
 			t.Fatalf("%s succeeded with a failing buildah", name)
@@ -328,7 +329,7 @@ func TestBuildFailureSaysSo(t *testing.T) {
 			t.Errorf("%s: last log line %q is not a clear failure line", name, last)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(p.root, "results", ResultImageDigest)); err == nil {
+	if _, err := os.Stat(filepath.Join(p.root, "results", contract.ResultImageDigest)); err == nil {
 		t.Error("a failed push wrote IMAGE_DIGEST")
 	}
 
@@ -341,7 +342,7 @@ func TestBuildFailureSaysSo(t *testing.T) {
 	}
 	registry, _, _ := strings.Cut(image, "/")
 	// The push goes to a tag of its own: IMAGE-<12 characters of the TaskRun's uid>.
-	runID := strings.ReplaceAll(p.Getenv(step(t, ts, StepPush))("RUN_ID"), "-", "")
+	runID := strings.ReplaceAll(p.Getenv(step(t, ts, contract.StepPush))("RUN_ID"), "-", "")
 	if len(runID) < 12 {
 		t.Fatalf("the push step's RUN_ID %q is not a uid", runID)
 	}
@@ -358,7 +359,7 @@ func TestBuildFailureSaysSo(t *testing.T) {
 			"could not push " + image + " to registry " + registry + ": see the push step's log above"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out, err := p.run(t, step(t, ts, StepPush), "FAKE_BUILDAH_EXIT=125", "FAKE_BUILDAH_STDERR="+c.stderr)
+			out, err := p.run(t, step(t, ts, contract.StepPush), "FAKE_BUILDAH_EXIT=125", "FAKE_BUILDAH_STDERR="+c.stderr)
 			if err == nil {
 				t.Fatal("push succeeded with a failing buildah")
 			}
@@ -368,7 +369,7 @@ func TestBuildFailureSaysSo(t *testing.T) {
 			if !strings.HasSuffix(strings.TrimSpace(out), "push: FAILED: "+c.want) {
 				t.Errorf("last log line of\n%s\nwant %q", out, "push: FAILED: "+c.want)
 			}
-			got, err := os.ReadFile(filepath.Join(p.root, "results", ResultFailure))
+			got, err := os.ReadFile(filepath.Join(p.root, "results", contract.ResultFailure))
 			if err != nil || string(got) != c.want {
 				t.Errorf("FAILURE result = %q (%v), want %q", got, err, c.want)
 			}
@@ -389,7 +390,7 @@ func TestParamsReachStepsThroughEnv(t *testing.T) {
 		"tasks.build.results.IMAGE_URL":              "registry.example.com/os/infra:x",
 		"tasks.build.results.IMAGE_DIGEST":           "sha256:1",
 	}
-	for _, task := range []string{TaskFetchBaseDigest, TaskBuild, TaskVerify, TaskPromote} {
+	for _, task := range []string{contract.TaskFetchBaseDigest, contract.TaskBuild, contract.TaskVerify, contract.TaskPromote} {
 		ts := tektonTaskSpec(t, pr, task, results)
 		for _, s := range ts.Steps {
 			if tektonVar.MatchString(s.Image) {
@@ -402,7 +403,7 @@ func TestParamsReachStepsThroughEnv(t *testing.T) {
 			}
 		}
 	}
-	ts := tektonTaskSpec(t, pr, TaskVerify, results)
+	ts := tektonTaskSpec(t, pr, contract.TaskVerify, results)
 	env := map[string]string{}
 	for _, e := range ts.Steps[0].Env {
 		env[e.Name] = e.Value
@@ -428,5 +429,39 @@ func TestNoShadowedPipelineParams(t *testing.T) {
 				t.Errorf("task %s: param %s shadows the pipeline parameter with %q", pt.Name, p.Name, p.Value.StringVal)
 			}
 		}
+	}
+}
+
+// scriptVar matches a variable a script expands; scriptAssign one it sets itself.
+var (
+	scriptVar    = regexp.MustCompile(`\$\{?([A-Z][A-Z0-9_]*)`)
+	scriptAssign = regexp.MustCompile(`(?m)(?:^|\s|export\s+|for\s+)([A-Z][A-Z0-9_]*)(?:=|\s+in\s)`)
+)
+
+// TestScriptsReadOnlyTheirStepEnv: every upper-case variable a build step's script expands is
+// set for that step by the generator (from the contract), set by the script itself, or one of
+// the few the container provides; so a variable renamed on one side fails here.
+func TestScriptsReadOnlyTheirStepEnv(t *testing.T) {
+	provided := map[string]bool{"HOME": true, "XDG_RUNTIME_DIR": true,
+		// Overrides of the work and secrets directories, for running the scripts outside a pod (tests).
+		"OCL_WORKDIR": true, "OCL_SECRETS_DIR": true}
+	spec := BuildTaskSpec(Config{})
+	for _, s := range spec.Steps {
+		env := map[string]bool{}
+		for _, e := range s.Env {
+			env[e.Name] = true
+		}
+		for _, m := range scriptAssign.FindAllStringSubmatch(s.Script, -1) {
+			env[m[1]] = true
+		}
+		for _, m := range scriptVar.FindAllStringSubmatch(s.Script, -1) {
+			if !env[m[1]] && !provided[m[1]] {
+				t.Errorf("step %s: the script reads $%s, which the step's env does not set", s.Name, m[1])
+			}
+		}
+	}
+	// The check sees a variable the step lacks.
+	if !scriptVar.MatchString("echo ${" + contract.ParamPool + "}") {
+		t.Fatal("scriptVar does not match ${POOL}")
 	}
 }

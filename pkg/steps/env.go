@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 // Env is one stage's view of the world: its environment, its output, and how it reaches registries.
@@ -54,7 +56,7 @@ func (e Env) require(names ...string) (map[string]string, error) {
 
 // tlsVerify reads TLS_VERIFY (default true).
 func (e Env) tlsVerify() bool {
-	return e.Getenv("TLS_VERIFY") != "false"
+	return e.Getenv(contract.ParamTLSVerify) != "false"
 }
 
 // nameOptions are the options parsing image references.
@@ -67,17 +69,17 @@ func (e Env) nameOptions() []name.Option {
 }
 
 // remoteOptions are the options of registry calls, authenticating with the mounted secrets of
-// the given workspaces (by their environment prefix, e.g. PUSH_SECRET), first match first.
+// the given workspaces (contract.Workspace*), first match first.
 func (e Env) remoteOptions(ctx context.Context, workspaces ...string) ([]remote.Option, error) {
 	var chains []authn.Keychain
 	for _, ws := range workspaces {
-		if e.Getenv(ws+"_BOUND") != "true" {
+		if e.Getenv(contract.WorkspaceBoundEnv(ws)) != "true" {
 			continue
 		}
-		path := filepath.Join(e.Getenv(ws+"_PATH"), ".dockerconfigjson")
+		path := filepath.Join(e.Getenv(contract.WorkspacePathEnv(ws)), ".dockerconfigjson")
 		kc, err := keychainFromFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", strings.ToLower(strings.ReplaceAll(ws, "_", "-")), err)
+			return nil, fmt.Errorf("%s: %w", ws, err)
 		}
 		chains = append(chains, kc)
 	}
@@ -96,9 +98,9 @@ func (e Env) remoteOptions(ctx context.Context, workspaces ...string) ([]remote.
 
 // writeResult writes a Tekton result to the file the RESULT_<name> variable names.
 func (e Env) writeResult(result, value string) error {
-	path := e.Getenv("RESULT_" + result)
+	path := e.Getenv(contract.ResultEnv(result))
 	if path == "" {
-		return fmt.Errorf("missing environment variable RESULT_%s", result)
+		return fmt.Errorf("missing environment variable %s", contract.ResultEnv(result))
 	}
 	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
 		return fmt.Errorf("write result %s: %w", result, err)

@@ -7,25 +7,27 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 // FetchBaseDigest resolves BASE_IMAGE for TARGET_ARCH and pins it by digest: a multi-arch index
 // resolves to its linux/TARGET_ARCH image; a single image must be for TARGET_ARCH. It writes the
 // results BASE_IMAGE (repository@sha256:digest) and BASE_IMAGE_DIGEST.
 func FetchBaseDigest(ctx context.Context, e Env) error {
-	in, err := e.require("BASE_IMAGE", "TARGET_ARCH")
+	in, err := e.require(contract.ParamBaseImage, contract.ParamTargetArch)
 	if err != nil {
 		return err
 	}
-	ref, err := name.ParseReference(in["BASE_IMAGE"], e.nameOptions()...)
+	ref, err := name.ParseReference(in[contract.ParamBaseImage], e.nameOptions()...)
 	if err != nil {
-		return fmt.Errorf("BASE_IMAGE %q: %w", in["BASE_IMAGE"], err)
+		return fmt.Errorf("BASE_IMAGE %q: %w", in[contract.ParamBaseImage], err)
 	}
-	opts, err := e.remoteOptions(ctx, "BASE_PULL_SECRET")
+	opts, err := e.remoteOptions(ctx, contract.WorkspaceBasePullSecret)
 	if err != nil {
 		return err
 	}
-	arch := in["TARGET_ARCH"]
+	arch := in[contract.ParamTargetArch]
 	e.logf("fetch-base-digest: resolving %s for linux/%s", ref, arch)
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
@@ -80,10 +82,10 @@ func FetchBaseDigest(ctx context.Context, e Env) error {
 	if d, ok := ref.(name.Digest); ok && d.DigestStr() != digest.String() {
 		e.logf("fetch-base-digest: %s resolves to %s for linux/%s", ref, digest, arch)
 	}
-	if err := e.writeResult("BASE_IMAGE", pinned.String()); err != nil {
+	if err := e.writeResult(contract.ResultBaseImage, pinned.String()); err != nil {
 		return err
 	}
-	if err := e.writeResult("BASE_IMAGE_DIGEST", digest.String()); err != nil {
+	if err := e.writeResult(contract.ResultBaseImageDigest, digest.String()); err != nil {
 		return err
 	}
 	e.logf("fetch-base-digest: pinned %s", pinned)

@@ -6,25 +6,27 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 // Promote moves CURRENT_TAG of the image's repository to the verified IMAGE_DIGEST and writes
 // the result PROMOTED_IMAGE (repository@sha256:digest). Cluster-side promotion (the pool's
 // MachineConfig) is the controller's; this step needs only push rights on the repository.
 func Promote(ctx context.Context, e Env) error {
-	in, err := e.require("IMAGE_URL", "IMAGE_DIGEST", "CURRENT_TAG")
+	in, err := e.require(contract.ParamImageURL, contract.ParamImageDigest, contract.ParamCurrentTag)
 	if err != nil {
 		return err
 	}
-	img, err := digestRef(in["IMAGE_URL"], in["IMAGE_DIGEST"], e.nameOptions())
+	img, err := digestRef(in[contract.ParamImageURL], in[contract.ParamImageDigest], e.nameOptions())
 	if err != nil {
 		return err
 	}
-	tag, err := name.NewTag(img.Context().Name()+":"+in["CURRENT_TAG"], e.nameOptions()...)
+	tag, err := name.NewTag(img.Context().Name()+":"+in[contract.ParamCurrentTag], e.nameOptions()...)
 	if err != nil {
-		return fmt.Errorf("CURRENT_TAG %q: %w", in["CURRENT_TAG"], err)
+		return fmt.Errorf("CURRENT_TAG %q: %w", in[contract.ParamCurrentTag], err)
 	}
-	opts, err := e.remoteOptions(ctx, "PUSH_SECRET")
+	opts, err := e.remoteOptions(ctx, contract.WorkspacePushSecret)
 	if err != nil {
 		return err
 	}
@@ -38,7 +40,7 @@ func Promote(ctx context.Context, e Env) error {
 		e.logf("promote: FAILED: cannot tag %s: %v; check that the push secret can push to %s", tag, err, tag.Context())
 		return errStage
 	}
-	if err := e.writeResult("PROMOTED_IMAGE", img.String()); err != nil {
+	if err := e.writeResult(contract.ResultPromotedImage, img.String()); err != nil {
 		return err
 	}
 	e.logf("promote: %s now names %s", tag, img)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 // Stage is one Go stage of the pipeline.
@@ -13,10 +15,10 @@ type Stage func(ctx context.Context, e Env) error
 // Stages maps each stage name (the ocl-step subcommand) to its implementation.
 func Stages() map[string]Stage {
 	return map[string]Stage{
-		"fetch-base-digest": FetchBaseDigest,
-		"verify":            VerifyStage,
-		"promote":           Promote,
-		"report":            Report,
+		contract.TaskFetchBaseDigest: FetchBaseDigest,
+		contract.TaskVerify:          VerifyStage,
+		contract.TaskPromote:         Promote,
+		contract.TaskReport:          Report,
 	}
 }
 

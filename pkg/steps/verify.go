@@ -12,6 +12,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 // Bootable-image labels: bootc images carry containers.bootc=1, ostree-native ones (RHCOS)
@@ -253,23 +255,23 @@ func sortedKeys(m map[string]bool) []string {
 // VerifyStage pulls IMAGE_URL@IMAGE_DIGEST and PINNED_BASE_IMAGE and runs Verify for
 // TARGET_ARCH; it fails, listing every problem, when the image must not be promoted.
 func VerifyStage(ctx context.Context, e Env) error {
-	in, err := e.require("IMAGE_URL", "IMAGE_DIGEST", "PINNED_BASE_IMAGE", "TARGET_ARCH")
+	in, err := e.require(contract.ParamImageURL, contract.ParamImageDigest, contract.ParamPinnedBaseImage, contract.ParamTargetArch)
 	if err != nil {
 		return err
 	}
-	ref, err := digestRef(in["IMAGE_URL"], in["IMAGE_DIGEST"], e.nameOptions())
+	ref, err := digestRef(in[contract.ParamImageURL], in[contract.ParamImageDigest], e.nameOptions())
 	if err != nil {
 		return err
 	}
-	baseRef, err := digestRef(in["PINNED_BASE_IMAGE"], digestOf(in["PINNED_BASE_IMAGE"]), e.nameOptions())
+	baseRef, err := digestRef(in[contract.ParamPinnedBaseImage], digestOf(in[contract.ParamPinnedBaseImage]), e.nameOptions())
 	if err != nil {
 		return fmt.Errorf("PINNED_BASE_IMAGE: %w", err)
 	}
-	opts, err := e.remoteOptions(ctx, "PUSH_SECRET", "BASE_PULL_SECRET")
+	opts, err := e.remoteOptions(ctx, contract.WorkspacePushSecret, contract.WorkspaceBasePullSecret)
 	if err != nil {
 		return err
 	}
-	e.logf("verify: checking %s against base %s for linux/%s", ref, baseRef, in["TARGET_ARCH"])
+	e.logf("verify: checking %s against base %s for linux/%s", ref, baseRef, in[contract.ParamTargetArch])
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
 		e.logf("verify: FAILED: cannot pull %s: %v", ref, err)
@@ -288,7 +290,7 @@ func VerifyStage(ctx context.Context, e Env) error {
 		e.logf("verify: FAILED: cannot pull the base image %s: %v", baseRef, err)
 		return errStage
 	}
-	res, err := Verify(img, base, in["TARGET_ARCH"])
+	res, err := Verify(img, base, in[contract.ParamTargetArch])
 	if err != nil {
 		e.logf("verify: FAILED: %v", err)
 		return errStage

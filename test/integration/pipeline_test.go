@@ -28,6 +28,7 @@ import (
 
 	"github.com/ocl-pipelines/ocl-pipelines/internal/tektontest"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/steps"
 )
@@ -209,10 +210,10 @@ func runPipelineWith(t *testing.T, pi *v1alpha1.PoolImage, o runOpts) *run {
 		return true
 	}
 
-	if !goStage(generator.TaskFetchBaseDigest, generator.ResultBaseImage) {
+	if !goStage(contract.TaskFetchBaseDigest, contract.ResultBaseImage) {
 		return r
 	}
-	ts, err := tektontest.TaskSpec(pr, generator.TaskBuild, results)
+	ts, err := tektontest.TaskSpec(pr, contract.TaskBuild, results)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,25 +233,25 @@ func runPipelineWith(t *testing.T, pi *v1alpha1.PoolImage, o runOpts) *run {
 		out, err := pod.Run(s, "CONTAINERS_STORAGE_CONF="+env.storageConf)
 		r.log.WriteString(out)
 		if err != nil {
-			r.failedAt = generator.TaskBuild + "/" + s.Name
+			r.failedAt = contract.TaskBuild + "/" + s.Name
 			return r
 		}
 	}
-	url, _ := pod.Result(generator.ResultImageURL)
-	digest, _ := pod.Result(generator.ResultImageDigest)
+	url, _ := pod.Result(contract.ResultImageURL)
+	digest, _ := pod.Result(contract.ResultImageDigest)
 	results["tasks.build.results.IMAGE_URL"], results["tasks.build.results.IMAGE_DIGEST"] = url, digest
 	r.image, err = name.NewDigest(url[:strings.LastIndex(url, ":")]+"@"+digest, name.Insecure)
 	if err != nil {
 		t.Fatalf("results IMAGE_URL=%q IMAGE_DIGEST=%q: %v", url, digest, err)
 	}
 	r.url = url
-	if !goStage(generator.TaskVerify) {
+	if !goStage(contract.TaskVerify) {
 		return r
 	}
 	// The build's promote task is skipped (CURRENT_TAG is empty in the controller's runs, and
 	// its when expression says so): the tag moves when the controller promotes, below.
 	for _, pt := range pr.Spec.PipelineSpec.Tasks {
-		if pt.Name == generator.TaskPromote && (len(pt.When) != 1 || pt.When[0].Input != "$(params.CURRENT_TAG)") {
+		if pt.Name == contract.TaskPromote && (len(pt.When) != 1 || pt.When[0].Input != "$(params.CURRENT_TAG)") {
 			t.Fatalf("the promote task runs without the CURRENT_TAG guard: %+v", pt.When)
 		}
 	}
@@ -278,7 +279,7 @@ func promote(t *testing.T, pi *v1alpha1.PoolImage, r *run) {
 	env["PUSH_SECRET_BOUND"] = "false"
 	dir := t.TempDir()
 	env["RESULT_PROMOTED_IMAGE"] = dir + "/promoted"
-	if err := steps.Run(context.Background(), generator.TaskPromote, steps.Env{Getenv: func(k string) string { return env[k] }, Stdout: &r.log}); err != nil {
+	if err := steps.Run(context.Background(), contract.TaskPromote, steps.Env{Getenv: func(k string) string { return env[k] }, Stdout: &r.log}); err != nil {
 		t.Fatalf("the tag TaskRun failed: %v\n%s", err, r.log.String())
 	}
 }
@@ -478,7 +479,7 @@ func TestCacheRebuildsOnMountedInputs(t *testing.T) {
 func TestVerifyGate(t *testing.T) {
 	before := tagDigest(t, env.registry+"/os/worker:latest")
 	r := runPipeline(t, poolImage("FROM configs AS final\nRUN rm -rf /usr/lib/modules/*\n"))
-	if r.failedAt != generator.TaskVerify {
+	if r.failedAt != contract.TaskVerify {
 		t.Fatalf("failed at %q, want verify:\n%s", r.failedAt, r.log.String())
 	}
 	if !strings.Contains(r.log.String(), "verify: problem: no kernel") {

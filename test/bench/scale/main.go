@@ -47,7 +47,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
-	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 const (
@@ -308,8 +308,8 @@ func (b *bench) fakeTekton(ctx context.Context) {
 				}
 			}
 			pr.Status.Results = []tektonv1.PipelineRunResult{
-				{Name: generator.ResultImageURL, Value: *tektonv1.NewStructuredValues(url)},
-				{Name: generator.ResultImageDigest, Value: *tektonv1.NewStructuredValues("sha256:" + strings.Repeat("a", 64))},
+				{Name: contract.ResultImageURL, Value: *tektonv1.NewStructuredValues(url)},
+				{Name: contract.ResultImageDigest, Value: *tektonv1.NewStructuredValues("sha256:" + strings.Repeat("a", 64))},
 			}
 			if _, err := b.c.tekton.TektonV1().PipelineRuns(ns).UpdateStatus(ctx, pr, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
 				fmt.Fprintf(os.Stderr, "scale: complete %s: %v\n", pr.Name, err)

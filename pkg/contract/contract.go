@@ -1,0 +1,208 @@
+package contract
+
+import "strings"
+
+// Names of the pipeline's tasks, as the dashboard and `tkn pipelinerun logs --task` show them.
+// The Go stages among them are also the subcommands of StepCommand.
+const (
+	TaskFetchBaseDigest = "fetch-base-digest"
+	TaskBuild           = "build"
+	TaskVerify          = "verify"
+	TaskPromote         = "promote"
+	TaskReport          = "report"
+)
+
+// Names of the steps of the build task (scripts run in the buildah image).
+const (
+	StepInject = "inject"
+	StepBuild  = "build"
+	StepPush   = "push"
+)
+
+// StepCommand is the binary of the tools image that runs the Go stages: `ocl-step <task>`.
+const StepCommand = "ocl-step"
+
+// Parameters of the pipeline and its tasks. A step receives each parameter it uses as an
+// environment variable of the same name, never substituted into a script.
+const (
+	ParamPool            = "POOL"
+	ParamInputsHash      = "INPUTS_HASH"
+	ParamBaseImage       = "BASE_IMAGE"
+	ParamPinnedBaseImage = "PINNED_BASE_IMAGE"
+	ParamExtensionsImage = "EXTENSIONS_IMAGE"
+	ParamTargetArch      = "TARGET_ARCH"
+	ParamContainerfile   = "CONTAINERFILE_BASE64"
+	ParamImage           = "IMAGE"
+	ParamCurrentTag      = "CURRENT_TAG"
+	ParamImageURL        = "IMAGE_URL"
+	ParamImageDigest     = "IMAGE_DIGEST"
+	ParamHTTPProxy       = "HTTP_PROXY"
+	ParamHTTPSProxy      = "HTTPS_PROXY"
+	ParamNoProxy         = "NO_PROXY"
+	ParamBuildahImage    = "BUILDAH_IMAGE"
+	ParamToolsImage      = "TOOLS_IMAGE"
+	ParamStorageDriver   = "STORAGE_DRIVER"
+	ParamImageFormat     = "IMAGE_FORMAT"
+	ParamTLSVerify       = "TLS_VERIFY"
+	ParamPushRetries     = "PUSH_RETRIES"
+	ParamCacheRepo       = "CACHE_REPO"
+	ParamTrustedCAKey    = "TRUSTED_CA_KEY"
+	ParamPipelineRun     = "PIPELINE_RUN"
+	ParamNamespace       = "NAMESPACE"
+	ParamAggregateStatus = "AGGREGATE_STATUS"
+	ParamFetchStatus     = "FETCH_STATUS"
+	ParamBuildStatus     = "BUILD_STATUS"
+	ParamVerifyStatus    = "VERIFY_STATUS"
+	ParamPromoteStatus   = "PROMOTE_STATUS"
+)
+
+// Environment variables of the build task's steps that are not parameters.
+const (
+	// EnvRunID is the TaskRun's uid; the push step tags each push IMAGE-<first 12 characters>.
+	EnvRunID = "RUN_ID"
+	// EnvBuildahIsolation is buildah's isolation mode (chroot: no user namespaces needed).
+	EnvBuildahIsolation = "BUILDAH_ISOLATION"
+)
+
+const (
+	envResultPrefix         = "RESULT_"
+	envWorkspaceBoundSuffix = "_BOUND"
+	envWorkspacePathSuffix  = "_PATH"
+)
+
+// Results of the tasks. IMAGE_URL and IMAGE_DIGEST are the type hints Tekton Chains signs.
+const (
+	ResultImageURL        = "IMAGE_URL"
+	ResultImageDigest     = "IMAGE_DIGEST"
+	ResultBaseImageDigest = "BASE_IMAGE_DIGEST"
+	ResultBaseImage       = "BASE_IMAGE"
+	ResultPromotedImage   = "PROMOTED_IMAGE"
+	// ResultFailure is the build task's one-line explanation of a failed push (credentials
+	// refused, registry unreachable), which the controller shows in the PoolImage's status.
+	ResultFailure = "FAILURE"
+)
+
+// Workspaces of the pipeline; each is optional and bound to a Secret or ConfigMap.
+const (
+	WorkspaceBasePullSecret = "base-pull-secret"
+	WorkspacePushSecret     = "push-secret"
+	WorkspaceEntitlement    = "entitlement"
+	WorkspaceActivationKey  = "activation-key"
+	WorkspaceYumRepos       = "yum-repos"
+	WorkspaceRPMGPG         = "rpm-gpg"
+	WorkspaceTrustedCA      = "trusted-ca"
+	WorkspaceProxy          = "proxy"
+)
+
+// Workspaces returns every workspace of the pipeline, in the order tasks declare them.
+func Workspaces() []string {
+	return []string{WorkspaceBasePullSecret, WorkspacePushSecret, WorkspaceEntitlement, WorkspaceActivationKey,
+		WorkspaceYumRepos, WorkspaceRPMGPG, WorkspaceTrustedCA, WorkspaceProxy}
+}
+
+// ResultEnv is the environment variable that carries the path of a result's file: RESULT_<result>.
+func ResultEnv(result string) string { return envResultPrefix + result }
+
+// WorkspaceBoundEnv is the environment variable that says whether a workspace is bound ("true"):
+// the workspace name in upper case with '_' for '-', then _BOUND (push-secret → PUSH_SECRET_BOUND).
+func WorkspaceBoundEnv(workspace string) string {
+	return workspaceEnvPrefix(workspace) + envWorkspaceBoundSuffix
+}
+
+// WorkspacePathEnv is the environment variable that carries a workspace's mount path
+// (push-secret → PUSH_SECRET_PATH).
+func WorkspacePathEnv(workspace string) string {
+	return workspaceEnvPrefix(workspace) + envWorkspacePathSuffix
+}
+
+func workspaceEnvPrefix(workspace string) string {
+	return strings.ToUpper(strings.ReplaceAll(workspace, "-", "_"))
+}
+
+// GoStage is what one Go stage of the tools image reads and writes. The generator passes a
+// stage exactly these variables; the stage reads no others.
+type GoStage struct {
+	// Name is the task name and the subcommand of StepCommand.
+	Name string
+	// Params are the task parameters the stage reads, as environment variables of the same name.
+	Params []string
+	// Workspaces are the Secret workspaces whose credentials the stage uses, first match first;
+	// it reads WorkspaceBoundEnv and WorkspacePathEnv of each.
+	Workspaces []string
+	// Results are the results the stage writes, to the files ResultEnv names.
+	Results []string
+}
+
+// Env returns every environment variable the stage may read, in the order the generator sets them.
+func (s GoStage) Env() []string {
+	var out []string
+	out = append(out, s.Params...)
+	for _, ws := range s.Workspaces {
+		out = append(out, WorkspaceBoundEnv(ws), WorkspacePathEnv(ws))
+	}
+	for _, r := range s.Results {
+		out = append(out, ResultEnv(r))
+	}
+	return out
+}
+
+// FetchBaseDigest resolves BASE_IMAGE for TARGET_ARCH and pins it by digest.
+func FetchBaseDigest() GoStage {
+	return GoStage{
+		Name:       TaskFetchBaseDigest,
+		Params:     []string{ParamBaseImage, ParamTargetArch, ParamTLSVerify},
+		Workspaces: []string{WorkspaceBasePullSecret},
+		Results:    []string{ResultBaseImage, ResultBaseImageDigest},
+	}
+}
+
+// Verify checks the pushed image against its base.
+func Verify() GoStage {
+	return GoStage{
+		Name:       TaskVerify,
+		Params:     []string{ParamImageURL, ParamImageDigest, ParamPinnedBaseImage, ParamTargetArch, ParamTLSVerify},
+		Workspaces: []string{WorkspacePushSecret, WorkspaceBasePullSecret},
+	}
+}
+
+// Promote moves CURRENT_TAG to the verified digest.
+func Promote() GoStage {
+	return GoStage{
+		Name:       TaskPromote,
+		Params:     []string{ParamImageURL, ParamImageDigest, ParamCurrentTag, ParamTLSVerify},
+		Workspaces: []string{WorkspacePushSecret},
+		Results:    []string{ResultPromotedImage},
+	}
+}
+
+// Report summarises the run (a finally task).
+func Report() GoStage {
+	params := []string{ParamPool, ParamPipelineRun, ParamNamespace, ParamAggregateStatus}
+	for _, s := range ReportedTasks() {
+		params = append(params, s.Param)
+	}
+	return GoStage{Name: TaskReport, Params: params}
+}
+
+// GoStages returns every Go stage, in pipeline order.
+func GoStages() []GoStage {
+	return []GoStage{FetchBaseDigest(), Verify(), Promote(), Report()}
+}
+
+// TaskStatus pairs a task with the report parameter that carries its status ($(tasks.<task>.status)).
+type TaskStatus struct {
+	// Task is the pipeline task's name.
+	Task string
+	// Param is the report parameter that carries the task's status.
+	Param string
+}
+
+// ReportedTasks returns the tasks whose status the report stage prints, in pipeline order.
+func ReportedTasks() []TaskStatus {
+	return []TaskStatus{
+		{TaskFetchBaseDigest, ParamFetchStatus},
+		{TaskBuild, ParamBuildStatus},
+		{TaskVerify, ParamVerifyStatus},
+		{TaskPromote, ParamPromoteStatus},
+	}
+}
