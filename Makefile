@@ -53,8 +53,10 @@ up:
 down:
 	hack/stack.sh down
 
-## lint: gofmt and go vet
+## lint: gofmt, go vet, golangci-lint (.golangci.yml, pinned in hack/golangci-lint), shellcheck on
+## every script, and no comment pointing at an issue number (hack/lint.sh)
 lint: fmt vet
+	hack/lint.sh
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -73,7 +75,7 @@ generate:
 verify-generated:
 	hack/verify-codegen.sh
 
-## bench: the performance figures (issue 6) as `bench: name=value goal=goal` lines and a table:
+## bench: the performance figures as `bench: name=value goal=goal` lines and a table:
 ## the month-trace replay, the controller at scale on a real API server (BENCH_POOLS, default 200),
 ## the generator and reconcile benchmarks
 bench:

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds the Go binaries of the local test stack other than Kubernetes: etcd, Tekton's
-# controller and entrypoint, the tkn CLI and ko, from the Go module proxy (wrapper modules hack/etcd,
-# hack/tekton, hack/tkn, hack/ko),
-# into the cache, once per version. Prints "<name>=<path>" lines.
+# controller and entrypoint, the tkn CLI and ko (and, when named, golangci-lint for make lint),
+# from the Go module proxy (wrapper modules hack/etcd, hack/tekton, hack/tkn, hack/ko,
+# hack/golangci-lint), into the cache, once per version. Prints "<name>=<path>" lines.
+#
+#	hack/build-stack-tools.sh                  # the stack's tools
+#	hack/build-stack-tools.sh golangci-lint    # only the named ones
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,12 +25,26 @@ build() {
   echo "$(basename "$out")=$out"
 }
 
-ETCD=$(sed -n 's/^require go.etcd.io\/etcd\/server\/v3 //p' "$ROOT/hack/etcd/go.mod")
-TEKTON=$(sed -n 's/^require github.com\/tektoncd\/pipeline //p' "$ROOT/hack/tekton/go.mod")
-build etcd go.etcd.io/etcd/server/v3 "$CACHE/etcd-$ETCD/etcd"
-build tekton github.com/tektoncd/pipeline/cmd/controller "$CACHE/tekton-$TEKTON/controller"
-build tekton github.com/tektoncd/pipeline/cmd/entrypoint "$CACHE/tekton-$TEKTON/entrypoint"
-TKN=$(sed -n 's/^require github.com\/tektoncd\/cli //p' "$ROOT/hack/tkn/go.mod")
-build tkn github.com/tektoncd/cli/cmd/tkn "$CACHE/tkn-$TKN/tkn"
-KOV=$(sed -n 's/^require github.com\/google\/ko //p' "$ROOT/hack/ko/go.mod")
-build ko github.com/google/ko "$CACHE/ko-$KOV/ko"
+# version MODULE_DIR MODULE: the version the wrapper module requires.
+version() { sed -n "s|^require $2 ||p" "$ROOT/hack/$1/go.mod"; }
+
+# The stack's tools by default; or only the named ones (etcd, tekton, tkn, ko, golangci-lint).
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(etcd tekton tkn ko)
+for tool in "${wanted[@]}"; do
+  case $tool in
+  etcd) build etcd go.etcd.io/etcd/server/v3 "$CACHE/etcd-$(version etcd go.etcd.io/etcd/server/v3)/etcd" ;;
+  tekton)
+    v=$(version tekton github.com/tektoncd/pipeline)
+    build tekton github.com/tektoncd/pipeline/cmd/controller "$CACHE/tekton-$v/controller"
+    build tekton github.com/tektoncd/pipeline/cmd/entrypoint "$CACHE/tekton-$v/entrypoint"
+    ;;
+  tkn) build tkn github.com/tektoncd/cli/cmd/tkn "$CACHE/tkn-$(version tkn github.com/tektoncd/cli)/tkn" ;;
+  ko) build ko github.com/google/ko "$CACHE/ko-$(version ko github.com/google/ko)/ko" ;;
+  golangci-lint)
+    build golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint \
+      "$CACHE/golangci-lint-$(version golangci-lint github.com/golangci/golangci-lint/v2)/golangci-lint"
+    ;;
+  *) echo "build-stack-tools: unknown tool $tool" >&2; exit 1 ;;
+  esac
+done

@@ -4,7 +4,7 @@
 # made, and copies the corpus the fuzzer grew into the package's testdata/fuzz/<Target>/ so that
 # `go test` replays it as seeds (commit those files).
 #
-#   hack/fuzz.sh                           1,000,000 executions per target (issue 7's bar), corpora saved
+#   hack/fuzz.sh                           1,000,000 executions per target (the project's bar), corpora saved
 #   FUZZTIME=5000x FUZZ_SAVE=0 hack/fuzz.sh  what `make test` runs (a count, not a duration: with a
 #                                          duration, replaying a large corpus can outlast it and
 #                                          Go reports "context deadline exceeded")

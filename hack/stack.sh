@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The local stack of real components (issue 4):
+# shellcheck disable=SC2154 # BIN_* come from the eval of build-stack-tools.sh's output
+# The local stack of real components:
 #   registry (docker-registry) · etcd · kube-apiserver (RBAC) · kube-controller-manager ·
 #   kube-scheduler · one node (containerd + runc + kubelet + kube-proxy, in the network namespace
 #   ocl-node) · the Tekton controller · the MCO CRDs with a seeded worker pool and a
@@ -441,13 +442,13 @@ down() {
     if running "$name"; then
       kill "$(cat "$STATE/$name.pid")" 2>/dev/null || true
       for _ in $(seq 100); do running "$name" || break; sleep 0.1; done
-      running "$name" && kill -9 "$(cat "$STATE/$name.pid")" 2>/dev/null || true
+      if running "$name"; then kill -9 "$(cat "$STATE/$name.pid")" 2>/dev/null || true; fi
       log "$name stopped"
     fi
   done
   pkill -9 -f "containerd-shim.*$n/containerd.sock" 2>/dev/null || true
   # Unmount what the kubelet and containerd mounted under the state directory, deepest first.
-  { grep -o " $STATE[^ ]*" /proc/mounts 2>/dev/null || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -o " ${STATE}[^ ]*" /proc/mounts 2>/dev/null || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   ip route del 10.244.0.0/24 via "$NODE_IP" 2>/dev/null || true
   ip route del 10.96.0.0/16 via "$NODE_IP" 2>/dev/null || true
   ip netns del "$NETNS" 2>/dev/null || true

@@ -47,6 +47,12 @@ echo "knative injection for the MCO's machineconfiguration/v1 (openshift/client-
   --listers-package github.com/openshift/client-go/machineconfiguration/listers \
   --output-package "$CLIENT/mco/injection" --output-dir pkg/client/mco/injection \
   --go-header-file "$HEADER"
+# injection-gen writes informers for every kind of the group; keep the ones the code watches.
+MCO_KINDS_KEPT=(controllerconfig machineconfig machineconfigpool)
+for dir in pkg/client/mco/injection/informers/machineconfiguration/v1/*/; do
+  kind=$(basename "$dir")
+  [[ " ${MCO_KINDS_KEPT[*]} " == *" $kind "* ]] || rm -rf "$dir"
+done
 
 echo "CRD"
 "$BIN/controller-gen" crd:crdVersions=v1 paths=./pkg/apis/... output:crd:stdout > config/300-poolimage.yaml.tmp

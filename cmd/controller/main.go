@@ -41,7 +41,7 @@ func main() {
 	}
 	for k, v := range defaults {
 		if os.Getenv(k) == "" {
-			os.Setenv(k, v)
+			_ = os.Setenv(k, v) // fails only on an invalid name; the names are constants
 		}
 	}
 	// As sharedmain.MainWithContext, with one more flag: define the flags, let injection parse

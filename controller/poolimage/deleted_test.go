@@ -37,7 +37,7 @@ func TestReleaseOnUninstall(t *testing.T) {
 				p.ManagedFields = []metav1.ManagedFieldsEntry{pausedFields("kubectl-patch")}
 				p.Annotations = map[string]string{layering.PausedByAnnotation: ns + "/other"}
 			})
-			mco := mcofake.NewSimpleClientset(heldPool("base", "rendered-1"), admin)
+			mco := mcofake.NewClientset(heldPool("base", "rendered-1"), admin)
 			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: system, Name: id.ServiceAccount, Finalizers: []string{uninstall.Finalizer}}}
 			kube := kubefake.NewClientset(sa)
 

@@ -391,7 +391,7 @@ func newTestEnvAt(tb testing.TB, objs []runtime.Object, cfg *config.Config, reac
 	}
 	layeringClient := layeringfake.NewSimpleClientset(layeringObjs...)
 	tektonClient := tektonfake.NewSimpleClientset(tektonObjs...)
-	mcoClient := mcofake.NewSimpleClientset(mcoObjs...)
+	mcoClient := mcofake.NewClientset(mcoObjs...)
 	for _, reactor := range reactors {
 		tektonClient.PrependReactor("*", "*", reactor)
 		mcoClient.PrependReactor("*", "*", reactor)

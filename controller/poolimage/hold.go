@@ -432,7 +432,7 @@ func pausedOwner(pool *mcfgv1.MachineConfigPool) (owner string, known bool) {
 			continue
 		}
 		var f map[string]map[string]json.RawMessage
-		if err := json.Unmarshal(mf.FieldsV1.Raw, &f); err != nil {
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &f); err != nil {
 			continue
 		}
 		if _, ok := f["f:spec"]["f:paused"]; ok {

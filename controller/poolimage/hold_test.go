@@ -45,7 +45,7 @@ func poolMetaPatch(name, body string) clientgotesting.PatchActionImpl {
 // pausedFields is a managedFields entry of manager owning spec.paused.
 func pausedFields(manager string) metav1.ManagedFieldsEntry {
 	return metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "machineconfiguration.openshift.io/v1",
-		FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:annotations":{}},"f:spec":{"f:paused":{}}}`)}}
+		FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{}},"f:spec":{"f:paused":{}}}`)}
 }
 
 // heldPool is pool worker paused by the controller for base, rendered as config rendered.

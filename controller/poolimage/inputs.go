@@ -82,10 +82,8 @@ func (r *Reconciler) resolve(ctx context.Context, pi *v1alpha1.PoolImage) (*reso
 	if other, err := r.claimant(pi); err != nil {
 		return nil, err
 	} else if other != nil {
-		err := inputErrorf("MachineConfigPool %q is already claimed by PoolImage %s/%s (the older one wins): delete one of them",
-			poolName, other.Namespace, other.Name)
-		err.(*inputError).lostClaim = true
-		return nil, err
+		return nil, &inputError{msg: fmt.Sprintf("MachineConfigPool %q is already claimed by PoolImage %s/%s (the older one wins): delete one of them",
+			poolName, other.Namespace, other.Name), lostClaim: true}
 	}
 
 	if err := r.track(pi, mcfgv1.GroupVersion.WithKind("ControllerConfig"), "", ControllerConfigName); err != nil {

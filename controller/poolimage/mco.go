@@ -27,13 +27,6 @@ const (
 	WorkerPool = "worker"
 )
 
-// mcoSelects reports whether pool's machineConfigSelector selects labels (the MCO's
-// getMachineConfigsForPool: an empty or nil selector selects nothing).
-func mcoSelects(pool *mcfgv1.MachineConfigPool, l map[string]string) bool {
-	s := mcSelector(pool)
-	return s != nil && s.Matches(labels.Set(l))
-}
-
 // mcSelector is pool's parsed machineConfigSelector; nil (it selects nothing) when it is unset,
 // empty or invalid.
 func mcSelector(pool *mcfgv1.MachineConfigPool) labels.Selector {

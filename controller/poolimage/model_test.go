@@ -322,7 +322,7 @@ func (w *modelWorld) poolWrite(actor modelActor, name string, old, pool *mcfgv1.
 		if p != nil && actor != actorController && p.Actor == actorController {
 			// Released for the base the pool was held for: its paused-for annotation (what the
 			// admin saw), and the ControllerConfig's base as the controller last caught up with it
-			// (a base the controller knew of but did not write into paused-for, issue 13 B6). A
+			// (a base the controller knew of but did not write into paused-for: defect B6 of modelTraces). A
 			// base that arrived after that, which the controller had no chance to see, is not.
 			w.adminReleased[name] = []string{p.Base, w.caughtUpBase}
 		}
@@ -1111,7 +1111,7 @@ func runHistory(t *testing.T, events []modelEvent, focus ...string) modelResult 
 		}
 		res = modelResult{violations: w.violations, steps: w.step, stats: w.stats}
 		res.stats.steps = w.step
-		w.ctl.r.Metrics.Close()
+		_ = w.ctl.r.Metrics.Close()
 	})
 	return res
 }

@@ -15,7 +15,9 @@ import (
 // the empty cluster).
 type modelTrace struct {
 	Name string
-	// Defect is the item of issue 13 the trace replays (B1 to B12; C: the model's own).
+	// Defect groups the traces by the reconciler defect they replay: B1 to B12 were found by
+	// reading the reconciler along its hard paths (each row's Name says what went wrong), C by
+	// the model in itself.
 	Defect    string
 	Invariant string
 	Events    []modelEvent

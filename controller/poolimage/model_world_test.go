@@ -704,7 +704,7 @@ func (w *modelWorld) managePaused(actor modelActor, old runtime.Object, pool *mc
 	now := metav1.NewTime(w.now())
 	pool.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate,
 		APIVersion: mcfgv1.GroupVersion.String(), Time: &now, FieldsType: "FieldsV1",
-		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:paused":{}}}`)}}}
+		FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:paused":{}}}`)}}
 }
 
 func (w *modelWorld) conflict(k modelKind, name string) error {
@@ -1061,7 +1061,7 @@ func newModelController(w *modelWorld) *modelController {
 
 	layeringClient := layeringfake.NewSimpleClientset()
 	tektonClient := tektonfake.NewSimpleClientset()
-	mcoClient := mcofake.NewSimpleClientset()
+	mcoClient := mcofake.NewClientset()
 	layeringClient.PrependReactor("*", "*", w.react)
 	tektonClient.PrependReactor("*", "*", w.react)
 	mcoClient.PrependReactor("*", "*", w.react)
@@ -1276,24 +1276,6 @@ func modelCounterWhere(rm metricdata.ResourceMetrics, name string, attrs map[str
 		}
 	}
 	return sum
-}
-
-// modelHeldGauge returns the ocl_pipelines_pool_held points of a PoolImage: reason -> seconds.
-func modelHeldGauge(rm metricdata.ResourceMetrics, pi string) map[string]float64 {
-	out := map[string]float64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if d, ok := m.Data.(metricdata.Gauge[float64]); ok && m.Name == "ocl_pipelines_pool_held" {
-				for _, p := range d.DataPoints {
-					if v, ok := p.Attributes.Value(attribute.Key("poolimage")); ok && v.AsString() == pi {
-						r, _ := p.Attributes.Value(attribute.Key("reason"))
-						out[r.AsString()] = p.Value
-					}
-				}
-			}
-		}
-	}
-	return out
 }
 
 // modelMetricNames are the counters the transitions invariant compares with the events.

@@ -190,7 +190,7 @@ func TestReconcileMore(t *testing.T) {
 			p.CreationTimestamp = metav1.NewTime(now.Add(-48 * time.Hour))
 		}), machineConfig(t, poolImage(func(p *v1alpha1.PoolImage) { p.Namespace, p.Name = "team-a", "older" }), pushRepo+"@"+digestA, extV1, h)),
 	}, {
-		// Issue 13 B12: a claimant that lost the pool, deleted, prunes none of the winner's runs
+		// Defect B12 of modelTraces: a claimant that lost the pool, deleted, prunes none of the winner's runs
 		// (same namespace, same pool label).
 		Name: "deleting the losing claimant leaves the winner's runs alone",
 		Key:  ns + "/loser",
@@ -198,7 +198,7 @@ func TestReconcileMore(t *testing.T) {
 			run(t, pi, in, "winner-2", now.Add(-2*time.Hour), corev1.ConditionFalse),
 			run(t, pi, in, "winner-3", now.Add(-1*time.Hour), corev1.ConditionFalse)),
 	}, {
-		// Issue 13 B12: an old run found again (the status that recorded it was lost) was
+		// Defect B12 of modelTraces: an old run found again (the status that recorded it was lost) was
 		// reported when it finished: adopting it emits no second BuildSucceeded, counts nothing.
 		Name:                    "an adopted old run already reported: promoted, no second event or count",
 		Key:                     key(),
@@ -214,7 +214,7 @@ func TestReconcileMore(t *testing.T) {
 		WantEvents:     []string{eventf(corev1.EventTypeNormal, "Promoted", "MachineConfig zz-ocl-0-worker-os-image sets osImageURL of MachineConfigPool worker to %s", pushRepo+"@"+digestA)},
 		PostConditions: []func(*testing.T, *TableRow){wantMetric("ocl_pipelines_builds", -1, nil)},
 	}, {
-		// Issue 13 B12: two reconciles see the run finish (the cache lags behind the first's
+		// Defect B12 of modelTraces: two reconciles see the run finish (the cache lags behind the first's
 		// write): the second's report fails its resourceVersion precondition and emits nothing.
 		Name: "a finish another reconcile reported meanwhile is not reported again",
 		Key:  key(),
@@ -280,7 +280,7 @@ func TestReconcileMore(t *testing.T) {
 	table.Test(t, factory)
 }
 
-// TestLegacyHashAdopted (issue 13 B8): an image promoted under hash version 1 (which also hashed
+// TestLegacyHashAdopted: an image promoted under hash version 1 (which also hashed
 // the proxy and the trust bundle) is adopted under the new hash of the same inputs: no build, no
 // rollout; the MachineConfig's annotation follows, without a Promoted event.
 func TestLegacyHashAdopted(t *testing.T) {

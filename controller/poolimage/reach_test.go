@@ -17,7 +17,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
-// TestReachedPools (issue 13 B7): the pools a MachineConfig reaches are computed as the MCO
+// TestReachedPools (defect B7 of modelTraces): the pools a MachineConfig reaches are computed as the MCO
 // computes them (its merge order, its assignment of nodes to pools): a custom pool that also
 // selects the worker MachineConfigs and has no image of its own runs the worker image, so it is
 // checked for architecture and held with the worker pool; a node that keeps the worker label in

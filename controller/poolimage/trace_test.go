@@ -383,7 +383,7 @@ func TestMonthTrace(t *testing.T) {
 	if res.builds != res.realChanges || res.duplicateBuilds != 0 {
 		t.Errorf("%d builds (%d of inputs already built) for %d real changes", res.builds, res.duplicateBuilds, res.realChanges)
 	}
-	// Issue 13 B10: the dashboard re-runs of the trace make new digests of promoted inputs; they
+	// Defect B10 of modelTraces: the dashboard re-runs of the trace make new digests of promoted inputs; they
 	// must not roll the pool out again (on 43160f7 this was 11 rollouts for 9 changes).
 	if res.rollouts != res.realChanges {
 		t.Errorf("%d rollouts (osImageURL changes) for %d real changes", res.rollouts, res.realChanges)
@@ -396,7 +396,7 @@ func TestMonthTrace(t *testing.T) {
 	}
 }
 
-// BenchmarkMonthTrace replays the month and prints the bench lines of issue 6 (builds per real
+// BenchmarkMonthTrace replays the month and prints the bench lines of `make bench` (builds per real
 // change and hours stale, ours and the two baselines); ns/op is one month's replay.
 func BenchmarkMonthTrace(b *testing.B) {
 	tr := loadTrace(b)

@@ -77,7 +77,7 @@ func (p *PullSecretHosts) Hosts() ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cannot read Secret %s/%s: %w", p.ns, p.name, err)
 		}
-		return nil, fmt.Errorf("Secret %s/%s is not read yet", p.ns, p.name)
+		return nil, fmt.Errorf("secret %s/%s is not read yet", p.ns, p.name)
 	}
 	obj, ok, err := p.informer.GetStore().GetByKey(p.ns + "/" + p.name)
 	if err != nil {

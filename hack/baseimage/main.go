@@ -112,7 +112,6 @@ func Index() (v1.ImageIndex, error) {
 		if img, err = mutate.ConfigFile(img, cf); err != nil {
 			return nil, fmt.Errorf("config %s: %w", p.Architecture, err)
 		}
-		p := p
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
 	}
 	return idx, nil

@@ -66,6 +66,6 @@ func TestIndex(t *testing.T) {
 				t.Errorf("%s: %s has a timestamp %v", d.Platform, h.Name, h.ModTime)
 			}
 		}
-		r.Close()
+		_ = r.Close()
 	}
 }

@@ -433,7 +433,7 @@ func TestRenderTag(t *testing.T) {
 	}
 }
 
-// TestProxyCredentialsNeverInParams (issue 13 B12): a cluster proxy URL with credentials is
+// TestProxyCredentialsNeverInParams (defect B12 of modelTraces): a cluster proxy URL with credentials is
 // refused, naming the field and the fix; with spec.pipeline.proxySecret the build reads its proxy
 // from that Secret and no parameter carries the cluster's proxy.
 func TestProxyCredentialsNeverInParams(t *testing.T) {

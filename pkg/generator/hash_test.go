@@ -135,7 +135,7 @@ func TestInputsHashIgnoresNonInputs(t *testing.T) {
 		},
 		"default pull secret": func(_ *v1alpha1.PoolImage, in *Inputs) { in.DefaultPullSecret = "global" },
 		"trigger":             func(_ *v1alpha1.PoolImage, in *Inputs) { in.Trigger = "upgrade" },
-		// The build's environment: used while the image builds, not part of it (issue 13 B8:
+		// The build's environment: used while the image builds, not part of it (once hashed:
 		// the network operator rewrites the injected bundle early in every upgrade).
 		"trusted CA":       func(_ *v1alpha1.PoolImage, in *Inputs) { in.TrustedCA = &TrustedCA{ConfigMapName: "ca", SHA256: "1"} },
 		"http proxy":       func(_ *v1alpha1.PoolImage, in *Inputs) { in.Proxy.HTTPProxy = "http://proxy:3128" },

@@ -139,7 +139,7 @@ func fileInLayer(l v1.Layer, file string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read layer: %w", err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read only: nothing is lost
 	tr := tar.NewReader(rc)
 	whiteout := path.Join(path.Dir(file), ".wh."+path.Base(file))
 	for {

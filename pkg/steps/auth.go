@@ -16,7 +16,7 @@ func keychainFromFile(path string) (authn.Keychain, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read credentials: %w (the Secret must be of type kubernetes.io/dockerconfigjson)", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing is lost
 	kc, err := registryauth.Keychain(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -121,7 +121,7 @@ func TestVerify(t *testing.T) {
 		},
 		kernels: []string{"6.1.0-rt"},
 	}, {
-		// Issue 13 B12: one complete kernel beside a second one is not bootable on ostree.
+		// A defect once: one complete kernel beside a second one is not bootable on ostree.
 		name: "a second kernel added beside the base's",
 		img: func() v1.Image {
 			return image(t, base, "amd64", nil, layer(t,

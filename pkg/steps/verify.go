@@ -158,7 +158,7 @@ func (s *fsState) applyLayer(l v1.Layer) error {
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read only: nothing is lost
 	tr := tar.NewReader(rc)
 	// Opaque directories hide lower layers only: collect them, apply them first, then this
 	// layer's own entries.

@@ -71,7 +71,7 @@ func run(m *testing.M) int {
 	stack = os.Getenv("OCL_STACK_DIR")
 	if stack == "" {
 		stack = filepath.Join(os.TempDir(), "ocl-stack-e2e")
-		os.Setenv("OCL_STACK_DIR", stack)
+		_ = os.Setenv("OCL_STACK_DIR", stack)
 	}
 	// Start from nothing: a stack left over by an interrupted run would carry its objects.
 	if out, err := stackCmd("down"); err != nil {
@@ -80,11 +80,11 @@ func run(m *testing.M) int {
 	}
 	if out, err := stackCmd("up"); err != nil {
 		fmt.Fprintf(os.Stderr, "hack/stack.sh up: %v\n%s\n", err, out)
-		stackCmd("down")
+		_, _ = stackCmd("down")
 		return 1
 	}
 	if os.Getenv("OCL_E2E_KEEP") == "" {
-		defer stackCmd("down")
+		defer func() { _, _ = stackCmd("down") }()
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(stack, "kubeconfig"))
 	if err != nil {
@@ -103,14 +103,14 @@ func run(m *testing.M) int {
 	}
 	for _, line := range strings.Split(env, "\n") {
 		if v, ok := strings.CutPrefix(line, "export OCL_REGISTRY="); ok {
-			os.Setenv("OCL_E2E_REGISTRY", v)
+			_ = os.Setenv("OCL_E2E_REGISTRY", v)
 		}
 		// kubectl and tkn of the stack.
 		if v, ok := strings.CutPrefix(line, "export PATH="); ok {
-			os.Setenv("PATH", strings.TrimSuffix(v, "$PATH")+os.Getenv("PATH"))
+			_ = os.Setenv("PATH", strings.TrimSuffix(v, "$PATH")+os.Getenv("PATH"))
 		}
 	}
-	os.Setenv("KUBECONFIG", filepath.Join(stack, "kubeconfig"))
+	_ = os.Setenv("KUBECONFIG", filepath.Join(stack, "kubeconfig"))
 	return m.Run()
 }
 
@@ -543,7 +543,7 @@ func checkDashboardFidelity(t *testing.T, ns, run string) {
 			t.Errorf("run %s has no annotation %s: %v", run, k, pr.Annotations)
 		}
 	}
-	// The build moves no tag (issue 13 B9): its promote task is skipped, the controller's tag
+	// The build moves no tag (defect B9 of modelTraces): its promote task is skipped, the controller's tag
 	// TaskRun moves the push spec's tag once the image is promoted.
 	if bytes.Contains(out, []byte("[promote : promote]")) {
 		t.Errorf("the build's promote task ran (tkn pipelinerun logs %s):\n%s", run, out)
@@ -636,7 +636,7 @@ func TestInvalidInputsCreateNoRun(t *testing.T) {
 		t.Fatalf("runs for an invalid PoolImage: %d (%v)", len(runs.Items), err)
 	}
 
-	// Issue 13 B3: the pool is immutable (the CRD's x-kubernetes-validations rule, enforced by
+	// Defect B3 of modelTraces: the pool is immutable (the CRD's x-kubernetes-validations rule, enforced by
 	// the real API server): a rename would leave the old pool with our MachineConfig and pause.
 	got, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "infra", metav1.GetOptions{})
 	if err != nil {
@@ -847,7 +847,7 @@ func checkImage(t *testing.T, image, base string, want map[string]string) {
 			}
 			got[strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/")] = string(b)
 		}
-		rc.Close()
+		_ = rc.Close()
 	}
 	for f, w := range want {
 		if got[f] != w {

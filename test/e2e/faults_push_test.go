@@ -59,14 +59,14 @@ auth: {htpasswd: {realm: ocl-e2e, path: %s/htpasswd}}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		logf.Close()
+		_ = logf.Close()
 	})
 	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		resp, err := http.Get("http://" + addr + "/v2/")
 		if err != nil {
 			return false, nil
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusUnauthorized, nil
 	}); err != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "registry.log"))

@@ -56,7 +56,7 @@ func listen(t *testing.T, host string) *listener {
 				return
 			}
 			go func() {
-				defer c.Close()
+				defer func() { _ = c.Close() }()
 				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 				line, _ := bufio.NewReader(c).ReadString('\n')
 				rec.mu.Lock()
@@ -66,7 +66,7 @@ func listen(t *testing.T, host string) *listener {
 			}()
 		}
 	}()
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() { _ = l.Close() })
 	return rec
 }
 

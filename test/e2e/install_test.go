@@ -645,7 +645,9 @@ func leaderRSS(t *testing.T) float64 {
 	for _, line := range strings.Split(string(out), "\n") {
 		if v, ok := strings.CutPrefix(line, "process_resident_memory_bytes "); ok {
 			var f float64
-			fmt.Sscan(v, &f)
+			if _, err := fmt.Sscan(v, &f); err != nil {
+				return -1
+			}
 			return f
 		}
 	}

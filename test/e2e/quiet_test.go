@@ -18,7 +18,7 @@ import (
 // TestBurstBuildsOnce runs with the shipped quiet period (config/400-config-ocl-pipelines.yaml):
 // a burst of Containerfile edits seconds apart, as an admin fixing a typo makes, gives one
 // PipelineRun, of the last edit, started no earlier than the quiet period after it; the image is
-// promoted. Issue 13 C: every other test sets quiet-period 0s (noQuietPeriod says why).
+// promoted. Every other test sets quiet-period 0s (noQuietPeriod says why).
 func TestBurstBuildsOnce(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-burst"

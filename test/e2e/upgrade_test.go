@@ -352,7 +352,6 @@ func TestUpgradeRollsOutOnce(t *testing.T) {
 	}
 	t.Logf("Follow: nodes rolled out %d configurations after the upgrade", len(rolled))
 	fmt.Printf("bench: upgrade.rollouts_follow=%d\n", len(rolled)) // make bench-build reads these
-	first = followed
 	update(t, ns, func(p *v1alpha1.PoolImage) { p.Spec.Promotion = nil })
 
 	// 1. No prebuild: the pool is held while the image is rebuilt.

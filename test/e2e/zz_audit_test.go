@@ -28,7 +28,7 @@ func TestControllerRBACFromAudit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the API server's audit log: %v", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	type event struct {
 		User       struct{ Username string } `json:"user"`
 		Verb       string                    `json:"verb"`

@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,23 +38,39 @@ func TestExportedIdentifiersAreDocumented(t *testing.T) {
 func checkPackage(t *testing.T, dir string) {
 	t.Helper()
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go") && !generated(fi.Name())
-	}, parser.ParseComments)
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		t.Fatalf("parse %s: %v", dir, err)
+		t.Fatalf("read %s: %v", dir, err)
 	}
-	for _, pkg := range pkgs {
+	// The package's files by package name (a directory may hold a main and its doc), parsed
+	// one by one: parser.ParseDir is deprecated.
+	pkgs := map[string]map[string]*ast.File{}
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") || generated(n) {
+			continue
+		}
+		path := filepath.Join(dir, n)
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatalf("parse %s: %v", path, err)
+		}
+		if pkgs[f.Name.Name] == nil {
+			pkgs[f.Name.Name] = map[string]*ast.File{}
+		}
+		pkgs[f.Name.Name][path] = f
+	}
+	for pkgName, files := range pkgs {
 		hasDoc := false
-		for _, f := range pkg.Files {
+		for _, f := range files {
 			if f.Doc != nil {
 				hasDoc = true
 			}
 		}
 		if !hasDoc {
-			t.Errorf("package %s (%s) has no package comment (add a doc.go)", pkg.Name, dir)
+			t.Errorf("package %s (%s) has no package comment (add a doc.go)", pkgName, dir)
 		}
-		for name, f := range pkg.Files {
+		for name, f := range files {
 			for _, decl := range f.Decls {
 				switch d := decl.(type) {
 				case *ast.FuncDecl:

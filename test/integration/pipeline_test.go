@@ -59,7 +59,7 @@ func setup(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 
 	// A real registry on a free loopback port.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -67,7 +67,7 @@ func setup(m *testing.M) (int, error) {
 		return 0, err
 	}
 	env.registry = l.Addr().String()
-	l.Close()
+	_ = l.Close()
 	conf := filepath.Join(dir, "registry.yml")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n",
 		filepath.Join(dir, "registry"), env.registry)), 0o644); err != nil {
@@ -86,7 +86,7 @@ func setup(m *testing.M) (int, error) {
 	if err := waitFor(func() error {
 		resp, err := http.Get("http://" + env.registry + "/v2/")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 		}
 		return err
 	}, 30*time.Second); err != nil {
@@ -99,12 +99,12 @@ func setup(m *testing.M) (int, error) {
 		filepath.Join(dir, "storage"), filepath.Join(dir, "run"))), 0o644); err != nil {
 		return 0, err
 	}
-	os.Setenv("CONTAINERS_STORAGE_CONF", env.storageConf)
+	_ = os.Setenv("CONTAINERS_STORAGE_CONF", env.storageConf)
 
 	script, _ := filepath.Abs("../images/build-standin-images.sh")
 	out, err := exec.Command("bash", script, env.registry, "1").CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("stand-in images: %v\n%s", err, out)
+		return 0, fmt.Errorf("stand-in images: %w\n%s", err, out)
 	}
 	lines := strings.Fields(string(out))
 	if len(lines) < 2 {
@@ -318,7 +318,7 @@ func files(t *testing.T, img v1.Image, needle string, wanted ...string) (map[str
 				}
 			}
 		}
-		rc.Close()
+		_ = rc.Close()
 	}
 	return got, found
 }
@@ -417,7 +417,7 @@ func TestBuildVerifyPromote(t *testing.T) {
 	}
 }
 
-// TestEveryPushKeepsATag (issue 13 B9): a retry of the same inputs pushes a new digest under a tag
+// TestEveryPushKeepsATag (defect B9 of modelTraces): a retry of the same inputs pushes a new digest under a tag
 // of its own, so the digest the nodes run keeps its tag (registries that delete untagged
 // manifests keep it), and no tag moves before the controller promotes.
 func TestEveryPushKeepsATag(t *testing.T) {
@@ -438,7 +438,7 @@ func TestEveryPushKeepsATag(t *testing.T) {
 	}
 }
 
-// TestCacheRebuildsOnMountedInputs (issue 13 B8): with the layer cache, a change of what reaches
+// TestCacheRebuildsOnMountedInputs: with the layer cache, a change of what reaches
 // RUN steps only through buildah --volume (here the yum repositories' content) changes the inputs
 // hash and must rebuild the RUN steps, which a cache keyed on the step's text alone would reuse.
 // The same inputs do reuse them (else the check would pass without a cache).

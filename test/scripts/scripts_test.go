@@ -12,8 +12,8 @@ import (
 const root = "../.."
 
 // moduleDir matches a module directory looked up without a download: on a new machine (an empty
-// GOMODCACHE) `go list -m -f '{{.Dir}}'` prints nothing, and the script goes on with "" (issue
-// 13 A: `make demo` failed after 8 minutes on "/machineconfiguration/v1/..." not found).
+// GOMODCACHE) `go list -m -f '{{.Dir}}'` prints nothing, and the script goes on with "" (once
+// `make demo` failed after 8 minutes on "/machineconfiguration/v1/..." not found).
 var moduleDir = regexp.MustCompile(`go list -m[^|;&\n]*\.Dir`)
 
 // scripts returns the repository's shell scripts and Makefile.

@@ -9,6 +9,7 @@ registry=${IMAGE%%/*}
 # Every push gets a tag of its own: IMAGE-<first 12 characters of the TaskRun's uid>. A retry or
 # a re-run of the same inputs never moves a tag off a digest that nodes may boot, so registries
 # that delete untagged manifests keep every image built.
+# shellcheck disable=SC2153 # RUN_ID (the TaskRun's uid) comes from the step's environment
 run_id=${RUN_ID//-/}
 dest=$IMAGE
 if [ -n "$run_id" ]; then
