@@ -16,6 +16,7 @@ import (
 	logtesting "knative.dev/pkg/logging/testing"
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
@@ -43,7 +44,7 @@ func pools(tb testing.TB, n int, promoted bool) ([]runtime.Object, []string) {
 			image := pushRepo + "@" + digestA
 			pr := succeededRun(tb, pi, in, now.Add(-time.Hour), digestA)
 			pr.Name = generator.RunName(name, h)
-			mc, err := desiredMachineConfig(pi, p, testPromotion(image, extV1, h))
+			mc, err := facts.DesiredMachineConfig(pi, p, testPromotion(image, extV1, h))
 			if err != nil {
 				tb.Fatal(err)
 			}

@@ -22,15 +22,6 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
-// Triggers recorded on the PipelineRuns the reconciler starts.
-const (
-	TriggerSpec    = "spec"
-	TriggerUpgrade = "upgrade"
-	TriggerRetry   = "retry"
-	// TriggerAutoRetry is the one automatic retry of a failed rebuild on a new base image.
-	TriggerAutoRetry = "auto-retry"
-)
-
 // AutoRetryDelay is how long after a rebuild on a new base image failed its one automatic retry
 // starts: the build task itself is never retried by Tekton, and an upgrade is when a transient
 // failure (a registry or a repository that blinked) would otherwise keep the pool on its old
@@ -159,7 +150,7 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, pi *v1alpha1.PoolImage,
 		name := generator.RetryRunName(pool, res.hash, token)
 		run := findRun(runs, name)
 		if run == nil || !r.trusted(pi, run, res) {
-			created, err := r.createRun(ctx, pi, res, name, TriggerRetry, token)
+			created, err := r.createRun(ctx, pi, res, name, generator.TriggerRetry, token)
 			if err != nil {
 				return err
 			}
@@ -194,9 +185,9 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, pi *v1alpha1.PoolImage,
 	}
 
 	if run == nil {
-		trigger := TriggerSpec
+		trigger := generator.TriggerSpec
 		if st.CurrentInputs != nil && st.CurrentInputs.BaseImage != res.sum.BaseImage {
-			trigger = TriggerUpgrade
+			trigger = generator.TriggerUpgrade
 		}
 		if !baseOnly(res.sum) && !r.quiet(ctx, pi, res.hash, cfg.QuietPeriod) {
 			return nil
@@ -210,7 +201,7 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, pi *v1alpha1.PoolImage,
 		st.LatestBuild = r.buildStatus(pi, res, run)
 	}
 
-	if run.IsDone() && !succeeded(run) && !cancelled(run) && trigger(run) == TriggerUpgrade {
+	if run.IsDone() && !succeeded(run) && !cancelled(run) && trigger(run) == generator.TriggerUpgrade {
 		// A rebuild on a new base image failed: retry it once, after AutoRetryDelay.
 		wait := timeOf(run.Status.CompletionTime).Add(AutoRetryDelay).Sub(r.Clock.Now())
 		if wait > 0 {
@@ -219,7 +210,7 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, pi *v1alpha1.PoolImage,
 			if err := r.reportFailed(ctx, pi, run); err != nil {
 				return err
 			}
-			created, err := r.createRun(ctx, pi, res, generator.AutoRetryRunName(pool, res.hash), TriggerAutoRetry, "")
+			created, err := r.createRun(ctx, pi, res, generator.AutoRetryRunName(pool, res.hash), generator.TriggerAutoRetry, "")
 			if err != nil {
 				return err
 			}
@@ -448,7 +439,7 @@ func (r *Reconciler) reportFailed(ctx context.Context, pi *v1alpha1.PoolImage, r
 		st.MarkBuildFailed(f)
 	}
 	note := ""
-	if trigger(run) == TriggerUpgrade && !cancelled(run) {
+	if trigger(run) == generator.TriggerUpgrade && !cancelled(run) {
 		note = fmt.Sprintf("; it is retried once, %s after it failed", AutoRetryDelay)
 	}
 	return r.report(ctx, run, outcomeFailed, func() {

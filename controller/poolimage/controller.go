@@ -193,7 +193,7 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 	must(machineConfigInformer.Informer().AddEventHandler(cache.FilteringResourceEventHandler{
 		FilterFunc: managed,
 		Handler: controller.HandleAll(enqueueByAnnotations(impl,
-			MachineConfigPoolImageNamespaceAnnotation, MachineConfigPoolImageNameAnnotation)),
+			layering.MachineConfigPoolImageNamespaceAnnotation, layering.MachineConfigPoolImageNameAnnotation)),
 	}))
 	// A new pool may select an existing PoolImage's MachineConfig (a custom pool of the worker
 	// MachineConfigs): every PoolImage checks the pools its image reaches again.
@@ -260,7 +260,7 @@ func namedPoolImages(pools mcolisters.MachineConfigPoolLister, mcs mcolisters.Ma
 	}
 	if ms, err := mcs.List(labels.Everything()); err == nil {
 		for _, mc := range ms {
-			add(mc.Annotations[MachineConfigPoolImageNamespaceAnnotation], mc.Annotations[MachineConfigPoolImageNameAnnotation])
+			add(mc.Annotations[layering.MachineConfigPoolImageNamespaceAnnotation], mc.Annotations[layering.MachineConfigPoolImageNameAnnotation])
 		}
 	}
 	for _, o := range runs.List() {

@@ -54,7 +54,7 @@ func TestNewController(t *testing.T) {
 		t.Fatalf("queue length %d after a run of ours, an unrelated run and a bad object; want 1", queue.Len())
 	}
 	mc := machineConfig(t, poolImage(func(p *v1alpha1.PoolImage) { p.Namespace, p.Name = "team-a", "os" }), "r@sha256:1", "", "h")
-	enqueueByAnnotations(impl, MachineConfigPoolImageNamespaceAnnotation, MachineConfigPoolImageNameAnnotation)(mc)
+	enqueueByAnnotations(impl, layering.MachineConfigPoolImageNamespaceAnnotation, layering.MachineConfigPoolImageNameAnnotation)(mc)
 	if queue.Len() != 2 {
 		t.Fatalf("queue length %d after a MachineConfig of ours; want 2", queue.Len())
 	}

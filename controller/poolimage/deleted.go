@@ -123,7 +123,7 @@ func (r *Reconciler) ObserveDeletion(ctx context.Context, key types.NamespacedNa
 		return fmt.Errorf("list MachineConfigs: %w", err)
 	}
 	for _, mc := range mcs {
-		if mc.Annotations[MachineConfigPoolImageNamespaceAnnotation] != key.Namespace || mc.Annotations[MachineConfigPoolImageNameAnnotation] != key.Name {
+		if mc.Annotations[layering.MachineConfigPoolImageNamespaceAnnotation] != key.Namespace || mc.Annotations[layering.MachineConfigPoolImageNameAnnotation] != key.Name {
 			continue
 		}
 		if uninstalling {

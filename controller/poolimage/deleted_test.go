@@ -20,6 +20,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/uninstall"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
 )
 
 // ReleaseOnUninstall, the pods' last act: during an uninstall it unpauses the pools the
@@ -100,7 +101,7 @@ func TestNamedPoolImages(t *testing.T) {
 		{pools, pool(func(p *mcfgv1.MachineConfigPool) { p.Name = "infra" })},
 		{mcs, func() *mcfgv1.MachineConfig {
 			mc := machineConfig(t, poolImage(func(p *v1alpha1.PoolImage) { p.Namespace, p.Name = "team-a", "gone" }), pushRepo+"@"+digestA, extV1, "h")
-			mc.Name = MachineConfigName("infra")
+			mc.Name = facts.MachineConfigName("infra")
 			return mc
 		}()},
 		{mcs, machineConfig(t, poolImage(), pushRepo+"@"+digestA, extV1, "h")}, // ocl/worker again

@@ -44,7 +44,9 @@ import (
 	poolimagereconciler "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/reconciler/layering/v1alpha1/poolimage"
 	listers "github.com/ocl-pipelines/ocl-pipelines/pkg/client/listers/layering/v1alpha1"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/mco"
 )
 
 const (
@@ -131,7 +133,7 @@ func summaryOf(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, change
 }
 
 // wantRun is the PipelineRun the reconciler should create.
-func wantRun(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, trigger, token string) *tektonv1.PipelineRun {
+func wantRun(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, trigger generator.Trigger, token string) *tektonv1.PipelineRun {
 	t.Helper()
 	in.Trigger = trigger
 	pr, err := generator.Render(pi, in)
@@ -227,7 +229,7 @@ func pool(opts ...func(*mcfgv1.MachineConfigPool)) *mcfgv1.MachineConfigPool {
 
 func controllerConfig(base, ext string) *mcfgv1.ControllerConfig {
 	return &mcfgv1.ControllerConfig{
-		ObjectMeta: metav1.ObjectMeta{Name: ControllerConfigName},
+		ObjectMeta: metav1.ObjectMeta{Name: mco.ControllerConfigName},
 		Spec: mcfgv1.ControllerConfigSpec{BaseOSContainerImage: base, BaseOSExtensionsContainerImage: ext,
 			Proxy: &configv1.ProxyStatus{}},
 	}
@@ -252,7 +254,7 @@ func cluster() []runtime.Object {
 
 func machineConfig(t testing.TB, pi *v1alpha1.PoolImage, image, ext, hash string) *mcfgv1.MachineConfig {
 	t.Helper()
-	mc, err := desiredMachineConfig(pi, pool(), testPromotion(image, ext, hash))
+	mc, err := facts.DesiredMachineConfig(pi, pool(), testPromotion(image, ext, hash))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,12 +263,12 @@ func machineConfig(t testing.TB, pi *v1alpha1.PoolImage, image, ext, hash string
 
 // testPromotion is the promotion of image with ext and hash in the tests: the base image is
 // the one of the release ext belongs to (baseV1 for extV1, baseV2 for extV2), the arch amd64.
-func testPromotion(image, ext, hash string) promotion {
+func testPromotion(image, ext, hash string) facts.Promotion {
 	base := baseV1
 	if ext == extV2 {
 		base = baseV2
 	}
-	return promotion{Image: image, Extensions: ext, Hash: hash, Base: base, Arch: "amd64"}
+	return facts.Promotion{Image: image, Extensions: ext, Hash: hash, Base: base, Arch: "amd64"}
 }
 
 // status builds an expected status: initialized conditions, observed generation 1, then f;

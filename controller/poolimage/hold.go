@@ -19,6 +19,8 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/mco"
 )
 
 // The hold (upgradeStrategy HoldPool). While the promoted image is built on an older base image
@@ -68,7 +70,7 @@ func (r *Reconciler) reconcileHold(ctx context.Context, pi *v1alpha1.PoolImage, 
 	case !stale && st.Hold != nil && pi.Spec.Strategy() == v1alpha1.UpgradeHoldPool && !pi.Spec.PromotionPaused():
 		mode, why = holdAwait, "its new image is promoted and rendered"
 		for _, p := range targets {
-			if msg, degraded := renderDegraded(p); degraded && r.pausedByUs(p, pi) {
+			if msg, degraded := mco.RenderDegraded(p); degraded && r.pausedByUs(p, pi) {
 				mode, why, warn = holdNone, fmt.Sprintf("the MCO cannot render MachineConfigPool %s (%s), so waiting for its rendering would never end", p.Name, msg), v1alpha1.ReasonRenderDegraded
 			}
 		}
@@ -128,7 +130,7 @@ func (r *Reconciler) applyHold(ctx context.Context, pi *v1alpha1.PoolImage, targ
 			admin = append(admin, p.Name)
 			continue
 		}
-		if mode == holdNone || (p.Name == MasterPool && ours) {
+		if mode == holdNone || (p.Name == mco.MasterPool && ours) {
 			if ours {
 				if err := r.unpausePool(ctx, p); err != nil {
 					return err
@@ -143,7 +145,7 @@ func (r *Reconciler) applyHold(ctx context.Context, pi *v1alpha1.PoolImage, targ
 			continue
 		}
 		switch {
-		case p.Name == MasterPool:
+		case p.Name == mco.MasterPool:
 			master = append(master, p.Name)
 		case ours:
 			if p.Annotations[layering.PausedForAnnotation] != base && mode == holdPause {
@@ -340,11 +342,11 @@ func (r *Reconciler) releasePools(ctx context.Context, pi *v1alpha1.PoolImage, p
 // holdTargets returns the pools that run pi's image: its pool, and the custom pools in which
 // pi's MachineConfig wins the MCO's merge (they select it and have no image of their own).
 func (r *Reconciler) holdTargets(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool) ([]*mcfgv1.MachineConfigPool, error) {
-	mc, err := r.MachineConfigLister.Get(MachineConfigName(pool.Name))
+	mc, err := r.MachineConfigLister.Get(facts.MachineConfigName(pool.Name))
 	if apierrors.IsNotFound(err) {
 		return []*mcfgv1.MachineConfigPool{pool}, nil
 	} else if err != nil {
-		return nil, fmt.Errorf("get MachineConfig %s: %w", MachineConfigName(pool.Name), err)
+		return nil, fmt.Errorf("get MachineConfig %s: %w", facts.MachineConfigName(pool.Name), err)
 	}
 	pools, err := r.PoolLister.List(labels.Everything())
 	if err != nil {
@@ -355,7 +357,7 @@ func (r *Reconciler) holdTargets(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineCon
 		return nil, fmt.Errorf("list MachineConfigs: %w", err)
 	}
 	out := []*mcfgv1.MachineConfigPool{pool}
-	for _, p := range reachedPools(&r.selectors, pool.Name, mc, pools, mcs) {
+	for _, p := range mco.ReachedPools(&r.selectors, pool.Name, mc, pools, mcs) {
 		if p.Name != pool.Name {
 			// A pool that runs pi's image: its pause state, its renders and its nodes matter.
 			if err := r.track(pi, mcfgv1.GroupVersion.WithKind("MachineConfigPool"), "", p.Name); err != nil {

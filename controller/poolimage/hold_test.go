@@ -16,7 +16,9 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/mco"
 )
 
 // poolPatch is the merge patch that pauses (with the controller's annotations for base) or
@@ -119,24 +121,24 @@ func TestHold(t *testing.T) {
 	}
 	upgradeRun := func(name string, created time.Time, state corev1.ConditionStatus, results ...string) *tektonv1.PipelineRun {
 		pr := run(t, pi, up, name, created, state, results...)
-		pr.Annotations[layering.TriggerAnnotation] = TriggerUpgrade
+		pr.Annotations[layering.TriggerAnnotation] = string(generator.TriggerUpgrade)
 		return pr
 	}
 	autoName := generator.AutoRetryRunName(poolName, hUp)
 	failedUp := &v1alpha1.BuildFailure{Reason: "Failed", Message: "Tasks Completed: 4", LogsCommand: fmt.Sprintf("tkn pipelinerun logs %s -n %s", nameUp, ns),
 		DashboardURL: fmt.Sprintf("%s/#/namespaces/%s/pipelineruns/%s", dashboard, ns, nameUp)}
 	master := func(p *mcfgv1.MachineConfigPool) {
-		p.Name = MasterPool
-		p.Spec.MachineConfigSelector = &metav1.LabelSelector{MatchLabels: map[string]string{RoleLabel: MasterPool}}
+		p.Name = mco.MasterPool
+		p.Spec.MachineConfigSelector = &metav1.LabelSelector{MatchLabels: map[string]string{mco.RoleLabel: mco.MasterPool}}
 		p.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"node-role.kubernetes.io/master": ""}}
 	}
-	masterPI := poolImage(func(p *v1alpha1.PoolImage) { p.Name = MasterPool; p.Spec.MachineConfigPool.Name = MasterPool })
+	masterPI := poolImage(func(p *v1alpha1.PoolImage) { p.Name = mco.MasterPool; p.Spec.MachineConfigPool.Name = mco.MasterPool })
 
 	table := TableTest{{
 		Name:                    "base change: the pool is paused and the image rebuilt on the new base",
 		Key:                     key(),
 		Objects:                 upgraded(pool(), status(pi, promoted), mcA),
-		WantCreates:             []runtime.Object{wantRun(t, pi, up, TriggerUpgrade, "")},
+		WantCreates:             []runtime.Object{wantRun(t, pi, up, generator.TriggerUpgrade, "")},
 		WantPatches:             []clientgotesting.PatchActionImpl{poolPatch(true, newBase)},
 		SkipNamespaceValidation: true, // pools are cluster-scoped
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
@@ -222,7 +224,7 @@ func TestHold(t *testing.T) {
 		Name:        "a pool an admin paused is left alone: no annotation, no patch, the build runs",
 		Key:         key(),
 		Objects:     upgraded(pool(func(p *mcfgv1.MachineConfigPool) { p.Spec.Paused = true }), status(pi, promoted), mcA),
-		WantCreates: []runtime.Object{wantRun(t, pi, up, TriggerUpgrade, "")},
+		WantCreates: []runtime.Object{wantRun(t, pi, up, generator.TriggerUpgrade, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: nameUp, InputsHash: hUp, Inputs: sumUp}
@@ -240,7 +242,7 @@ func TestHold(t *testing.T) {
 		Key:     key(),
 		Objects: upgraded(heldPool(newBase, "rendered-worker-1"), status(pi, building), mcA, upgradeRun("", since, corev1.ConditionFalse)),
 		WantCreates: []runtime.Object{func() runtime.Object {
-			pr := wantRun(t, pi, up, TriggerAutoRetry, "")
+			pr := wantRun(t, pi, up, generator.TriggerAutoRetry, "")
 			pr.Name = autoName
 			return pr
 		}()},
@@ -265,7 +267,7 @@ func TestHold(t *testing.T) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: autoName, InputsHash: hUp, Inputs: sumUp}
 		}), mcA, reportedRun(upgradeRun("", since, corev1.ConditionFalse), "failed"), func() *tektonv1.PipelineRun {
 			pr := run(t, pi, up, autoName, since.Add(5*time.Minute), corev1.ConditionFalse)
-			pr.Annotations[layering.TriggerAnnotation] = TriggerAutoRetry
+			pr.Annotations[layering.TriggerAnnotation] = string(generator.TriggerAutoRetry)
 			return pr
 		}()),
 		WantPatches:             []clientgotesting.PatchActionImpl{reportPatch(autoName, "failed"), poolPatch(false, "")},
@@ -355,7 +357,7 @@ func TestHold(t *testing.T) {
 		Key:           key(),
 		Objects:       upgraded(pool(), status(poolImage(follow), promoted), mcA),
 		OtherTestData: map[string]interface{}{"config": &config.Config{Generator: testCfg.Generator, DashboardURL: dashboard, DefaultPullSecret: "global-pull-secret", QuietPeriod: 15 * time.Second}},
-		WantCreates:   []runtime.Object{wantRun(t, poolImage(follow), up, TriggerUpgrade, "")},
+		WantCreates:   []runtime.Object{wantRun(t, poolImage(follow), up, generator.TriggerUpgrade, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(follow), func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: nameUp, InputsHash: hUp, Inputs: sumUp}
@@ -368,7 +370,7 @@ func TestHold(t *testing.T) {
 		Name:        "Follow: a base change never pauses the pool",
 		Key:         key(),
 		Objects:     upgraded(pool(), status(poolImage(follow), promoted), mcA),
-		WantCreates: []runtime.Object{wantRun(t, poolImage(follow), up, TriggerUpgrade, "")},
+		WantCreates: []runtime.Object{wantRun(t, poolImage(follow), up, generator.TriggerUpgrade, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(follow), func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: nameUp, InputsHash: hUp, Inputs: sumUp}
@@ -438,17 +440,17 @@ func TestHold(t *testing.T) {
 	}, {
 		// B5: a paused master stops the cluster upgrade (the MCO's operator does not sync it).
 		Name: "master is never paused",
-		Key:  ns + "/" + MasterPool,
+		Key:  ns + "/" + mco.MasterPool,
 		Objects: []runtime.Object{pool(master), controllerConfig(baseV2, extV2), secret("push", corev1.SecretTypeDockerConfigJson),
 			status(masterPI, promotedFor(t, masterPI)), machineConfigFor(t, masterPI, pool(master), imageA, extV1, hashOf(t, masterPI, inputs(baseV1, extV1)))},
 		WantCreates: []runtime.Object{func() runtime.Object {
-			pr := wantRun(t, masterPI, up, TriggerUpgrade, "")
-			pr.Name = generator.RunName(MasterPool, hashOf(t, masterPI, up))
+			pr := wantRun(t, masterPI, up, generator.TriggerUpgrade, "")
+			pr.Name = generator.RunName(mco.MasterPool, hashOf(t, masterPI, up))
 			return pr
 		}()},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(masterPI, func(st *v1alpha1.PoolImageStatus) {
 			promotedFor(t, masterPI)(st)
-			n := generator.RunName(MasterPool, hashOf(t, masterPI, up))
+			n := generator.RunName(mco.MasterPool, hashOf(t, masterPI, up))
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: n, InputsHash: hashOf(t, masterPI, up), Inputs: summaryOf(t, masterPI, up, "baseImage", "extensionsImage")}
 			st.MarkAwaitingBuild()
 			st.MarkBuilding(n)
@@ -456,7 +458,7 @@ func TestHold(t *testing.T) {
 			st.MarkMasterNotHeld()
 		}))},
 		WantEvents: []string{eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool master (trigger: upgrade, inputs %s; changed: baseImage, extensionsImage)",
-			generator.RunName(MasterPool, hashOf(t, masterPI, up)), hashOf(t, masterPI, up))},
+			generator.RunName(mco.MasterPool, hashOf(t, masterPI, up)), hashOf(t, masterPI, up))},
 	}, {
 		Name:    "revert while held: the MachineConfig is removed and the pool unpaused",
 		Key:     key(),
@@ -495,7 +497,7 @@ func promotedFor(t *testing.T, pi *v1alpha1.PoolImage) func(*v1alpha1.PoolImageS
 // machineConfigFor is the MachineConfig of pi promoting image to pool.
 func machineConfigFor(t *testing.T, pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool, image, ext, hash string) *mcfgv1.MachineConfig {
 	t.Helper()
-	mc, err := desiredMachineConfig(pi, pool, testPromotion(image, ext, hash))
+	mc, err := facts.DesiredMachineConfig(pi, pool, testPromotion(image, ext, hash))
 	if err != nil {
 		t.Fatal(err)
 	}

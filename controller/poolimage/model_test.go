@@ -39,6 +39,8 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
 // modelEvent is one step of a history: the world clock advances by Dt, then Kind happens. N,
@@ -206,15 +208,15 @@ func (w *modelWorld) newRun(actor modelActor, pr *tektonv1.PipelineRun) {
 		return
 	}
 	w.stats.runs++
-	if t.Trigger == TriggerPrebuild {
+	if t.Trigger == string(generator.TriggerPrebuild) {
 		w.stats.prebuilds++
 	}
 	// Invariant 2: no build of already-promoted inputs without a new retry token.
 	if pi != nil && t.Hash != "" {
 		mcHash := ""
-		if mc := w.mc(MachineConfigName(pi.Spec.MachineConfigPool.Name)); mc != nil &&
-			mc.Annotations[MachineConfigPoolImageNamespaceAnnotation] == pi.Namespace && mc.Annotations[MachineConfigPoolImageNameAnnotation] == pi.Name {
-			mcHash = mc.Annotations[MachineConfigInputsHashAnnotation]
+		if mc := w.mc(facts.MachineConfigName(pi.Spec.MachineConfigPool.Name)); mc != nil &&
+			mc.Annotations[layering.MachineConfigPoolImageNamespaceAnnotation] == pi.Namespace && mc.Annotations[layering.MachineConfigPoolImageNameAnnotation] == pi.Name {
+			mcHash = mc.Annotations[layering.MachineConfigInputsHashAnnotation]
 		}
 		if t.Hash == pi.Status.CurrentInputsHash || t.Hash == mcHash {
 			switch {
@@ -245,7 +247,7 @@ func (w *modelWorld) cancelled(actor modelActor, pr *tektonv1.PipelineRun) {
 	if actor == actorController {
 		w.stats.cancels++
 	}
-	if t == nil || actor != actorController || t.Trigger != TriggerPrebuild {
+	if t == nil || actor != actorController || t.Trigger != string(generator.TriggerPrebuild) {
 		return
 	}
 	ns, name, _ := strings.Cut(t.Owner, "/")
@@ -398,7 +400,7 @@ func (w *modelWorld) checkActiveBuilds() {
 			per["pool "+t.Pool] = c
 		}
 		run := pr.Name + " (for " + t.Owner + ")"
-		if t.Trigger == TriggerPrebuild {
+		if t.Trigger == string(generator.TriggerPrebuild) {
 			c.prebuilds = append(c.prebuilds, run)
 		} else {
 			c.builds = append(c.builds, run)
@@ -565,7 +567,7 @@ func (w *modelWorld) reaches(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigP
 	if err != nil {
 		return false
 	}
-	if mc := w.mc(MachineConfigName(pi.Spec.MachineConfigPool.Name)); mc != nil {
+	if mc := w.mc(facts.MachineConfigName(pi.Spec.MachineConfigPool.Name)); mc != nil {
 		return sel.Matches(labels.Set(mc.Labels))
 	}
 	own := w.pool(pi.Spec.MachineConfigPool.Name)
@@ -888,7 +890,7 @@ func (w *modelWorld) sabotage(n int, on string) {
 	defer func() { w.writer, w.owner = "", "" }()
 	pi := w.poolImage(modelNS, on)
 	runs := w.pipelineRuns()
-	copyRun := func(hash, trigger string) {
+	copyRun := func(hash string, trigger generator.Trigger) {
 		if len(runs) == 0 {
 			return
 		}
@@ -897,7 +899,7 @@ func (w *modelWorld) sabotage(n int, on string) {
 			Labels: copyMap(src.Labels), Annotations: copyMap(src.Annotations)}, Spec: *src.Spec.DeepCopy()}
 		cp.Spec.Status = ""
 		cp.Labels[layering.InputsHashLabel] = hash
-		cp.Annotations[layering.TriggerAnnotation] = trigger
+		cp.Annotations[layering.TriggerAnnotation] = string(trigger)
 		_, _ = w.create(actorController, cp, src.Namespace)
 	}
 	pausePool := func(owner string) {
@@ -912,11 +914,11 @@ func (w *modelWorld) sabotage(n int, on string) {
 	}
 	switch n {
 	case 1: // two active builds
-		copyRun("0000000000000000000000000000000000000001", TriggerSpec)
-		copyRun("0000000000000000000000000000000000000002", TriggerSpec)
+		copyRun("0000000000000000000000000000000000000001", generator.TriggerSpec)
+		copyRun("0000000000000000000000000000000000000002", generator.TriggerSpec)
 	case 2: // a rebuild of the promoted inputs
 		if pi != nil && pi.Status.CurrentInputsHash != "" {
-			copyRun(pi.Status.CurrentInputsHash, TriggerSpec)
+			copyRun(pi.Status.CurrentInputsHash, generator.TriggerSpec)
 		}
 	case 3: // a pause nobody ever reports: its paused-by names nobody
 		pausePool(modelNS + "/" + on)
@@ -933,7 +935,7 @@ func (w *modelWorld) sabotage(n int, on string) {
 		}
 	case 6: // an image nobody built
 		if pi != nil {
-			if mc := w.mc(MachineConfigName(pi.Spec.MachineConfigPool.Name)); mc != nil {
+			if mc := w.mc(facts.MachineConfigName(pi.Spec.MachineConfigPool.Name)); mc != nil {
 				next := mc.DeepCopy()
 				next.Spec.OSImageURL = modelPushRepos["worker"] + "@sha256:" + strings.Repeat("f", 64)
 				w.mustUpdate(actorController, next)
@@ -946,7 +948,7 @@ func (w *modelWorld) sabotage(n int, on string) {
 		w.offer()
 		rel := w.releases[len(w.releases)-1]
 		w.ctl.cand.reads[rel.Image] = &modelRead{Done: true, At: w.now()}
-		copyRun(w.worldInputsHash(pi, rel.Base, rel.Ext), TriggerPrebuild)
+		copyRun(w.worldInputsHash(pi, rel.Base, rel.Ext), generator.TriggerPrebuild)
 		if runs = w.pipelineRuns(); len(runs) > 0 {
 			last := runs[len(runs)-1]
 			w.runs[string(last.UID)].Release = rel.Version
@@ -966,7 +968,7 @@ func (w *modelWorld) sabotage(n int, on string) {
 	case 9: // promoting the image of a dashboard re-run of the promoted inputs
 		for i := len(runs) - 1; i >= 0; i-- {
 			if t := w.runs[string(runs[i].UID)]; t.RerunOfPromoted && t.Digest != "" && pi != nil {
-				if mc := w.mc(MachineConfigName(pi.Spec.MachineConfigPool.Name)); mc != nil {
+				if mc := w.mc(facts.MachineConfigName(pi.Spec.MachineConfigPool.Name)); mc != nil {
 					next := mc.DeepCopy()
 					repo, _ := splitImage(t.Image)
 					next.Spec.OSImageURL = repo + "@" + t.Digest

@@ -63,7 +63,9 @@ import (
 	poolimagereconciler "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/reconciler/layering/v1alpha1/poolimage"
 	listers "github.com/ocl-pipelines/ocl-pipelines/pkg/client/listers/layering/v1alpha1"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/mco"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/release"
 )
 
@@ -494,7 +496,7 @@ func newModelWorld(renameImmutable bool) *modelWorld {
 		releases: []modelRelease{modelReleaseN(0)}}
 	w.guard = &modelGuard{w: w}
 	r0 := w.releases[0]
-	w.mustCreate(actorMCO, &mcfgv1.ControllerConfig{ObjectMeta: metav1.ObjectMeta{Name: ControllerConfigName},
+	w.mustCreate(actorMCO, &mcfgv1.ControllerConfig{ObjectMeta: metav1.ObjectMeta{Name: mco.ControllerConfigName},
 		Spec: mcfgv1.ControllerConfigSpec{BaseOSContainerImage: r0.Base, BaseOSExtensionsContainerImage: r0.Ext, Proxy: &configv1.ProxyStatus{}}})
 	w.mustCreate(actorCVO, &configv1.ClusterVersion{ObjectMeta: metav1.ObjectMeta{Name: upgrade.ClusterVersionName},
 		Status: configv1.ClusterVersionStatus{Desired: configv1.Release{Version: r0.Version, Image: r0.Image}}})
@@ -561,7 +563,7 @@ func (w *modelWorld) mc(name string) *mcfgv1.MachineConfig {
 }
 
 func (w *modelWorld) cc() *mcfgv1.ControllerConfig {
-	o, _ := w.get(mkControllerConfig, "", ControllerConfigName).(*mcfgv1.ControllerConfig)
+	o, _ := w.get(mkControllerConfig, "", mco.ControllerConfigName).(*mcfgv1.ControllerConfig)
 	return o
 }
 
@@ -1453,7 +1455,7 @@ func (c *modelController) handle(k modelKind, old, obj runtime.Object) {
 		filtered(func(o runtime.Object) { byAnnotations(o, "", layering.PoolImageLabel) })
 	case mkMachineConfig:
 		filtered(func(o runtime.Object) {
-			byAnnotations(o, MachineConfigPoolImageNamespaceAnnotation, MachineConfigPoolImageNameAnnotation)
+			byAnnotations(o, layering.MachineConfigPoolImageNamespaceAnnotation, layering.MachineConfigPoolImageNameAnnotation)
 		})
 	case mkPool:
 		if old == nil && obj != nil {
@@ -2203,7 +2205,7 @@ func (w *modelWorld) worldInputsHash(pi *v1alpha1.PoolImage, base, ext string) s
 		in.DefaultPullSecret = w.cfg.DefaultPullSecret
 	}
 	in.DefaultEntitlementSecret = w.get(mkSecret, pi.Namespace, v1alpha1.DefaultEntitlementSecretName) != nil
-	if cm, ok := w.get(mkConfigMap, pi.Namespace, TrustedCAConfigMapName).(*corev1.ConfigMap); ok && strings.TrimSpace(cm.Data["ca-bundle.crt"]) != "" {
+	if cm, ok := w.get(mkConfigMap, pi.Namespace, facts.TrustedCAConfigMapName).(*corev1.ConfigMap); ok && strings.TrimSpace(cm.Data["ca-bundle.crt"]) != "" {
 		in.TrustedCA = &generator.TrustedCA{ConfigMapName: cm.Name, Key: "ca-bundle.crt",
 			SHA256: generator.ContentSHA256(map[string]string{"ca-bundle.crt": cm.Data["ca-bundle.crt"]})}
 	}
@@ -2314,10 +2316,10 @@ func (w *modelWorld) adminMC(pool string, n int) {
 
 // trustedCA writes the PoolImages' namespace's trusted-ca ConfigMap.
 func (w *modelWorld) trustedCA(n int) {
-	cur, _ := w.get(mkConfigMap, modelNS, TrustedCAConfigMapName).(*corev1.ConfigMap)
+	cur, _ := w.get(mkConfigMap, modelNS, facts.TrustedCAConfigMapName).(*corev1.ConfigMap)
 	if n == 0 {
 		if cur != nil {
-			_ = w.remove(actorAdmin, mkConfigMap, modelNS, TrustedCAConfigMapName)
+			_ = w.remove(actorAdmin, mkConfigMap, modelNS, facts.TrustedCAConfigMapName)
 		}
 		return
 	}
@@ -2325,7 +2327,7 @@ func (w *modelWorld) trustedCA(n int) {
 	if n < 3 {
 		data["ca-bundle.crt"] = fmt.Sprintf("-----BEGIN CERTIFICATE-----\nbW9kZWwtY2Et%d\n-----END CERTIFICATE-----\n", n)
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: TrustedCAConfigMapName, Namespace: modelNS,
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: facts.TrustedCAConfigMapName, Namespace: modelNS,
 		Labels: map[string]string{"config.openshift.io/inject-trusted-cabundle": "true"}}, Data: data}
 	if cur != nil {
 		next := cur.DeepCopy()

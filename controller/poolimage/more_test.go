@@ -21,8 +21,10 @@ import (
 	logtesting "knative.dev/pkg/logging/testing"
 	. "knative.dev/pkg/reconciler/testing"
 
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
@@ -45,11 +47,11 @@ func TestReconcileMore(t *testing.T) {
 	})
 	repos := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "repos", Namespace: ns}, Data: map[string]string{"a.repo": "[a]"},
 		BinaryData: map[string][]byte{"b.bin": {1}}}
-	ca := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: TrustedCAConfigMapName, Namespace: ns}, Data: map[string]string{"ca-bundle.crt": "PEM"}}
+	ca := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: facts.TrustedCAConfigMapName, Namespace: ns}, Data: map[string]string{"ca-bundle.crt": "PEM"}}
 	entIn := inputs(baseV1, extV1)
 	entIn.DefaultEntitlementSecret = true
-	entIn.YumReposSHA256 = configMapSHA256(repos)
-	entIn.TrustedCA = &generator.TrustedCA{ConfigMapName: TrustedCAConfigMapName, Key: "ca-bundle.crt", SHA256: generator.ContentSHA256(map[string]string{"ca-bundle.crt": "PEM"})}
+	entIn.YumReposSHA256 = facts.ConfigMapSHA256(repos)
+	entIn.TrustedCA = &generator.TrustedCA{ConfigMapName: facts.TrustedCAConfigMapName, Key: "ca-bundle.crt", SHA256: generator.ContentSHA256(map[string]string{"ca-bundle.crt": "PEM"})}
 	entHash := hashOf(t, ent, entIn)
 
 	defaults := poolImage()
@@ -65,7 +67,7 @@ func TestReconcileMore(t *testing.T) {
 	infraRun.Name = generator.RunName("infra", infraHash)
 	infraRun.UID = types.UID("uid-" + infraRun.Name)
 	infraImage := pushRepo + "@" + digestA
-	infraMC, err := desiredMachineConfig(infra, infraPool(), promotion{Image: infraImage, Extensions: extV1, Hash: infraHash, Base: baseV1, Arch: "arm64"})
+	infraMC, err := facts.DesiredMachineConfig(infra, infraPool(), facts.Promotion{Image: infraImage, Extensions: extV1, Hash: infraHash, Base: baseV1, Arch: "arm64"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ func TestReconcileMore(t *testing.T) {
 		Key:  key(),
 		Objects: objects(ent, secret("pull", corev1.SecretTypeDockerConfigJson), secret("key", corev1.SecretTypeOpaque),
 			secret("gpg", corev1.SecretTypeOpaque), secret("etc-pki-entitlement", corev1.SecretTypeOpaque), repos, ca),
-		WantCreates: []runtime.Object{wantRun(t, ent, entIn, TriggerSpec, "")},
+		WantCreates: []runtime.Object{wantRun(t, ent, entIn, generator.TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(ent, func(st *v1alpha1.PoolImageStatus) {
 			n := generator.RunName(poolName, entHash)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: n, InputsHash: entHash, Inputs: summaryOf(t, ent, entIn)}
@@ -93,7 +95,7 @@ func TestReconcileMore(t *testing.T) {
 		Name:        "the default pull secret of the controller's config is used when it exists",
 		Key:         key(),
 		Objects:     objects(defaults, secret("global-pull-secret", corev1.SecretTypeDockerConfigJson)),
-		WantCreates: []runtime.Object{wantRun(t, defaults, defIn, TriggerSpec, "")},
+		WantCreates: []runtime.Object{wantRun(t, defaults, defIn, generator.TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(defaults, func(st *v1alpha1.PoolImageStatus) {
 			n := generator.RunName(poolName, defHash)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: n, InputsHash: defHash, Inputs: summaryOf(t, defaults, defIn)}
@@ -158,7 +160,7 @@ func TestReconcileMore(t *testing.T) {
 			}
 			return false, nil, nil
 		}},
-		WantCreates: []runtime.Object{wantRun(t, pi, in, TriggerSpec, "")},
+		WantCreates: []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in), StartTime: &metav1.Time{Time: now}}
 			st.MarkAwaitingBuild()
@@ -175,7 +177,7 @@ func TestReconcileMore(t *testing.T) {
 			return false, nil, nil
 		}},
 		WantErr:     true,
-		WantCreates: []runtime.Object{wantRun(t, pi, in, TriggerSpec, "")},
+		WantCreates: []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			// The inputs were seen; the create is retried with the next reconcile.
 			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now)}
@@ -310,8 +312,8 @@ func TestLegacyHashAdopted(t *testing.T) {
 			t.Errorf("a build of inputs promoted under the old hash: %v", a)
 		}
 	}
-	mc, err := env.mco.MachineconfigurationV1().MachineConfigs().Get(context.Background(), MachineConfigName(poolName), metav1.GetOptions{})
-	if err != nil || mc.Annotations[MachineConfigInputsHashAnnotation] != h || mc.Spec.OSImageURL != image {
+	mc, err := env.mco.MachineconfigurationV1().MachineConfigs().Get(context.Background(), facts.MachineConfigName(poolName), metav1.GetOptions{})
+	if err != nil || mc.Annotations[layering.MachineConfigInputsHashAnnotation] != h || mc.Spec.OSImageURL != image {
 		t.Errorf("MachineConfig %+v (%v), want the same image under the new hash %s", mc, err, h)
 	}
 	got, err := env.layering.LayeringV1alpha1().PoolImages(ns).Get(context.Background(), piName, metav1.GetOptions{})
@@ -349,22 +351,22 @@ func TestSecondReconcileWritesNothing(t *testing.T) {
 
 func TestHelpers(t *testing.T) {
 	long := strings.Repeat("p", 250)
-	if n := MachineConfigName(long); len(n) > 253 || !strings.HasPrefix(n, "zz-ocl-1-") || n == MachineConfigName(long+"q") {
+	if n := facts.MachineConfigName(long); len(n) > 253 || !strings.HasPrefix(n, "zz-ocl-1-") || n == facts.MachineConfigName(long+"q") {
 		t.Errorf("MachineConfigName of a long pool = %q", n)
 	}
-	if MachineConfigName("worker") >= MachineConfigName("infra") {
+	if facts.MachineConfigName("worker") >= facts.MachineConfigName("infra") {
 		t.Error("the worker MachineConfig must sort before custom pools' ones")
 	}
 	if got := tail(strings.Repeat("x", 3000)); len(got) > maxMessageBytes+len("…") || !strings.HasPrefix(got, "…") {
 		t.Errorf("tail of a long line = %d bytes", len(got))
 	}
-	if _, err := machineConfigLabels(pool(func(p *mcfgv1.MachineConfigPool) {
+	if _, err := facts.MachineConfigLabels(pool(func(p *mcfgv1.MachineConfigPool) {
 		p.Spec.MachineConfigSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 			{Key: "a", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"x"}}, {Key: "b", Operator: metav1.LabelSelectorOpExists}}}
 	})); err != nil {
 		t.Errorf("NotIn + Exists selector: %v", err)
 	}
-	if _, err := machineConfigLabels(pool(func(p *mcfgv1.MachineConfigPool) {
+	if _, err := facts.MachineConfigLabels(pool(func(p *mcfgv1.MachineConfigPool) {
 		p.Spec.MachineConfigSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 			{Key: "a", Operator: metav1.LabelSelectorOpDoesNotExist}, {Key: "a", Operator: metav1.LabelSelectorOpExists}}}
 	})); err == nil || !strings.Contains(err.Error(), "give the selector matchLabels") {

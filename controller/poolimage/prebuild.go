@@ -18,9 +18,6 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
-// TriggerPrebuild is the trigger of a build for a release the cluster is about to upgrade to.
-const TriggerPrebuild = "prebuild"
-
 // UpgradeCandidates says which release the cluster is about to upgrade to; *upgrade.Candidates
 // is the controller's.
 type UpgradeCandidates interface {
@@ -97,7 +94,7 @@ func (r *Reconciler) prebuild(ctx context.Context, pi *v1alpha1.PoolImage, res *
 		}
 		name := generator.RetryRunName(pool, next.hash, token)
 		if run = findRun(runs, name); run == nil || !r.trusted(pi, run, next) {
-			if run, err = r.createRun(ctx, pi, next, name, TriggerPrebuild, token); err != nil {
+			if run, err = r.createRun(ctx, pi, next, name, generator.TriggerPrebuild, token); err != nil {
 				return err
 			}
 		}
@@ -121,7 +118,7 @@ func (r *Reconciler) prebuild(ctx context.Context, pi *v1alpha1.PoolImage, res *
 			r.EnqueueAfter(pi, wait)
 			return nil
 		}
-		if run, err = r.createRun(ctx, pi, next, generator.PrebuildRunName(pool, next.hash), TriggerPrebuild, ""); err != nil {
+		if run, err = r.createRun(ctx, pi, next, generator.PrebuildRunName(pool, next.hash), generator.TriggerPrebuild, ""); err != nil {
 			return err
 		}
 	}

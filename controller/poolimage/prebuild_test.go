@@ -48,7 +48,7 @@ func TestPrebuild(t *testing.T) {
 	sumUp := summaryOf(t, pi, up, "baseImage", "extensionsImage")
 	imageB := pushRepo + "@" + digestB
 	prebuildRun := func(p *v1alpha1.PoolImage, in generator.Inputs) *tektonv1.PipelineRun {
-		pr := wantRun(t, p, in, TriggerPrebuild, "")
+		pr := wantRun(t, p, in, generator.TriggerPrebuild, "")
 		pr.Name = generator.PrebuildRunName(p.Spec.MachineConfigPool.Name, hashOf(t, p, in))
 		pr.Annotations[layering.ReleaseAnnotation] = cand.Version
 		return pr
@@ -63,7 +63,7 @@ func TestPrebuild(t *testing.T) {
 	asPrebuild := func(pr *tektonv1.PipelineRun) *tektonv1.PipelineRun {
 		pr.Name = generator.PrebuildRunName(poolName, pr.Labels[layering.InputsHashLabel])
 		pr.UID = types.UID("uid-" + pr.Name)
-		pr.Annotations[layering.TriggerAnnotation] = TriggerPrebuild
+		pr.Annotations[layering.TriggerAnnotation] = string(generator.TriggerPrebuild)
 		pr.Annotations[layering.ReleaseAnnotation] = cand.Version
 		return pr
 	}
@@ -210,7 +210,7 @@ func TestPrebuild(t *testing.T) {
 			return pr
 		}()),
 		OtherTestData:           releases,
-		WantCreates:             []runtime.Object{wantRun(t, pi, up, TriggerUpgrade, "")},
+		WantCreates:             []runtime.Object{wantRun(t, pi, up, generator.TriggerUpgrade, "")},
 		WantPatches:             []clientgotesting.PatchActionImpl{poolPatch(true, baseV2)},
 		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
@@ -255,7 +255,7 @@ func TestPrebuild(t *testing.T) {
 		Key:           key(),
 		Objects:       objects(status(pi2, promoted), mcA, tagA, running),
 		OtherTestData: releases,
-		WantCreates:   []runtime.Object{wantRun(t, pi2, in, TriggerSpec, ""), prebuildRun(pi2, up)},
+		WantCreates:   []runtime.Object{wantRun(t, pi2, in, generator.TriggerSpec, ""), prebuildRun(pi2, up)},
 		WantPatches:   []clientgotesting.PatchActionImpl{cancelPatch(nameUp)},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi2, func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)

@@ -2,8 +2,6 @@ package poolimage
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -17,148 +15,30 @@ import (
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/mco"
 )
-
-// Annotations on the MachineConfig that promotes a PoolImage's image, naming the PoolImage.
-const (
-	// MachineConfigPoolImageNamespaceAnnotation is the PoolImage's namespace.
-	MachineConfigPoolImageNamespaceAnnotation = layering.GroupName + "/poolimage-namespace"
-	// MachineConfigPoolImageNameAnnotation is the PoolImage's name.
-	MachineConfigPoolImageNameAnnotation = layering.GroupName + "/poolimage-name"
-	// MachineConfigInputsHashAnnotation is the inputs hash of the promoted image.
-	MachineConfigInputsHashAnnotation = layering.GroupName + "/inputs-hash"
-	// MachineConfigBaseImageAnnotation is the base image the promoted image is built on.
-	MachineConfigBaseImageAnnotation = layering.GroupName + "/base-image"
-	// MachineConfigArchAnnotation is the architecture the promoted image is built for.
-	MachineConfigArchAnnotation = layering.GroupName + "/arch"
-)
-
-// MachineConfigName is the name of the MachineConfig that promotes a pool's image.
-//
-// The MCO merges a pool's MachineConfigs sorted by name, and the last one with a non-empty
-// osImageURL (and baseOSExtensionsContainerImage) wins (machine-config-operator
-// pkg/controller/common/helpers.go, MergeMachineConfigs: "osImageURL :=
-// GetDefaultBaseImageContainer(...); for _, cfg := range configs { if cfg.Spec.OSImageURL != "" {
-// osImageURL = cfg.Spec.OSImageURL } }" after sort.SliceStable by Name). From 4.15 the sort puts
-// the MachineConfigs labelled for the worker role first, then the others by name.
-//
-// "zz-" sorts after the MCO's templates and the usual "NN-" admin MachineConfigs. The ordering key
-// after it ("0" for worker, "1" for other pools) makes a custom pool's image win over the worker
-// image it inherits on 4.12–4.14 too, where the order is by name alone. Names over the 253
-// characters a name may have are shortened with a digest of the pool name.
-func MachineConfigName(pool string) string {
-	key := "1"
-	if pool == "worker" {
-		key = "0"
-	}
-	name := "zz-ocl-" + key + "-" + pool + "-os-image"
-	if len(name) <= 253 {
-		return name
-	}
-	sum := sha256.Sum256([]byte(pool))
-	return "zz-ocl-" + key + "-" + pool[:200] + "-" + hex.EncodeToString(sum[:])[:10] + "-os-image"
-}
-
-// machineConfigLabels returns labels that the pool's machineConfigSelector selects: its
-// matchLabels, and for each `In` expression the pool's own name when listed, else the first value.
-func machineConfigLabels(pool *mcfgv1.MachineConfigPool) (map[string]string, error) {
-	sel := pool.Spec.MachineConfigSelector
-	if sel == nil || (len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0) {
-		return nil, inputErrorf("MachineConfigPool %s has no spec.machineConfigSelector, so no MachineConfig can target it", pool.Name)
-	}
-	out := maps.Clone(sel.MatchLabels)
-	if out == nil {
-		out = map[string]string{}
-	}
-	for _, e := range sel.MatchExpressions {
-		switch e.Operator {
-		case metav1.LabelSelectorOpIn:
-			v := e.Values[0]
-			for _, c := range e.Values {
-				if c == pool.Name {
-					v = c
-				}
-			}
-			out[e.Key] = v
-		case metav1.LabelSelectorOpExists:
-			if _, ok := out[e.Key]; !ok {
-				out[e.Key] = ""
-			}
-		}
-	}
-	s, err := metav1.LabelSelectorAsSelector(sel)
-	if err != nil {
-		return nil, inputErrorf("MachineConfigPool %s has an invalid spec.machineConfigSelector: %v", pool.Name, err)
-	}
-	if !s.Matches(labels.Set(out)) {
-		return nil, inputErrorf("cannot label a MachineConfig so that MachineConfigPool %s's machineConfigSelector (%s) selects it: give the selector matchLabels", pool.Name, s)
-	}
-	return out, nil
-}
-
-// desiredMachineConfig is the MachineConfig that makes pool boot image.
-//
-// Only osImageURL and baseOSExtensionsContainerImage are set. The pool's extensions and
-// kernelType stay in its own MachineConfigs: when osImageURL is overridden, the machine-config
-// daemon rebases to it and then applies kernel arguments, kernelType and extensions on top of the
-// custom image from baseOSExtensionsContainerImage (machine-config-operator pkg/daemon/update.go;
-// the MCO's e2e suite covers extensions, realtime and 64k kernels on layered images). So the
-// generator does not bake them in, and this MachineConfig points the daemon at the extensions
-// image of the release the image was built on.
-//
-// Its annotations record what it promotes (the PoolImage, the inputs hash, the base image, the
-// architecture): the MachineConfig is the promotion, and the PoolImage's status is restored from
-// it when a status write from an outdated copy lost it (restorePromoted).
-func desiredMachineConfig(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool, p promotion) (*mcfgv1.MachineConfig, error) {
-	l, err := machineConfigLabels(pool)
-	if err != nil {
-		return nil, err
-	}
-	l["app.kubernetes.io/managed-by"] = layering.ManagedByValue
-	l[layering.PoolLabel] = generator.PoolLabelValue(pool.Name)
-	return &mcfgv1.MachineConfig{
-		TypeMeta: metav1.TypeMeta{APIVersion: mcfgv1.GroupVersion.String(), Kind: "MachineConfig"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:   MachineConfigName(pool.Name),
-			Labels: l,
-			Annotations: map[string]string{
-				MachineConfigPoolImageNamespaceAnnotation: pi.Namespace,
-				MachineConfigPoolImageNameAnnotation:      pi.Name,
-				MachineConfigInputsHashAnnotation:         p.Hash,
-				MachineConfigBaseImageAnnotation:          p.Base,
-				MachineConfigArchAnnotation:               p.Arch,
-			},
-		},
-		Spec: mcfgv1.MachineConfigSpec{OSImageURL: p.Image, BaseOSExtensionsContainerImage: p.Extensions},
-	}, nil
-}
-
-// promotion is what a MachineConfig promotes: the image, the extensions image the MCO installs
-// extensions from, and the image's inputs hash, base image and architecture.
-type promotion struct {
-	Image, Extensions, Hash, Base, Arch string
-}
 
 // promotionOf is the promotion of image, built from res's inputs.
-func promotionOf(res *resolved, image, extensions string) promotion {
+func promotionOf(res *resolved, image, extensions string) facts.Promotion {
 	arch := string(res.inputs.Arch)
 	if arch == "" {
 		arch = string(v1alpha1.ArchAMD64)
 	}
-	return promotion{Image: image, Extensions: extensions, Hash: res.hash, Base: res.inputs.BaseImage, Arch: arch}
+	return facts.Promotion{Image: image, Extensions: extensions, Hash: res.hash, Base: res.inputs.BaseImage, Arch: arch}
 }
 
 // ourMachineConfig returns pi's MachineConfig of its pool, nil when there is none or another's.
 func (r *Reconciler) ourMachineConfig(pi *v1alpha1.PoolImage) (*mcfgv1.MachineConfig, error) {
-	mc, err := r.MachineConfigLister.Get(MachineConfigName(pi.Spec.MachineConfigPool.Name))
+	mc, err := r.MachineConfigLister.Get(facts.MachineConfigName(pi.Spec.MachineConfigPool.Name))
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	} else if err != nil {
-		return nil, fmt.Errorf("get MachineConfig %s: %w", MachineConfigName(pi.Spec.MachineConfigPool.Name), err)
+		return nil, fmt.Errorf("get MachineConfig %s: %w", facts.MachineConfigName(pi.Spec.MachineConfigPool.Name), err)
 	}
 	if mc.Labels["app.kubernetes.io/managed-by"] != layering.ManagedByValue ||
-		mc.Annotations[MachineConfigPoolImageNamespaceAnnotation] != pi.Namespace || mc.Annotations[MachineConfigPoolImageNameAnnotation] != pi.Name {
+		mc.Annotations[layering.MachineConfigPoolImageNamespaceAnnotation] != pi.Namespace || mc.Annotations[layering.MachineConfigPoolImageNameAnnotation] != pi.Name {
 		return nil, nil
 	}
 	return mc, nil
@@ -176,7 +56,7 @@ func (r *Reconciler) restorePromoted(pi *v1alpha1.PoolImage, res *resolved) erro
 	}
 	st := &pi.Status
 	a := mc.Annotations
-	hash, base := a[MachineConfigInputsHashAnnotation], a[MachineConfigBaseImageAnnotation]
+	hash, base := a[layering.MachineConfigInputsHashAnnotation], a[layering.MachineConfigBaseImageAnnotation]
 	if hash == "" || base == "" || mc.Spec.OSImageURL == "" {
 		return nil
 	}
@@ -186,7 +66,7 @@ func (r *Reconciler) restorePromoted(pi *v1alpha1.PoolImage, res *resolved) erro
 		return nil
 	}
 	st.CurrentImage, st.CurrentInputsHash = mc.Spec.OSImageURL, hash
-	st.CurrentInputs = &v1alpha1.BuildInputs{BaseImage: base, ExtensionsImage: mc.Spec.BaseOSExtensionsContainerImage, Arch: a[MachineConfigArchAnnotation]}
+	st.CurrentInputs = &v1alpha1.BuildInputs{BaseImage: base, ExtensionsImage: mc.Spec.BaseOSExtensionsContainerImage, Arch: a[layering.MachineConfigArchAnnotation]}
 	if hash == res.hash {
 		st.CurrentInputs = res.sum.DeepCopy()
 		st.CurrentInputs.Changed = nil
@@ -197,10 +77,10 @@ func (r *Reconciler) restorePromoted(pi *v1alpha1.PoolImage, res *resolved) erro
 // ensureMachineConfig creates or updates the pool's MachineConfig so that it promotes image. It
 // reports whether it changed the image the MachineConfig carries. A MachineConfig of that name not managed by ocl-pipelines is
 // left alone and reported.
-func (r *Reconciler) ensureMachineConfig(ctx context.Context, pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool, p promotion) (bool, error) {
-	want, err := desiredMachineConfig(pi, pool, p)
+func (r *Reconciler) ensureMachineConfig(ctx context.Context, pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool, p facts.Promotion) (bool, error) {
+	want, err := facts.DesiredMachineConfig(pi, pool, p)
 	if err != nil {
-		return false, err
+		return false, asInput(err)
 	}
 	have, err := r.MachineConfigLister.Get(want.Name)
 	if apierrors.IsNotFound(err) {
@@ -241,7 +121,7 @@ func (r *Reconciler) ensureMachineConfig(ctx context.Context, pi *v1alpha1.PoolI
 // pool back to the release's image. A MachineConfig another PoolImage (one that claimed the pool
 // first) or an admin made is left alone. It reports whether it deleted one.
 func (r *Reconciler) deleteMachineConfig(ctx context.Context, pi *v1alpha1.PoolImage) (bool, error) {
-	name := MachineConfigName(pi.Spec.MachineConfigPool.Name)
+	name := facts.MachineConfigName(pi.Spec.MachineConfigPool.Name)
 	have, err := r.MachineConfigLister.Get(name)
 	if apierrors.IsNotFound(err) {
 		return false, nil
@@ -249,8 +129,8 @@ func (r *Reconciler) deleteMachineConfig(ctx context.Context, pi *v1alpha1.PoolI
 		return false, fmt.Errorf("get MachineConfig %s: %w", name, err)
 	}
 	if have.Labels["app.kubernetes.io/managed-by"] != layering.ManagedByValue ||
-		have.Annotations[MachineConfigPoolImageNamespaceAnnotation] != pi.Namespace ||
-		have.Annotations[MachineConfigPoolImageNameAnnotation] != pi.Name {
+		have.Annotations[layering.MachineConfigPoolImageNamespaceAnnotation] != pi.Namespace ||
+		have.Annotations[layering.MachineConfigPoolImageNameAnnotation] != pi.Name {
 		return false, nil
 	}
 	err = r.MCOClient.MachineconfigurationV1().MachineConfigs().Delete(ctx, name, metav1.DeleteOptions{})
@@ -287,7 +167,8 @@ func (r *Reconciler) promote(ctx context.Context, pi *v1alpha1.PoolImage, res *r
 	if st.CurrentInputs != nil && res.hash == st.CurrentInputsHash && st.CurrentInputs.BaseImage != "" {
 		p.Base = st.CurrentInputs.BaseImage
 	}
-	want, err := desiredMachineConfig(pi, res.pool, p)
+	want, err := facts.DesiredMachineConfig(pi, res.pool, p)
+	err = asInput(err)
 	if err == nil {
 		err = r.checkReach(pi, res, want)
 	}
@@ -312,7 +193,7 @@ func (r *Reconciler) promote(ctx context.Context, pi *v1alpha1.PoolImage, res *r
 	st.MarkPromoted(image)
 	if wrote {
 		r.event(ctx, pi, corev1.EventTypeNormal, v1alpha1.ReasonPromoted, "MachineConfig %s sets osImageURL of MachineConfigPool %s to %s",
-			MachineConfigName(res.pool.Name), res.pool.Name, image)
+			facts.MachineConfigName(res.pool.Name), res.pool.Name, image)
 	}
 	r.markRendered(pi, res.pool, image)
 	return r.ensureTag(ctx, pi, res, image)
@@ -358,7 +239,7 @@ func (r *Reconciler) reportReach(ctx context.Context, pi *v1alpha1.PoolImage) er
 	} else if err != nil {
 		return fmt.Errorf("get MachineConfigPool %s: %w", pi.Spec.MachineConfigPool.Name, err)
 	}
-	arch := mc.Annotations[MachineConfigArchAnnotation]
+	arch := mc.Annotations[layering.MachineConfigArchAnnotation]
 	if arch == "" && st.CurrentInputs != nil {
 		arch = st.CurrentInputs.Arch
 	}
@@ -393,13 +274,13 @@ func (r *Reconciler) checkReachArch(target *mcfgv1.MachineConfigPool, arch strin
 		arch = string(v1alpha1.ArchAMD64)
 	}
 	var problems []string
-	for _, p := range reachedPools(&r.selectors, target.Name, mc, pools, mcs) {
+	for _, p := range mco.ReachedPools(&r.selectors, target.Name, mc, pools, mcs) {
 		if s := p.Spec.OSImageStream.Name; s != "" {
 			problems = append(problems, fmt.Sprintf("MachineConfigPool %s takes its OS image from the OS image stream %s (spec.osImageStream), and the MCO refuses a MachineConfig osImageURL for such a pool (\"cannot override MachineConfig osImageURL and set MachineConfigPool spec.osImageStream.name simultaneously\"): remove spec.osImageStream from the pool to layer it, or %s",
 				p.Name, s, customPoolAdvice(p, target)))
 			continue
 		}
-		for _, n := range nodesOf(&r.selectors, p, nodes, pools) {
+		for _, n := range mco.NodesOf(&r.selectors, p, nodes, pools) {
 			if a := n.Labels[corev1.LabelArchStable]; a != "" && a != arch {
 				if p.Name == target.Name {
 					problems = append(problems, fmt.Sprintf("MachineConfigPool %s has %s nodes (%s): the %s image cannot boot them; %s",
@@ -433,12 +314,12 @@ func customPoolAdvice(p, target *mcfgv1.MachineConfigPool) string {
 // another osImageURL. A pool the MCO does not render (no configuration at all) keeps True.
 func (r *Reconciler) markRendered(pi *v1alpha1.PoolImage, pool *mcfgv1.MachineConfigPool, image string) {
 	st := &pi.Status
-	if msg, ok := renderDegraded(pool); ok {
+	if msg, ok := mco.RenderDegraded(pool); ok {
 		st.MarkRenderDegraded(pool.Name, msg)
 		return
 	}
 	if mcs, err := r.MachineConfigLister.List(labels.Everything()); err == nil {
-		if winner, from := effectiveOSImage(pool, mcs, ""); from != "" && from != MachineConfigName(pool.Name) && winner != image {
+		if winner, from := mco.EffectiveOSImage(pool, mcs, ""); from != "" && from != facts.MachineConfigName(pool.Name) && winner != image {
 			st.MarkOverridden(pool.Name, from, winner)
 			return
 		}

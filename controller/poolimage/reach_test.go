@@ -14,6 +14,7 @@ import (
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
@@ -38,7 +39,7 @@ func TestReachedPools(t *testing.T) {
 			StartTime: &metav1.Time{Time: now.Add(-10 * time.Minute)}, CompletionTime: &metav1.Time{Time: now.Add(-5 * time.Minute)}}
 		st.MarkBuildSucceeded(image)
 	}
-	refused := fmt.Sprintf("MachineConfigPool infra has arm64 nodes (infra-0) and also selects MachineConfig %s, which would boot them on this amd64 image: create a PoolImage for MachineConfigPool infra (its own image, for its architecture): its MachineConfig then wins the merge for that pool, and this one can be promoted to worker", MachineConfigName(poolName))
+	refused := fmt.Sprintf("MachineConfigPool infra has arm64 nodes (infra-0) and also selects MachineConfig %s, which would boot them on this amd64 image: create a PoolImage for MachineConfigPool infra (its own image, for its architecture): its MachineConfig then wins the merge for that pool, and this one can be promoted to worker", facts.MachineConfigName(poolName))
 
 	up := inputs(baseV2, extV2)
 	hUp := hashOf(t, pi, up)
@@ -83,7 +84,7 @@ func TestReachedPools(t *testing.T) {
 		}))},
 		WantEvents: []string{
 			eventf(corev1.EventTypeNormal, "BuildSucceeded", "PipelineRun %s built and verified %s", name, image),
-			eventf(corev1.EventTypeNormal, "Promoted", "MachineConfig %s sets osImageURL of MachineConfigPool worker to %s", MachineConfigName(poolName), image),
+			eventf(corev1.EventTypeNormal, "Promoted", "MachineConfig %s sets osImageURL of MachineConfigPool worker to %s", facts.MachineConfigName(poolName), image),
 		},
 	}, {
 		// The arm64 node keeps the worker label but belongs to infra (the MCO's assignment):
@@ -92,7 +93,7 @@ func TestReachedPools(t *testing.T) {
 		Key:  key(),
 		Objects: []runtime.Object{status(pi, promoted), pool(), infraPool(), controllerConfig(baseV2, extV2), node("worker-0", "amd64"),
 			infraNode("amd64"), secret("push", corev1.SecretTypeDockerConfigJson), mcA},
-		WantCreates:             []runtime.Object{wantRun(t, pi, up, TriggerUpgrade, "")},
+		WantCreates:             []runtime.Object{wantRun(t, pi, up, generator.TriggerUpgrade, "")},
 		WantPatches:             []clientgotesting.PatchActionImpl{namedPoolPatch(poolName, true, newBase), namedPoolPatch("infra", true, newBase)},
 		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {

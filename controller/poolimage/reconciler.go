@@ -28,6 +28,9 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/uninstall"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/mco"
 )
 
 // SecretReader gives the Secrets of one namespace; *secrets.Set is the controller's.
@@ -101,7 +104,7 @@ type Reconciler struct {
 	reported   map[string]bool
 
 	// selectors memoizes the pools' parsed selectors (mco.go).
-	selectors selectorMemo
+	selectors mco.Selectors
 }
 
 // HoldGuard is what the reconciler needs of uninstall.Guard.
@@ -193,7 +196,7 @@ func failedForGood(pi *v1alpha1.PoolImage, res *resolved, runs []*tektonv1.Pipel
 		return false
 	}
 	pr := findRun(runs, b.PipelineRun)
-	return pr == nil || trigger(pr) != TriggerUpgrade || cancelled(pr)
+	return pr == nil || trigger(pr) != generator.TriggerUpgrade || cancelled(pr)
 }
 
 // inputFailure turns an inputError into a False condition and a Warning event (no requeue: a
@@ -224,12 +227,12 @@ func (r *Reconciler) inputFailure(ctx context.Context, pi *v1alpha1.PoolImage, e
 // the MCO's merge of its other MachineConfigs gives (the release's image, or the image of
 // another pool whose MachineConfigs it also selects), and the event and condition say which.
 func (r *Reconciler) revert(ctx context.Context, pi *v1alpha1.PoolImage) pkgreconciler.Event {
-	name := MachineConfigName(pi.Spec.MachineConfigPool.Name)
+	name := facts.MachineConfigName(pi.Spec.MachineConfigPool.Name)
 	after := "the release's image"
 	pool, err := r.PoolLister.Get(pi.Spec.MachineConfigPool.Name)
 	if err == nil {
 		if mcs, lerr := r.MachineConfigLister.List(labels.Everything()); lerr == nil {
-			after = imageAfterRemoval(pool, name, mcs)
+			after = mco.ImageAfterRemoval(pool, name, mcs)
 		}
 	}
 	deleted, err := r.deleteMachineConfig(ctx, pi)

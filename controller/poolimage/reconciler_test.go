@@ -209,7 +209,7 @@ func TestReconcile(t *testing.T) {
 		Name:        "new inputs: one deterministic PipelineRun",
 		Key:         key(),
 		Objects:     objects(pi),
-		WantCreates: []runtime.Object{wantRun(t, pi, in, TriggerSpec, "")},
+		WantCreates: []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
 			st.MarkAwaitingBuild()
@@ -229,7 +229,7 @@ func TestReconcile(t *testing.T) {
 			}
 			return false, nil, nil
 		}},
-		WantCreates: []runtime.Object{wantRun(t, pi, in, TriggerSpec, "")},
+		WantCreates: []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
 		WantStatusUpdates: func() []clientgotesting.UpdateActionImpl {
 			u := statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 				st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
@@ -266,7 +266,7 @@ func TestReconcile(t *testing.T) {
 			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now.Add(-20 * time.Second))}
 		})),
 		OtherTestData: map[string]interface{}{"config": quiet},
-		WantCreates:   []runtime.Object{wantRun(t, pi, in, TriggerSpec, "")},
+		WantCreates:   []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
 			st.MarkAwaitingBuild()
@@ -310,7 +310,7 @@ func TestReconcile(t *testing.T) {
 		Name:        "newer inputs supersede the active run",
 		Key:         key(),
 		Objects:     objects(pi2, run(t, pi, in, "", now.Add(-time.Minute), corev1.ConditionUnknown)),
-		WantCreates: []runtime.Object{wantRun(t, pi2, in, TriggerSpec, "")},
+		WantCreates: []runtime.Object{wantRun(t, pi2, in, generator.TriggerSpec, "")},
 		WantPatches: []clientgotesting.PatchActionImpl{cancelPatch(name)},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi2, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name2, InputsHash: h2, Inputs: summaryOf(t, pi2, in)}
@@ -441,7 +441,7 @@ func TestReconcile(t *testing.T) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum, Failure: failure}
 			st.MarkBuildFailed(failure)
 		}), failedRun),
-		WantCreates: []runtime.Object{wantRun(t, poolImage(withRetry), in, TriggerRetry, retryToken)},
+		WantCreates: []runtime.Object{wantRun(t, poolImage(withRetry), in, generator.TriggerRetry, retryToken)},
 		WantPatches: []clientgotesting.PatchActionImpl{retryRecordPatch(retryToken)},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(withRetry), func(st *v1alpha1.PoolImageStatus) {
 			n := generator.RetryRunName(poolName, h, retryToken)
@@ -606,7 +606,7 @@ func taskRunNamed(tr *tektonv1.TaskRun, name string) *tektonv1.TaskRun {
 func failedRunFor(t *testing.T, pi *v1alpha1.PoolImage, in generator.Inputs, tmpl *tektonv1.PipelineRun) *tektonv1.PipelineRun {
 	pr := tmpl.DeepCopy()
 	h := hashOf(t, pi, in)
-	fresh := wantRun(t, pi, in, TriggerSpec, "")
+	fresh := wantRun(t, pi, in, generator.TriggerSpec, "")
 	pr.Name, pr.UID, pr.Labels, pr.Annotations, pr.Spec = fresh.Name, types.UID("uid-"+fresh.Name), fresh.Labels, fresh.Annotations, fresh.Spec
 	pr.Labels[layering.InputsHashLabel] = h
 	for i := range pr.Status.ChildReferences {

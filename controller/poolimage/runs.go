@@ -155,10 +155,10 @@ func runImage(pi *v1alpha1.PoolImage, pr *tektonv1.PipelineRun) (string, error) 
 // trigger, the retry token when set and res's annotations. An existing run of that name (a
 // restart, a stale cache) is returned instead of a duplicate when it builds these inputs with
 // the spec the controller renders; otherwise the name is taken and the admin is told.
-func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res *resolved, name, trigger, token string) (*tektonv1.PipelineRun, error) {
+func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res *resolved, name string, trigger generator.Trigger, token string) (*tektonv1.PipelineRun, error) {
 	pr := res.run.DeepCopy()
 	pr.Name = name
-	pr.Annotations[layering.TriggerAnnotation] = trigger
+	pr.Annotations[layering.TriggerAnnotation] = string(trigger)
 	if token != "" {
 		pr.Annotations[layering.RetryAnnotation] = token
 	}
@@ -172,7 +172,7 @@ func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res 
 	}
 	// At most one build (and one prebuild) of the pool is active, also when the cache has not
 	// seen a run this controller made moments ago: ask the API server for the pool's runs.
-	if err := r.cancelLive(ctx, pi, name, trigger == TriggerPrebuild, res.hash); err != nil {
+	if err := r.cancelLive(ctx, pi, name, trigger == generator.TriggerPrebuild, res.hash); err != nil {
 		return nil, err
 	}
 	created, err := r.PipelineClient.TektonV1().PipelineRuns(pi.Namespace).Create(ctx, pr, metav1.CreateOptions{})
@@ -191,7 +191,7 @@ func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res 
 	}
 	r.event(ctx, pi, corev1.EventTypeNormal, v1alpha1.ReasonBuildStarted, "PipelineRun %s builds the image of MachineConfigPool %s (trigger: %s, inputs %s; changed: %s)",
 		created.Name, pi.Spec.MachineConfigPool.Name, trigger, res.hash, changedList(res.sum))
-	r.Metrics.BuildStarted(ctx, pi, trigger)
+	r.Metrics.BuildStarted(ctx, pi, string(trigger))
 	return trimmed(created), nil
 }
 
@@ -260,11 +260,13 @@ func ownRuns(pi *v1alpha1.PoolImage, runs []*tektonv1.PipelineRun) []*tektonv1.P
 
 // isPrebuild reports whether a run builds for the release the cluster is about to upgrade to.
 func isPrebuild(pr *tektonv1.PipelineRun) bool {
-	return pr.Annotations[layering.TriggerAnnotation] == TriggerPrebuild
+	return trigger(pr) == generator.TriggerPrebuild
 }
 
 // trigger is why a run was started.
-func trigger(pr *tektonv1.PipelineRun) string { return pr.Annotations[layering.TriggerAnnotation] }
+func trigger(pr *tektonv1.PipelineRun) generator.Trigger {
+	return generator.Trigger(pr.Annotations[layering.TriggerAnnotation])
+}
 
 // cancelled reports whether a finished run ended because it was cancelled.
 func cancelled(pr *tektonv1.PipelineRun) bool {

@@ -45,11 +45,35 @@ type Inputs struct {
 	// DefaultPullSecret names the Secret that pulls the base image when
 	// spec.baseImagePullSecret is unset (the controller's copy of the global pull secret).
 	DefaultPullSecret string
-	// Trigger says why the build starts (spec, upgrade, retry, prebuild). It is recorded in an
-	// annotation and is not a build input.
-	Trigger string
+	// Trigger says why the build starts. It is recorded in an annotation and is not a build
+	// input; empty records none.
+	Trigger Trigger
 	// Config is the platform team's defaults.
 	Config Config
+}
+
+// Trigger says why a build starts; the run's trigger annotation (layering.TriggerAnnotation)
+// records it.
+type Trigger string
+
+// The triggers of the builds the controller starts.
+const (
+	// TriggerSpec is a build of new inputs: a new PoolImage, or a change of its spec or of what
+	// it depends on.
+	TriggerSpec Trigger = "spec"
+	// TriggerUpgrade is a rebuild on the new base image of a release the cluster upgraded to.
+	TriggerUpgrade Trigger = "upgrade"
+	// TriggerRetry is a re-run of the same inputs, asked for with the retry annotation.
+	TriggerRetry Trigger = "retry"
+	// TriggerAutoRetry is the one automatic retry of a failed rebuild on a new base image.
+	TriggerAutoRetry Trigger = "auto-retry"
+	// TriggerPrebuild is a build for a release the cluster is about to upgrade to.
+	TriggerPrebuild Trigger = "prebuild"
+)
+
+// Triggers returns every trigger, for validation and help texts.
+func Triggers() []Trigger {
+	return []Trigger{TriggerSpec, TriggerUpgrade, TriggerRetry, TriggerAutoRetry, TriggerPrebuild}
 }
 
 // TrustedCA is a ConfigMap, in the PoolImage's namespace, holding a PEM trust bundle.
@@ -167,7 +191,7 @@ func newPlan(pi *v1alpha1.PoolImage, in Inputs) (*plan, error) {
 		Pool:      spec.MachineConfigPool.Name,
 		namespace: pi.Namespace,
 		poolImage: pi.Name,
-		trigger:   in.Trigger,
+		trigger:   string(in.Trigger),
 		cfg:       cfg,
 		opts:      spec.Pipeline,
 	}

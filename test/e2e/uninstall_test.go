@@ -18,6 +18,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/poolimage"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/uninstall"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
 )
 
 // TestUninstall: deleting the release (kubectl delete -f release.yaml, as a user uninstalls)
@@ -68,7 +69,7 @@ func TestUninstall(t *testing.T) {
 	// 2. A pool held for a cluster upgrade while its rebuild runs.
 	ns := "e2e-uninstall"
 	image := promotedWorker(t, ns, "FROM configs AS final\nRUN sleep 60 && echo kept > /etc/kept && ostree container commit\n", "/os/uninstall:latest")
-	mcName := poolimage.MachineConfigName("worker")
+	mcName := facts.MachineConfigName("worker")
 	t.Cleanup(func() {
 		// What docs/install.md tells an admin who wants the release's image back.
 		_ = clients.mco.MachineconfigurationV1().MachineConfigs().Delete(context.Background(), mcName, metav1.DeleteOptions{})

@@ -57,3 +57,17 @@ const (
 	// ManagedByValue is the value of app.kubernetes.io/managed-by on objects this project creates.
 	ManagedByValue = "ocl-pipelines"
 )
+
+// Annotations on the MachineConfig that promotes a PoolImage's image, naming the PoolImage.
+const (
+	// MachineConfigPoolImageNamespaceAnnotation is the PoolImage's namespace.
+	MachineConfigPoolImageNamespaceAnnotation = GroupName + "/poolimage-namespace"
+	// MachineConfigPoolImageNameAnnotation is the PoolImage's name.
+	MachineConfigPoolImageNameAnnotation = GroupName + "/poolimage-name"
+	// MachineConfigInputsHashAnnotation is the inputs hash of the promoted image.
+	MachineConfigInputsHashAnnotation = GroupName + "/inputs-hash"
+	// MachineConfigBaseImageAnnotation is the base image the promoted image is built on.
+	MachineConfigBaseImageAnnotation = GroupName + "/base-image"
+	// MachineConfigArchAnnotation is the architecture the promoted image is built for.
+	MachineConfigArchAnnotation = GroupName + "/arch"
+)

@@ -1,4 +1,4 @@
-package poolimage
+package mco
 
 import (
 	"fmt"
@@ -9,11 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-)
 
-// What the MCO does with MachineConfigs and nodes, read from its code
-// (openshift/machine-config-operator, main of 2026-08), so that the controller checks, holds and
-// reports exactly the pools its MachineConfig reaches, and says what a pool will really run.
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
+)
 
 // Well-known names of the MCO.
 const (
@@ -22,6 +20,8 @@ const (
 	// GeneratedByControllerVersionAnnotation marks the MCO's own MachineConfigs (rendered
 	// configs, templates); from 4.21 the merge skips their osImageURL.
 	GeneratedByControllerVersionAnnotation = "machineconfiguration.openshift.io/generated-by-controller-version"
+	// ControllerConfigName is the name of the MCO's cluster-wide ControllerConfig.
+	ControllerConfigName = "machine-config-controller"
 	// MasterPool and WorkerPool are the MCO's two built-in pools.
 	MasterPool = "master"
 	WorkerPool = "worker"
@@ -40,10 +40,10 @@ func mcSelector(pool *mcfgv1.MachineConfigPool) labels.Selector {
 	return s
 }
 
-// poolMachineConfigs returns the MachineConfigs pool selects, in the order the MCO merges them
+// PoolMachineConfigs returns the MachineConfigs pool selects, in the order the MCO merges them
 // (pkg/controller/common/helpers.go, MergeMachineConfigs: those labelled for the worker role
 // first, then the others, each sorted by name).
-func poolMachineConfigs(pool *mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig) []*mcfgv1.MachineConfig {
+func PoolMachineConfigs(pool *mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig) []*mcfgv1.MachineConfig {
 	var worker, other []*mcfgv1.MachineConfig
 	sel := mcSelector(pool) // parsed once: a cluster has hundreds of MachineConfigs
 	if sel == nil {
@@ -67,14 +67,14 @@ func poolMachineConfigs(pool *mcfgv1.MachineConfigPool, all []*mcfgv1.MachineCon
 	return append(worker, other...)
 }
 
-// effectiveOSImage returns the osImageURL the MCO renders for pool from the MachineConfigs it
+// EffectiveOSImage returns the osImageURL the MCO renders for pool from the MachineConfigs it
 // selects: the last non-empty osImageURL in merge order, skipping the MCO's own MachineConfigs
 // (annotated generated-by-controller-version), else the release's base image (the
 // ControllerConfig's baseOSContainerImage, pkg/controller/common GetDefaultBaseImageContainer).
 // from names the MachineConfig that sets it ("" for the release's image).
-func effectiveOSImage(pool *mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig, releaseImage string) (image, from string) {
+func EffectiveOSImage(pool *mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig, releaseImage string) (image, from string) {
 	image = releaseImage
-	for _, mc := range poolMachineConfigs(pool, all) {
+	for _, mc := range PoolMachineConfigs(pool, all) {
 		if _, ok := mc.Annotations[GeneratedByControllerVersionAnnotation]; ok {
 			continue
 		}
@@ -91,12 +91,12 @@ type poolSelector struct {
 	sel  labels.Selector
 }
 
-// selectorMemo remembers pools' parsed selectors, by the pool object the informer cache holds
+// Selectors remembers pools' parsed selectors, by the pool object the informer cache holds
 // (a changed pool is a new object): parsing them (label keys and values are validated by
 // regular expressions) was most of a reconcile's CPU with a few hundred pools, as every
 // reconcile weighs every pool the way the MCO merges. The zero value is ready; a nil one parses
 // every time.
-type selectorMemo struct {
+type Selectors struct {
 	mu sync.Mutex
 	m  map[selectorKey]labels.Selector
 }
@@ -108,7 +108,7 @@ type selectorKey struct {
 
 // get returns pool's parsed nodeSelector (node) or machineConfigSelector; nil (it matches
 // nothing) when unset, empty or invalid.
-func (s *selectorMemo) get(pool *mcfgv1.MachineConfigPool, node bool) labels.Selector {
+func (s *Selectors) get(pool *mcfgv1.MachineConfigPool, node bool) labels.Selector {
 	ls := pool.Spec.MachineConfigSelector
 	if node {
 		ls = pool.Spec.NodeSelector
@@ -142,7 +142,7 @@ func (s *selectorMemo) get(pool *mcfgv1.MachineConfigPool, node bool) labels.Sel
 
 // nodeSelectors parses the pools' nodeSelectors (through memo). Pools with an empty or invalid
 // nodeSelector match no node.
-func nodeSelectors(memo *selectorMemo, pools []*mcfgv1.MachineConfigPool) []poolSelector {
+func nodeSelectors(memo *Selectors, pools []*mcfgv1.MachineConfigPool) []poolSelector {
 	out := make([]poolSelector, 0, len(pools))
 	for _, p := range pools {
 		out = append(out, poolSelector{pool: p, sel: memo.get(p, true)})
@@ -182,9 +182,9 @@ func primaryPool(node *corev1.Node, pools []poolSelector) *mcfgv1.MachineConfigP
 	return worker
 }
 
-// nodesOf returns the nodes the MCO manages in pool (their primary pool), of nodes. Only nodes
+// NodesOf returns the nodes the MCO manages in pool (their primary pool), of nodes. Only nodes
 // that pool's nodeSelector matches can be, so the others are not weighed against every pool.
-func nodesOf(memo *selectorMemo, pool *mcfgv1.MachineConfigPool, nodes []*corev1.Node, pools []*mcfgv1.MachineConfigPool) []*corev1.Node {
+func NodesOf(memo *Selectors, pool *mcfgv1.MachineConfigPool, nodes []*corev1.Node, pools []*mcfgv1.MachineConfigPool) []*corev1.Node {
 	sels := nodeSelectors(memo, pools)
 	var own labels.Selector
 	for _, ps := range sels {
@@ -207,11 +207,11 @@ func nodesOf(memo *selectorMemo, pool *mcfgv1.MachineConfigPool, nodes []*corev1
 	return out
 }
 
-// reachedPools returns the pools that run the image of MachineConfig mc (named name, with
+// ReachedPools returns the pools that run the image of MachineConfig mc (named name, with
 // labels l) once it exists: the pools that select it and in which it wins the merge. all are
 // the cluster's MachineConfigs (mc replaces the one of that name). The first pool is target when
 // it is among them.
-func reachedPools(memo *selectorMemo, target string, mc *mcfgv1.MachineConfig, pools []*mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig) []*mcfgv1.MachineConfigPool {
+func ReachedPools(memo *Selectors, target string, mc *mcfgv1.MachineConfig, pools []*mcfgv1.MachineConfigPool, all []*mcfgv1.MachineConfig) []*mcfgv1.MachineConfigPool {
 	merged := make([]*mcfgv1.MachineConfig, 0, len(all)+1)
 	for _, o := range all {
 		if o.Name != mc.Name {
@@ -224,7 +224,7 @@ func reachedPools(memo *selectorMemo, target string, mc *mcfgv1.MachineConfig, p
 		if sel := memo.get(p, false); sel == nil || !sel.Matches(labels.Set(mc.Labels)) {
 			continue
 		}
-		if _, from := effectiveOSImage(p, merged, ""); from == mc.Name {
+		if _, from := EffectiveOSImage(p, merged, ""); from == mc.Name {
 			out = append(out, p)
 		}
 	}
@@ -232,21 +232,21 @@ func reachedPools(memo *selectorMemo, target string, mc *mcfgv1.MachineConfig, p
 	return out
 }
 
-// imageAfterRemoval describes what pool runs once MachineConfig name is gone: the image of the
+// ImageAfterRemoval describes what pool runs once MachineConfig name is gone: the image of the
 // MachineConfig that then wins the merge, or the release's image.
-func imageAfterRemoval(pool *mcfgv1.MachineConfigPool, name string, all []*mcfgv1.MachineConfig) string {
+func ImageAfterRemoval(pool *mcfgv1.MachineConfigPool, name string, all []*mcfgv1.MachineConfig) string {
 	rest := make([]*mcfgv1.MachineConfig, 0, len(all))
 	for _, o := range all {
 		if o.Name != name {
 			rest = append(rest, o)
 		}
 	}
-	image, from := effectiveOSImage(pool, rest, "")
+	image, from := EffectiveOSImage(pool, rest, "")
 	if from == "" {
 		return "the release's image"
 	}
 	src := "MachineConfig " + from
-	if ns, n := rest[indexOf(rest, from)].Annotations[MachineConfigPoolImageNamespaceAnnotation], rest[indexOf(rest, from)].Annotations[MachineConfigPoolImageNameAnnotation]; n != "" {
+	if ns, n := rest[indexOf(rest, from)].Annotations[layering.MachineConfigPoolImageNamespaceAnnotation], rest[indexOf(rest, from)].Annotations[layering.MachineConfigPoolImageNameAnnotation]; n != "" {
 		src += fmt.Sprintf(" of PoolImage %s/%s", ns, n)
 	}
 	return fmt.Sprintf("%s (from %s, which it also selects)", image, src)
@@ -261,8 +261,8 @@ func indexOf(mcs []*mcfgv1.MachineConfig, name string) int {
 	return -1
 }
 
-// renderDegraded returns the message of the pool's RenderDegraded condition when it is True.
-func renderDegraded(pool *mcfgv1.MachineConfigPool) (string, bool) {
+// RenderDegraded returns the message of the pool's RenderDegraded condition when it is True.
+func RenderDegraded(pool *mcfgv1.MachineConfigPool) (string, bool) {
 	for _, c := range pool.Status.Conditions {
 		if c.Type == mcfgv1.MachineConfigPoolRenderDegraded && c.Status == corev1.ConditionTrue {
 			return c.Message, true
