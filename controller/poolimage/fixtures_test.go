@@ -38,6 +38,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/metrics"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
+	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringfake "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned/fake"
@@ -72,18 +73,10 @@ var (
 
 // poolImage is the PoolImage of the tests, mutated by opts.
 func poolImage(opts ...func(*v1alpha1.PoolImage)) *v1alpha1.PoolImage {
-	pi := &v1alpha1.PoolImage{
-		TypeMeta: metav1.TypeMeta{APIVersion: "layering.ocl-pipelines.dev/v1alpha1", Kind: "PoolImage"},
-		ObjectMeta: metav1.ObjectMeta{Name: piName, Namespace: ns, Generation: 1, UID: "pi-uid",
-			CreationTimestamp: metav1.NewTime(now.Add(-time.Hour))},
-		Spec: v1alpha1.PoolImageSpec{
-			MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: poolName},
-			Containerfile:     []v1alpha1.Containerfile{{Content: "FROM configs AS final\nRUN echo hi > /etc/hi\n"}},
-			ImagePushSpec:     pushRepo + ":latest",
-			PushSecret:        &v1alpha1.SecretReference{Name: "push"},
-		},
-	}
-	pi.SetDefaults(context.Background())
+	pi := builders.PoolImage(ns, piName, builders.WithPool(poolName),
+		builders.WithContainerfile("FROM configs AS final\nRUN echo hi > /etc/hi\n"),
+		builders.WithPushSpec(pushRepo+":latest"), builders.WithPushSecret("push"),
+		builders.WithStored("pi-uid", metav1.NewTime(now.Add(-time.Hour))), builders.Defaulted())
 	for _, o := range opts {
 		o(pi)
 	}
@@ -299,24 +292,65 @@ func statusUpdate(pi *v1alpha1.PoolImage) clientgotesting.UpdateActionImpl {
 	}
 }
 
+// rowSettings are what a table row sets beyond its objects, typed; rows give them with
+// settings(rowSettings{...}) as their OtherTestData.
+type rowSettings struct {
+	// Config replaces testCfg.
+	Config *config.Config
+	// Releases answers the reconciler's questions about the next release (prebuilds).
+	Releases UpgradeCandidates
+}
+
+// rowResults is what the row's reconciler recorded, for its PostConditions (results(row)).
+type rowResults struct {
+	Metrics  *sdkmetric.ManualReader
+	Enqueued *[]time.Duration
+}
+
+// OtherTestData keys of rowSettings and rowResults: the only two.
+const (
+	settingsKey = "settings"
+	resultsKey  = "results"
+)
+
+// settings is the OtherTestData of a row with s.
+func settings(s rowSettings) map[string]interface{} { return map[string]interface{}{settingsKey: s} }
+
+// results returns what the row's reconciler recorded.
+func results(row *TableRow) rowResults { return row.OtherTestData[resultsKey].(rowResults) }
+
 // factory builds the generated PoolImage reconciler around our Reconciler, with fake clients
 // seeded with the row's objects and listers over the same objects.
 func factory(t *testing.T, row *TableRow) (controller.Reconciler, ActionRecorderList, EventList) {
-	cfg := testCfg
-	if c, ok := row.OtherTestData["config"].(*config.Config); ok {
-		cfg = c
+	for k := range row.OtherTestData {
+		if k != settingsKey && k != resultsKey {
+			t.Fatalf("OtherTestData[%q]: give a row's settings with settings(rowSettings{...})", k)
+		}
 	}
-	if row.OtherTestData == nil {
-		row.OtherTestData = map[string]interface{}{}
+	set, _ := row.OtherTestData[settingsKey].(rowSettings)
+	// A map of the row's own: rows may share their settings' map.
+	row.OtherTestData = map[string]interface{}{settingsKey: set}
+	cfg := testCfg
+	if set.Config != nil {
+		cfg = set.Config
 	}
 	env := newTestEnv(t, row.Objects, cfg, row.WithReactors)
-	row.OtherTestData["metrics"] = env.metrics
-	row.OtherTestData["enqueued"] = env.enqueued
-	row.OtherTestData["tracker"] = env.tracker
-	if c, ok := row.OtherTestData["releases"].(UpgradeCandidates); ok {
-		env.ours.Releases = c
+	row.OtherTestData[resultsKey] = rowResults{Metrics: env.metrics, Enqueued: env.enqueued}
+	if set.Releases != nil {
+		env.ours.Releases = set.Releases
 	}
 	return env.reconciler, env.actions, EventList{Recorder: env.recorder}
+}
+
+// fixtureScheme knows every kind a row may hold: ours, Tekton's, the MCO's and the core ones.
+func fixtureScheme(tb testing.TB) *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{v1alpha1.AddToScheme, tektonv1.AddToScheme, mcfgv1.AddToScheme, corev1.AddToScheme} {
+		if err := add(s); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return s
 }
 
 // testEnv is a generated reconciler over fake clients and listers.
@@ -355,30 +389,21 @@ func newTestEnvAt(tb testing.TB, objs []runtime.Object, cfg *config.Config, reac
 		return indexers[kind]
 	}
 	var layeringObjs, tektonObjs, mcoObjs []runtime.Object
-	var err error
+	scheme := fixtureScheme(tb)
 	for _, o := range objs {
-		var kind string
-		switch o.(type) {
-		case *v1alpha1.PoolImage:
-			kind, layeringObjs = "PoolImage", append(layeringObjs, o)
-		case *tektonv1.PipelineRun:
-			kind, tektonObjs = "PipelineRun", append(tektonObjs, o)
-		case *tektonv1.TaskRun:
-			kind, tektonObjs = "TaskRun", append(tektonObjs, o)
-		case *mcfgv1.MachineConfigPool:
-			kind, mcoObjs = "MachineConfigPool", append(mcoObjs, o)
-		case *mcfgv1.MachineConfig:
-			kind, mcoObjs = "MachineConfig", append(mcoObjs, o)
-		case *mcfgv1.ControllerConfig:
-			kind, mcoObjs = "ControllerConfig", append(mcoObjs, o)
-		case *corev1.Secret:
-			kind = "Secret"
-		case *corev1.ConfigMap:
-			kind = "ConfigMap"
-		case *corev1.Node:
-			kind = "Node"
-		default:
-			tb.Fatalf("unexpected object %T", o)
+		gvks, _, err := scheme.ObjectKinds(o)
+		if err != nil {
+			tb.Fatalf("object %T: %v", o, err)
+		}
+		kind := gvks[0].Kind
+		// Each fake clientset holds its group's objects; core objects are only read, from listers.
+		switch gvks[0].Group {
+		case v1alpha1.SchemeGroupVersion.Group:
+			layeringObjs = append(layeringObjs, o)
+		case tektonv1.SchemeGroupVersion.Group:
+			tektonObjs = append(tektonObjs, o)
+		case mcfgv1.GroupVersion.Group:
+			mcoObjs = append(mcoObjs, o)
 		}
 		var cached interface{} = o
 		if kind == "PipelineRun" || kind == "TaskRun" {
@@ -475,7 +500,7 @@ func key() string { return ns + "/" + piName }
 func metricValue(t *testing.T, row *TableRow, name string, want map[string]string) (float64, bool) {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
-	if err := row.OtherTestData["metrics"].(*sdkmetric.ManualReader).Collect(context.Background(), &rm); err != nil {
+	if err := results(row).Metrics.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
 	match := func(set attribute.Set) bool {

@@ -356,7 +356,7 @@ func TestHold(t *testing.T) {
 		Name:          "with a quiet period, a change of the release's base images alone builds at once",
 		Key:           key(),
 		Objects:       upgraded(pool(), status(poolImage(follow), promoted), mcA),
-		OtherTestData: map[string]interface{}{"config": &config.Config{Generator: testCfg.Generator, DashboardURL: dashboard, DefaultPullSecret: "global-pull-secret", QuietPeriod: 15 * time.Second}},
+		OtherTestData: settings(rowSettings{Config: &config.Config{Generator: testCfg.Generator, DashboardURL: dashboard, DefaultPullSecret: "global-pull-secret", QuietPeriod: 15 * time.Second}}),
 		WantCreates:   []runtime.Object{wantRun(t, poolImage(follow), up, generator.TriggerUpgrade, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(follow), func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)

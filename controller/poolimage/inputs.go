@@ -100,6 +100,8 @@ type listerSource struct {
 	pi  *v1alpha1.PoolImage
 }
 
+var _ facts.Source = (*listerSource)(nil)
+
 // notFound turns a lister's NotFound into the Source's nil object.
 func notFound[T any](obj *T, err error) (*T, error) {
 	if apierrors.IsNotFound(err) {

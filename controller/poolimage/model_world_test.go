@@ -57,6 +57,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/metrics"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/upgrade"
+	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringfake "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned/fake"
@@ -2252,15 +2253,9 @@ func (w *modelWorld) createPoolImage(name string) {
 	if !ok || w.pool(pool) == nil || w.poolImage(modelNS, name) != nil {
 		return
 	}
-	pi := &v1alpha1.PoolImage{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: modelNS},
-		Spec: v1alpha1.PoolImageSpec{
-			MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: pool},
-			Containerfile:     []v1alpha1.Containerfile{{Arch: v1alpha1.ArchNoArch, Content: modelContainerfiles[0]}},
-			ImagePushSpec:     repo + ":latest",
-			PushSecret:        &v1alpha1.SecretReference{Name: "push"},
-		},
-	}
+	pi := builders.PoolImage(modelNS, name, builders.WithPool(pool), builders.WithContainerfile(modelContainerfiles[0]),
+		builders.WithPushSpec(repo+":latest"), builders.WithPushSecret("push"))
+	pi.Spec.Containerfile[0].Arch = v1alpha1.ArchNoArch
 	w.mustCreate(actorAdmin, pi)
 	w.stats.inputChanges++
 }

@@ -41,7 +41,7 @@ func TestPrebuild(t *testing.T) {
 
 	cand := &upgrade.Candidate{Version: "4.19.2", Image: "quay.io/openshift-release-dev/ocp-release@sha256:9999999999999999999999999999999999999999999999999999999999999999",
 		OS: release.OSImages{Version: "4.19.2", BaseOS: baseV2, Extensions: extV2}}
-	releases := map[string]interface{}{"releases": fakeCandidates{c: cand}}
+	releases := settings(rowSettings{Releases: fakeCandidates{c: cand}})
 	up := inputs(baseV2, extV2)
 	hUp := hashOf(t, pi, up)
 	nameUp := generator.PrebuildRunName(poolName, hUp)
@@ -107,8 +107,8 @@ func TestPrebuild(t *testing.T) {
 		Name:    "with a quiet period, the prebuild waits for it",
 		Key:     key(),
 		Objects: objects(status(pi, promoted), mcA, tagA),
-		OtherTestData: map[string]interface{}{"releases": fakeCandidates{c: cand},
-			"config": &config.Config{Generator: testCfg.Generator, DashboardURL: dashboard, DefaultPullSecret: "global-pull-secret", QuietPeriod: 15 * time.Second}},
+		OtherTestData: settings(rowSettings{Releases: fakeCandidates{c: cand},
+			Config: &config.Config{Generator: testCfg.Generator, DashboardURL: dashboard, DefaultPullSecret: "global-pull-secret", QuietPeriod: 15 * time.Second}}),
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
 			st.Upgrade = &v1alpha1.UpgradeBuild{Release: cand.Version, ReleaseImage: cand.Image, BaseImage: baseV2, InputsHash: hUp, PendingSince: &metav1.Time{Time: now}}
@@ -234,7 +234,7 @@ func TestPrebuild(t *testing.T) {
 		Name:          "the next release is being read: the running prebuild is not cancelled",
 		Key:           key(),
 		Objects:       objects(status(pi, prebuilding), mcA, tagA, running),
-		OtherTestData: map[string]interface{}{"releases": fakeCandidates{err: fmt.Errorf("release 4.19.2: %w", upgrade.ErrReading)}},
+		OtherTestData: settings(rowSettings{Releases: fakeCandidates{err: fmt.Errorf("release 4.19.2: %w", upgrade.ErrReading)}}),
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			prebuilding(st)
 			st.MarkUpgradeReady(corev1.ConditionUnknown, v1alpha1.ReasonReleaseUnknown,
@@ -246,7 +246,7 @@ func TestPrebuild(t *testing.T) {
 		Name:          "the upgrade is accepted but not in the ControllerConfig yet: the running prebuild is not cancelled",
 		Key:           key(),
 		Objects:       objects(status(pi, prebuilding), mcA, tagA, running),
-		OtherTestData: map[string]interface{}{"releases": fakeCandidates{}},
+		OtherTestData: settings(rowSettings{Releases: fakeCandidates{}}),
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
 		}))},
@@ -276,7 +276,7 @@ func TestPrebuild(t *testing.T) {
 		Name:          "the release cannot be read: UpgradeReady=Unknown says why, the pool is unaffected",
 		Key:           key(),
 		Objects:       objects(status(pi, promoted), mcA, tagA),
-		OtherTestData: map[string]interface{}{"releases": fakeCandidates{err: errors.New("release 4.19.2 (quay.io/x): read the pull secret openshift-config/pull-secret: forbidden")}},
+		OtherTestData: settings(rowSettings{Releases: fakeCandidates{err: errors.New("release 4.19.2 (quay.io/x): read the pull secret openshift-config/pull-secret: forbidden")}}),
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
 			st.MarkUpgradeReady(corev1.ConditionUnknown, v1alpha1.ReasonReleaseUnknown,
@@ -290,7 +290,7 @@ func TestPrebuild(t *testing.T) {
 			st.Upgrade = upgradeBuild("", nil)
 			st.MarkUpgradeReady(corev1.ConditionUnknown, v1alpha1.ReasonPrebuilding, "old")
 		}), mcA, tagA),
-		OtherTestData:     map[string]interface{}{"releases": fakeCandidates{}},
+		OtherTestData:     settings(rowSettings{Releases: fakeCandidates{}}),
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, promoted))},
 	}}
 	table.Test(t, factory)

@@ -28,6 +28,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/uninstall"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
+	poolimagereconciler "github.com/ocl-pipelines/ocl-pipelines/pkg/client/injection/reconciler/layering/v1alpha1/poolimage"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/mco"
@@ -116,6 +117,9 @@ type HoldGuard interface {
 }
 
 var _ HoldGuard = (*uninstall.Guard)(nil)
+
+// The generated reconciler calls ReconcileKind; ObserveDeletion is in deleted.go.
+var _ poolimagereconciler.Interface = (*Reconciler)(nil)
 
 // ReconcileKind moves a PoolImage one step towards its declared image: validate, resolve the
 // inputs, then follow or start the build of those inputs and promote its image. Whatever path

@@ -251,7 +251,7 @@ func TestReconcile(t *testing.T) {
 		Name:          "quiet period: inputs first seen are recorded and re-checked later",
 		Key:           key(),
 		Objects:       objects(pi),
-		OtherTestData: map[string]interface{}{"config": quiet},
+		OtherTestData: settings(rowSettings{Config: quiet}),
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now)}
 			st.MarkAwaitingBuild()
@@ -265,7 +265,7 @@ func TestReconcile(t *testing.T) {
 			st.ObservedGeneration = 1
 			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now.Add(-20 * time.Second))}
 		})),
-		OtherTestData: map[string]interface{}{"config": quiet},
+		OtherTestData: settings(rowSettings{Config: quiet}),
 		WantCreates:   []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
@@ -280,7 +280,7 @@ func TestReconcile(t *testing.T) {
 			st.ObservedGeneration = 1
 			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now.Add(-10 * time.Second))}
 		})),
-		OtherTestData: map[string]interface{}{"config": quiet},
+		OtherTestData: settings(rowSettings{Config: quiet}),
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi2, func(st *v1alpha1.PoolImageStatus) {
 			st.Pending = &v1alpha1.PendingBuild{InputsHash: h2, Since: metav1.NewTime(now)}
 			st.MarkAwaitingBuild()
@@ -588,7 +588,7 @@ func TestReconcile(t *testing.T) {
 			succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA),
 			run(t, pi2, in, "old-1", now.Add(-50*time.Minute), corev1.ConditionFalse),
 			run(t, pi2, in, "new-1", now.Add(-30*time.Minute), corev1.ConditionFalse)),
-		OtherTestData: map[string]interface{}{"config": func() *config.Config { c := *testCfg; c.RetentionKeep = 1; return &c }()},
+		OtherTestData: settings(rowSettings{Config: func() *config.Config { c := *testCfg; c.RetentionKeep = 1; return &c }()}),
 		WantDeletes:   []clientgotesting.DeleteActionImpl{deleteRun("old-1")},
 	}}
 	table.Test(t, factory)
@@ -632,7 +632,7 @@ func retried(pr *tektonv1.PipelineRun, hash string) *tektonv1.PipelineRun {
 
 func wantEnqueued(d time.Duration) func(*testing.T, *TableRow) {
 	return func(t *testing.T, row *TableRow) {
-		got := *row.OtherTestData["enqueued"].(*[]time.Duration)
+		got := *results(row).Enqueued
 		if len(got) != 1 || got[0] != d {
 			t.Errorf("EnqueueAfter calls = %v, want [%v]", got, d)
 		}

@@ -216,6 +216,8 @@ func (o *Objects) Source(namespace string) Source {
 	return objectSource{o: o, ns: namespace}
 }
 
+var _ Source = objectSource{}
+
 type objectSource struct {
 	o  *Objects
 	ns string

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pmezard/go-difflib/difflib"
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/yaml"
@@ -89,22 +90,68 @@ func golden(t *testing.T, file string, got []byte) {
 	}
 }
 
-// TestGolden renders every example and compares the PipelineRun and Containerfile with
-// testdata/<example>.*; `make golden` rewrites them for review.
+// TestGolden renders every example and compares it with testdata: the minimal example's whole
+// PipelineRun (minimal.pipelinerun.yaml), each other example's as a diff from it
+// (<example>.pipelinerun.diff: what that example changes), and every Containerfile. Scripts
+// appear by the name of their file: they are source files of their own (scripts/), and a step
+// running anything else shows as "<unknown script>". `make golden` rewrites them for review.
 func TestGolden(t *testing.T) {
+	render := func(t *testing.T, name string) ([]byte, *tektonv1.PipelineRun) {
+		pr, err := Render(loadExample(t, name), testInputs())
+		if err != nil {
+			t.Fatalf("Render: %v", err)
+		}
+		elided := pr.DeepCopy()
+		elideScripts(elided)
+		b, err := yaml.Marshal(elided)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, pr
+	}
+	base, _ := render(t, "minimal")
 	for _, name := range examples(t) {
 		t.Run(name, func(t *testing.T) {
-			pr, err := Render(loadExample(t, name), testInputs())
-			if err != nil {
-				t.Fatalf("Render: %v", err)
+			b, pr := render(t, name)
+			if name == "minimal" {
+				golden(t, name+".pipelinerun.yaml", b)
+			} else {
+				diff, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{A: difflib.SplitLines(string(base)),
+					B: difflib.SplitLines(string(b)), FromFile: "minimal.pipelinerun.yaml", ToFile: name + ".pipelinerun.yaml", Context: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				golden(t, name+".pipelinerun.diff", []byte(diff))
 			}
-			b, err := yaml.Marshal(pr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden(t, name+".pipelinerun.yaml", b)
 			golden(t, name+".Containerfile", []byte(decodeContainerfile(t, pr)))
 		})
+	}
+}
+
+// elideScripts replaces every step's script by the name of its file.
+func elideScripts(pr *tektonv1.PipelineRun) {
+	names := map[string]string{injectScript: "scripts/inject.sh", buildScript: "scripts/build.sh", pushScript: "scripts/push.sh"}
+	spec := pr.Spec.PipelineSpec
+	if spec == nil {
+		return
+	}
+	for _, tasks := range [][]tektonv1.PipelineTask{spec.Tasks, spec.Finally} {
+		for i := range tasks {
+			if tasks[i].TaskSpec == nil {
+				continue
+			}
+			for j := range tasks[i].TaskSpec.Steps {
+				st := &tasks[i].TaskSpec.Steps[j]
+				if st.Script == "" {
+					continue
+				}
+				if n, ok := names[st.Script]; ok {
+					st.Script = "<" + n + ">"
+				} else {
+					st.Script = "<unknown script>"
+				}
+			}
+		}
 	}
 }
 

@@ -40,6 +40,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
+	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
@@ -325,16 +326,8 @@ func TestBuildLoop(t *testing.T) {
 	newNamespace(t, ns)
 	createPushSecret(t, ns, []byte(`{"auths":{}}`))
 	registry := os.Getenv("OCL_E2E_REGISTRY")
-	pi := &v1alpha1.PoolImage{
-		ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns},
-		Spec: v1alpha1.PoolImageSpec{
-			MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
-			// A build that takes long enough to be superseded while it runs.
-			Containerfile: []v1alpha1.Containerfile{{Content: "FROM configs AS final\nRUN sleep 600\n"}},
-			ImagePushSpec: registry + "/os/worker:latest",
-			PushSecret:    &v1alpha1.SecretReference{Name: "push"},
-		},
-	}
+	// A build that takes long enough to be superseded while it runs.
+	pi := builders.PoolImage(ns, "worker", builders.WithContainerfile("FROM configs AS final\nRUN sleep 600\n"), builders.WithPushSpec(registry+"/os/worker:latest"), builders.WithPushSecret("push"))
 	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create PoolImage %s/%s: %v", ns, pi.Name, err)
 	}
@@ -611,14 +604,7 @@ func TestInvalidInputsCreateNoRun(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-invalid"
 	newNamespace(t, ns)
-	pi := &v1alpha1.PoolImage{
-		ObjectMeta: metav1.ObjectMeta{Name: "infra", Namespace: ns},
-		Spec: v1alpha1.PoolImageSpec{
-			MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "infra"},
-			Containerfile:     []v1alpha1.Containerfile{{Content: "FROM configs AS final\n"}},
-			ImagePushSpec:     "127.0.0.1:5000/os/infra:latest",
-		},
-	}
+	pi := builders.PoolImage(ns, "infra", builders.WithPushSpec("127.0.0.1:5000/os/infra:latest"))
 	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create PoolImage %s/%s: %v", ns, pi.Name, err)
 	}
@@ -680,17 +666,9 @@ func TestUpgradeAndEntitlements(t *testing.T) {
 			t.Fatalf("create Secret %s: %v", s.Name, err)
 		}
 	}
-	pi := &v1alpha1.PoolImage{
-		ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns},
-		Spec: v1alpha1.PoolImageSpec{
-			MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
-			Containerfile: []v1alpha1.Containerfile{{Content: "FROM configs AS final\n" +
-				"RUN test -s /etc/pki/entitlement/entitlement.pem && echo visible > /etc/entitlement-was-visible && " +
-				"echo e2e > /etc/e2e && ostree container commit\n"}},
-			ImagePushSpec: os.Getenv("OCL_E2E_REGISTRY") + "/os/worker:latest",
-			PushSecret:    &v1alpha1.SecretReference{Name: "push"},
-		},
-	}
+	pi := builders.PoolImage(ns, "worker", builders.WithContainerfile("FROM configs AS final\n"+
+		"RUN test -s /etc/pki/entitlement/entitlement.pem && echo visible > /etc/entitlement-was-visible && "+
+		"echo e2e > /etc/e2e && ostree container commit\n"), builders.WithPushSpec(os.Getenv("OCL_E2E_REGISTRY")+"/os/worker:latest"), builders.WithPushSecret("push"))
 	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create PoolImage: %v", err)
 	}

@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 )
@@ -136,11 +137,7 @@ func TestPushFaults(t *testing.T) {
 	createPushSecret(t, ns, auth("e2e-wrong-password"))
 	before := machineConfigImage(t)
 
-	pi := &v1alpha1.PoolImage{ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns}, Spec: v1alpha1.PoolImageSpec{
-		MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
-		Containerfile:     []v1alpha1.Containerfile{{Content: "FROM configs AS final\nLABEL e2e.fault=push\n"}},
-		ImagePushSpec:     addr + "/os/faults:latest",
-		PushSecret:        &v1alpha1.SecretReference{Name: "push"}}}
+	pi := builders.PoolImage(ns, "worker", builders.WithContainerfile("FROM configs AS final\nLABEL e2e.fault=push\n"), builders.WithPushSpec(addr+"/os/faults:latest"), builders.WithPushSecret("push"))
 	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

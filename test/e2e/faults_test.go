@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 )
@@ -25,11 +26,7 @@ func TestDeletedRunIsNotRebuilt(t *testing.T) {
 	noQuietPeriod(t)
 	newNamespace(t, ns)
 	createPushSecret(t, ns, []byte(`{"auths":{}}`))
-	pi := &v1alpha1.PoolImage{ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns}, Spec: v1alpha1.PoolImageSpec{
-		MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
-		Containerfile:     []v1alpha1.Containerfile{{Content: "FROM configs AS final\nRUN sleep 600\n"}},
-		ImagePushSpec:     os.Getenv("OCL_E2E_REGISTRY") + "/os/deleted:latest",
-		PushSecret:        &v1alpha1.SecretReference{Name: "push"}}}
+	pi := builders.PoolImage(ns, "worker", builders.WithContainerfile("FROM configs AS final\nRUN sleep 600\n"), builders.WithPushSpec(os.Getenv("OCL_E2E_REGISTRY")+"/os/deleted:latest"), builders.WithPushSecret("push"))
 	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 )
 
@@ -147,17 +148,14 @@ func TestInjectionRunsNothing(t *testing.T) {
 	}
 
 	// The Containerfile: built for real.
-	pi := &v1alpha1.PoolImage{ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns}, Spec: v1alpha1.PoolImageSpec{
-		MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
-		Containerfile: []v1alpha1.Containerfile{{Content: "FROM configs AS final\n" +
-			"# " + payload + "\n" +
-			"LABEL ocl.e2e.payload=\"" + payload + "\"\n" +
-			"ENV OCL_E2E_PAYLOAD=\"" + payload + "\"\n" +
-			"ARG OCL_E2E_ARG=\"" + payload + "\"\n" +
-			"RUN printf '%s' '" + payload + "' > /etc/ocl-payload && ostree container commit\n" +
-			"RUN /bin/busybox wget -q -O /dev/null http://" + calls.Addr().String() + "/control\n"}},
-		ImagePushSpec: os.Getenv("OCL_E2E_REGISTRY") + "/os/injection:latest",
-		PushSecret:    &v1alpha1.SecretReference{Name: "push"}}}
+	pi := builders.PoolImage(ns, "worker", builders.WithContainerfile("FROM configs AS final\n"+
+		"# "+payload+"\n"+
+		"LABEL ocl.e2e.payload=\""+payload+"\"\n"+
+		"ENV OCL_E2E_PAYLOAD=\""+payload+"\"\n"+
+		"ARG OCL_E2E_ARG=\""+payload+"\"\n"+
+		"RUN printf '%s' '"+payload+"' > /etc/ocl-payload && ostree container commit\n"+
+		"RUN /bin/busybox wget -q -O /dev/null http://"+calls.Addr().String()+"/control\n"),
+		builders.WithPushSpec(os.Getenv("OCL_E2E_REGISTRY")+"/os/injection:latest"), builders.WithPushSecret("push"))
 	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 )
 
@@ -661,11 +662,7 @@ func leaderRSS(t *testing.T) float64 {
 // registry under repo with the namespace's push secret, and deletes it when the test ends.
 func createWorkerImage(t *testing.T, ns, containerfile, repo string) {
 	t.Helper()
-	pi := &v1alpha1.PoolImage{ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns}, Spec: v1alpha1.PoolImageSpec{
-		MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
-		Containerfile:     []v1alpha1.Containerfile{{Content: containerfile}},
-		ImagePushSpec:     os.Getenv("OCL_E2E_REGISTRY") + repo,
-		PushSecret:        &v1alpha1.SecretReference{Name: "push"}}}
+	pi := builders.PoolImage(ns, "worker", builders.WithContainerfile(containerfile), builders.WithPushSpec(os.Getenv("OCL_E2E_REGISTRY")+repo), builders.WithPushSecret("push"))
 	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(context.Background(), pi, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

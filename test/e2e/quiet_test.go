@@ -11,7 +11,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
@@ -32,11 +32,7 @@ func TestBurstBuildsOnce(t *testing.T) {
 	content := func(i int) string {
 		return fmt.Sprintf("FROM configs AS final\nRUN echo edit-%d > /etc/burst && ostree container commit\n", i)
 	}
-	pi := &v1alpha1.PoolImage{ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns}, Spec: v1alpha1.PoolImageSpec{
-		MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
-		Containerfile:     []v1alpha1.Containerfile{{Content: content(0)}},
-		ImagePushSpec:     os.Getenv("OCL_E2E_REGISTRY") + "/os/burst:latest",
-		PushSecret:        &v1alpha1.SecretReference{Name: "push"}}}
+	pi := builders.PoolImage(ns, "worker", builders.WithContainerfile(content(0)), builders.WithPushSpec(os.Getenv("OCL_E2E_REGISTRY")+"/os/burst:latest"), builders.WithPushSecret("push"))
 	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
+	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 )
 
@@ -42,11 +43,7 @@ func TestSecretsNeedARoleBinding(t *testing.T) {
 	t.Cleanup(func() {
 		_ = clients.mco.MachineconfigurationV1().MachineConfigPools().Delete(context.Background(), pool.Name, metav1.DeleteOptions{})
 	})
-	pi := &v1alpha1.PoolImage{ObjectMeta: metav1.ObjectMeta{Name: "locked", Namespace: ns}, Spec: v1alpha1.PoolImageSpec{
-		MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: pool.Name},
-		Containerfile:     []v1alpha1.Containerfile{{Content: "FROM configs AS final\n"}},
-		ImagePushSpec:     "127.0.0.1:5000/os/locked:latest",
-		PushSecret:        &v1alpha1.SecretReference{Name: "push"}}}
+	pi := builders.PoolImage(ns, "locked", builders.WithPool(pool.Name), builders.WithPushSpec("127.0.0.1:5000/os/locked:latest"), builders.WithPushSecret("push"))
 	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 )
@@ -321,11 +322,7 @@ func TestUpgradeRollsOutOnce(t *testing.T) {
 	createPushSecret(t, ns, pushAuth())
 	r := startRenderer(t)
 
-	pi := &v1alpha1.PoolImage{ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns}, Spec: v1alpha1.PoolImageSpec{
-		MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
-		Containerfile:     []v1alpha1.Containerfile{{Content: "FROM configs AS final\nRUN echo rollout > /etc/rollout && ostree container commit\n"}},
-		ImagePushSpec:     os.Getenv("OCL_E2E_REGISTRY") + "/os/rollout:latest",
-		PushSecret:        &v1alpha1.SecretReference{Name: "push"}}}
+	pi := builders.PoolImage(ns, "worker", builders.WithContainerfile("FROM configs AS final\nRUN echo rollout > /etc/rollout && ostree container commit\n"), builders.WithPushSpec(os.Getenv("OCL_E2E_REGISTRY")+"/os/rollout:latest"), builders.WithPushSecret("push"))
 	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -24,8 +24,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/internal/tektontest"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
@@ -129,18 +129,9 @@ func waitFor(check func() error, timeout time.Duration) error {
 const canary = "CANARY-ENTITLEMENT-CERT-5d1e"
 
 func poolImage(containerfile string) *v1alpha1.PoolImage {
-	return &v1alpha1.PoolImage{
-		ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: "ocl"},
-		Spec: v1alpha1.PoolImageSpec{
-			MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
-			Containerfile:     []v1alpha1.Containerfile{{Content: containerfile}},
-			ImagePushSpec:     env.registry + "/os/worker:latest",
-			Entitlements:      &v1alpha1.Entitlements{Secret: &v1alpha1.SecretReference{Name: "etc-pki-entitlement"}},
-			Pipeline: &v1alpha1.PipelineOptions{Params: []v1alpha1.Param{
-				{Name: "TLS_VERIFY", Value: "false"},
-			}},
-		},
-	}
+	return builders.PoolImage("ocl", "worker", builders.WithContainerfile(containerfile),
+		builders.WithPushSpec(env.registry+"/os/worker:latest"), builders.WithEntitlementSecret("etc-pki-entitlement"),
+		builders.WithParam(contract.ParamTLSVerify, "false"))
 }
 
 // run is one pipeline run's outcome.

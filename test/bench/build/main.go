@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
+	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
 )
@@ -117,13 +118,9 @@ func run(root string, keep bool) error {
 		return err
 	}
 
-	pi := &v1alpha1.PoolImage{ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns}, Spec: v1alpha1.PoolImageSpec{
-		MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: "worker"},
-		Containerfile:     []v1alpha1.Containerfile{{Content: containerfile("one")}},
-		ImagePushSpec:     registry + "/os/bench:latest",
-		PushSecret:        &v1alpha1.SecretReference{Name: "push"},
-		Pipeline:          &v1alpha1.PipelineOptions{Cache: &v1alpha1.Cache{Repository: registry + "/os/bench-cache"}},
-	}}
+	pi := builders.PoolImage(ns, "worker", builders.WithContainerfile(containerfile("one")),
+		builders.WithPushSpec(registry+"/os/bench:latest"), builders.WithPushSecret("push"))
+	pi.Spec.Pipeline = &v1alpha1.PipelineOptions{Cache: &v1alpha1.Cache{Repository: registry + "/os/bench-cache"}}
 	if _, err := lay.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
 		return err
 	}

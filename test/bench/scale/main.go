@@ -45,6 +45,7 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
+	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
@@ -266,11 +267,8 @@ func (b *bench) seed(ctx context.Context) error {
 				errs <- fmt.Errorf("create pool %s: %w", name, err)
 				return
 			}
-			pi := &v1alpha1.PoolImage{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: v1alpha1.PoolImageSpec{
-				MachineConfigPool: v1alpha1.MachineConfigPoolReference{Name: name},
-				Containerfile:     []v1alpha1.Containerfile{{Content: "FROM configs AS final\nRUN echo " + name + " > /etc/pool\n"}},
-				ImagePushSpec:     "registry.example.com/os/" + name + ":latest",
-				PushSecret:        &v1alpha1.SecretReference{Name: "push"}}}
+			pi := builders.PoolImage(ns, name, builders.WithContainerfile("FROM configs AS final\nRUN echo "+name+" > /etc/pool\n"),
+				builders.WithPushSecret("push"))
 			if _, err := b.c.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
 				errs <- fmt.Errorf("create PoolImage %s: %w", name, err)
 			}
