@@ -38,7 +38,7 @@ integration:
 	hack/install-packages.sh
 	$(GO) test -count=1 -tags integration ./test/integration/...
 
-## e2e: the controller against real components started by hack/stack.sh (etcd, kube-apiserver,
+## e2e: the controller against real components started by test/stack (etcd, kube-apiserver,
 ## Tekton, registry); builds and caches them the first time (~8 minutes on 2 cores)
 e2e:
 	$(GO) test -count=1 -timeout 50m -tags e2e ./test/e2e/...
@@ -49,9 +49,9 @@ demo:
 
 ## up, down: start or stop the local stack of real components
 up:
-	hack/stack.sh up
+	$(GO) run ./test/stack/cmd up
 down:
-	hack/stack.sh down
+	$(GO) run ./test/stack/cmd down
 
 ## lint: gofmt, go vet, golangci-lint (.golangci.yml, pinned in hack/golangci-lint), shellcheck on
 ## every script, and no comment pointing at an issue number (hack/lint.sh)

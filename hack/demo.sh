@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on one machine. Starts the local stack of real components if needed
-# (hack/stack.sh), applies examples/minimal.yaml (pointed at the stack's registry), and follows
+# (test/stack), applies examples/minimal.yaml (pointed at the stack's registry), and follows
 # the loop: the controller's PipelineRun, each stage in a real pod, the image pushed, verified and
 # promoted through the pool's MachineConfig. Ends with the commands a user runs next.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-"$ROOT/hack/stack.sh" up
-eval "$("$ROOT/hack/stack.sh" env)"
+stack() { (cd "$ROOT" && go run ./test/stack/cmd "$@"); }
+stack up
+eval "$(stack env)"
 say() { printf '\n== %s\n' "$*"; }
 
 say "a namespace for the PoolImage, with the build ServiceAccount, the controller's Secret access and a push secret for the stack's registry"
@@ -47,10 +48,10 @@ echo "built in $(( SECONDS - start ))s"
 
 say "next"
 cat <<NEXT
-  eval \$(hack/stack.sh env)
+  eval \$(go run ./test/stack/cmd env)
   kubectl -n demo get poolimages
   kubectl -n demo get poolimage worker -o yaml          # status.latestBuild: inputs, image, failure
-  tkn pipelinerun logs $run -n demo                     # tkn from the stack (hack/stack.sh env)
+  tkn pipelinerun logs $run -n demo                     # tkn from the stack (its env)
   kubectl -n demo logs $run-build-pod --all-containers  # the build task's steps
   make down                                             # stop the stack
 NEXT

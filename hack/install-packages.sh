@@ -5,7 +5,7 @@ set -euo pipefail
 
 # command:package pairs (or /path:package); a package is installed only when what it provides is
 # missing. The integration tests need buildah, skopeo, the registry and busybox; the stack
-# (hack/stack.sh) needs containerd, runc, the CNI plugins, iproute2, nsenter, openssl and curl;
+# (test/stack) needs containerd, runc, the CNI plugins, iproute2, nsenter, openssl and curl;
 # make lint needs shellcheck.
 wanted=(buildah:buildah skopeo:skopeo docker-registry:docker-registry busybox:busybox-static runc:runc
   containerd:containerd ctr:containerd /usr/lib/cni/bridge:containernetworking-plugins ip:iproute2

@@ -61,9 +61,10 @@ func (r *Reconciler) resolve(ctx context.Context, pi *v1alpha1.PoolImage) (*reso
 	poolName := pi.Spec.MachineConfigPool.Name
 	src := &listerSource{ctx: ctx, r: r, pi: pi}
 	// The pool first, then the claim: a missing pool is the first thing to fix.
-	if pool, err := src.Pool(poolName); err != nil || pool == nil {
-		_, err := facts.Inputs(pi, src, facts.Options{})
-		return nil, asInput(err)
+	if pool, err := src.Pool(poolName); err != nil {
+		return nil, fmt.Errorf("get MachineConfigPool %s: %w", poolName, err)
+	} else if pool == nil {
+		return nil, asInput(facts.PoolNotFound(poolName))
 	}
 	if other, err := r.claimant(pi); err != nil {
 		return nil, err

@@ -35,7 +35,8 @@ Usage:
 
 --facts takes the cluster objects the controller reads, as files or directories of YAML or JSON
 (what oc get -o yaml prints), and gives exactly the controller's hash and run:
-  oc get mcp,nodes,controllerconfig/machine-config-controller -o yaml > facts/cluster.yaml
+  oc get mcp,nodes -o yaml > facts/cluster.yaml
+  oc get controllerconfig machine-config-controller -o yaml > facts/release.yaml
   oc get secrets,configmaps -n NAMESPACE -o yaml > facts/namespace.yaml
   oc get configmap/config-ocl-pipelines -n ocl-pipelines -o yaml > facts/config.yaml
 Secrets' data is never read (only their names and types). Without --facts, the flags give the
@@ -129,6 +130,9 @@ func Run(_ context.Context, args []string, stdin io.Reader, stdout, stderr io.Wr
 		})
 		if len(given) > 0 {
 			return fail(2, "%s and --facts: the facts give these; leave them out", strings.Join(given, ", "))
+		}
+		if pi.Namespace == "" {
+			return fail(2, "%s: metadata.namespace is empty: --facts reads the Secrets and ConfigMaps of the PoolImage's namespace", *file)
 		}
 		t := in.Trigger
 		if in, err = fromFacts(pi, factPaths); err != nil {

@@ -6,7 +6,7 @@
 // listers; the CLI (`ocl hash --facts DIR`) and other programs answer from objects read from
 // files (Load, Objects), so they compute exactly the controller's inputs hash and PipelineRun:
 //
-//	objs, err := facts.Load("facts/")            // oc get mcp,controllerconfig,nodes -o yaml, ...
+//	objs, err := facts.Load("facts/")            // oc get mcp,nodes -o yaml, ...
 //	found, err := facts.Inputs(pi, objs.Source(pi.Namespace), facts.Options{Config: cfg})
 //	hash, err := generator.InputsHash(pi, found.Inputs)
 //

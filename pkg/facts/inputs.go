@@ -76,6 +76,11 @@ func errorf(format string, args ...any) error {
 	return &Error{Msg: fmt.Sprintf(format, args...)}
 }
 
+// PoolNotFound is the *Error of a PoolImage whose MachineConfigPool does not exist.
+func PoolNotFound(pool string) error {
+	return errorf("MachineConfigPool %q not found: create it, or fix spec.machineConfigPool.name", pool)
+}
+
 // fieldError prefixes an *Error of the Source with the field whose read caused it; other errors
 // are wrapped as they are.
 func fieldError(field string, err error) error {
@@ -108,7 +113,7 @@ func Inputs(pi *v1alpha1.PoolImage, src Source, opts Options) (*Resolved, error)
 		return nil, fmt.Errorf("get MachineConfigPool %s: %w", poolName, err)
 	}
 	if pool == nil {
-		return nil, errorf("MachineConfigPool %q not found: create it, or fix spec.machineConfigPool.name", poolName)
+		return nil, PoolNotFound(poolName)
 	}
 	cc, err := src.ControllerConfig()
 	if err != nil {

@@ -1,20 +1,18 @@
 //go:build e2e
 
-// Package e2e runs ocl-pipelines against real components started by hack/stack.sh: etcd,
+// Package e2e runs ocl-pipelines against real components started by test/stack: etcd,
 // kube-apiserver, kube-controller-manager, kube-scheduler, a node (containerd + runc + kubelet),
 // the Tekton controller, the MCO CRDs with a seeded pool and a ControllerConfig on the stand-in
 // base image, a registry, and our controller. Builds run for real in pods on the node.
 package e2e
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,22 +32,24 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
 	"knative.dev/pkg/apis"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
 	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
+	"github.com/ocl-pipelines/ocl-pipelines/internal/imagetest"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
+	"github.com/ocl-pipelines/ocl-pipelines/test/stack"
 )
 
 var (
-	root    string
-	stack   string
+	root string
+	// cluster is what the tests run against: the local stack, or an attached cluster.
+	cluster *stack.Stack
 	clients struct {
 		kube     kubernetes.Interface
 		layering layeringclient.Interface
@@ -69,25 +69,14 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	stack = os.Getenv("OCL_STACK_DIR")
-	if stack == "" {
-		stack = filepath.Join(os.TempDir(), "ocl-stack-e2e")
-		_ = os.Setenv("OCL_STACK_DIR", stack)
-	}
-	// Start from nothing: a stack left over by an interrupted run would carry its objects.
-	if out, err := stackCmd("down"); err != nil {
-		fmt.Fprintf(os.Stderr, "hack/stack.sh down: %v\n%s\n", err, out)
+	if cluster, err = startCluster(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	if out, err := stackCmd("up"); err != nil {
-		fmt.Fprintf(os.Stderr, "hack/stack.sh up: %v\n%s\n", err, out)
-		_, _ = stackCmd("down")
-		return 1
+	if cluster.Local() && os.Getenv("OCL_E2E_KEEP") == "" {
+		defer func() { _ = cluster.Down() }()
 	}
-	if os.Getenv("OCL_E2E_KEEP") == "" {
-		defer func() { _, _ = stackCmd("down") }()
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(stack, "kubeconfig"))
+	cfg, err := cluster.RESTConfig()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -97,28 +86,58 @@ func run(m *testing.M) int {
 	clients.tekton = tektonclient.NewForConfigOrDie(cfg)
 	clients.mco = mcoclient.NewForConfigOrDie(cfg)
 	clients.config = configclient.NewForConfigOrDie(cfg)
-	env, err := stackCmd("env")
+	// kubectl and tkn (the stack's, on its PATH), the tests' registry.
+	env, err := cluster.Env()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	for _, line := range strings.Split(env, "\n") {
-		if v, ok := strings.CutPrefix(line, "export OCL_REGISTRY="); ok {
-			_ = os.Setenv("OCL_E2E_REGISTRY", v)
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "OCL_REGISTRY" {
+			k = "OCL_E2E_REGISTRY"
 		}
-		// kubectl and tkn of the stack.
-		if v, ok := strings.CutPrefix(line, "export PATH="); ok {
-			_ = os.Setenv("PATH", strings.TrimSuffix(v, "$PATH")+os.Getenv("PATH"))
-		}
+		_ = os.Setenv(k, v)
 	}
-	_ = os.Setenv("KUBECONFIG", filepath.Join(stack, "kubeconfig"))
 	return m.Run()
 }
 
-func stackCmd(verb string) (string, error) {
-	cmd := exec.Command("bash", filepath.Join(root, "hack/stack.sh"), verb)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+// startCluster starts the local stack from nothing (a stack left over by an interrupted run
+// would carry its objects), in $TMPDIR/ocl-stack-e2e unless OCL_STACK_DIR says otherwise; or,
+// with OCL_E2E_KUBECONFIG, attaches the cluster it names (docs/e2e.md: what such a cluster
+// needs), with OCL_E2E_REGISTRY as the registry the tests push to.
+func startCluster() (*stack.Stack, error) {
+	if kc := os.Getenv("OCL_E2E_KUBECONFIG"); kc != "" {
+		return stack.Attach(kc, os.Getenv("OCL_E2E_REGISTRY"))
+	}
+	opts := stack.OptionsFromEnv()
+	opts.Root = root
+	if opts.Dir == "" {
+		opts.Dir = filepath.Join(os.TempDir(), "ocl-stack-e2e")
+	}
+	s, err := stack.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Down(); err != nil {
+		return nil, fmt.Errorf("down: %w", err)
+	}
+	if err := s.Up(context.Background()); err != nil {
+		_ = s.Down()
+		return nil, fmt.Errorf("up: %w", err)
+	}
+	return s, nil
+}
+
+// localState returns a file of the local stack's state directory, skipping the test on an
+// attached cluster, which has none.
+func localState(t *testing.T, name string) string {
+	t.Helper()
+	p, err := cluster.Path(name)
+	if errors.Is(err, stack.ErrNotLocal) {
+		t.Skipf("needs %s of the local stack: %v", name, err)
+	}
+	return p
 }
 
 // eventually polls cond every 100ms until it is true or timeout; on timeout it fails the test
@@ -156,7 +175,7 @@ func dump(t *testing.T, ns string) {
 		t.Logf("last lines of the controller's pods:\n%s", strings.Join(lines, "\n"))
 	}
 	for _, name := range []string{"ocl-controller", "tekton-controller", "kubelet", "containerd"} {
-		b, _ := os.ReadFile(filepath.Join(stack, name+".log"))
+		b, _ := cluster.ProcessLog(name) // none on an attached cluster
 		lines := strings.Split(string(b), "\n")
 		if len(lines) > 30 {
 			lines = lines[len(lines)-30:]
@@ -688,7 +707,7 @@ func TestUpgradeAndEntitlements(t *testing.T) {
 
 	// The upgrade: a new stand-in release base in the ControllerConfig.
 	cmd := exec.Command("bash", filepath.Join(root, "test/images/build-standin-images.sh"), os.Getenv("OCL_E2E_REGISTRY"), "2")
-	cmd.Env = append(os.Environ(), "CONTAINERS_STORAGE_CONF="+filepath.Join(stack, "images", "storage.conf"))
+	cmd.Env = append(os.Environ(), "CONTAINERS_STORAGE_CONF="+localState(t, "images/storage.conf"))
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("build the new stand-in release: %v", err)
@@ -799,33 +818,16 @@ func checkImage(t *testing.T, image, base string, want map[string]string) {
 			t.Errorf("layer %d of %s is not its base's", i, image)
 		}
 	}
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]string{}
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Fatal(err)
+	if err := imagetest.EachFile(img, func(f imagetest.File) {
+		for _, canary := range []string{entitlementCanary, pushCanary} {
+			if bytes.Contains(f.Content, []byte(canary)) {
+				t.Errorf("%s: secret material %s is in a layer, file %s", image, canary, f.Header.Name)
 			}
-			b, _ := io.ReadAll(tr)
-			for _, canary := range []string{entitlementCanary, pushCanary} {
-				if bytes.Contains(b, []byte(canary)) {
-					t.Errorf("%s: secret material %s is in a layer, file %s", image, canary, h.Name)
-				}
-			}
-			got[strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/")] = string(b)
 		}
-		_ = rc.Close()
+		got[f.Path] = string(f.Content)
+	}); err != nil {
+		t.Fatal(err)
 	}
 	for f, w := range want {
 		if got[f] != w {

@@ -198,7 +198,7 @@ func TestInjectionRunsNothing(t *testing.T) {
 
 	// Marker files: every container filesystem on the node (containerd's snapshots; the pods'
 	// volumes are gone once a pod ends).
-	err = filepath.WalkDir(filepath.Join(stack, "node", "containerd", "root"), func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(localState(t, "node/containerd/root"), func(path string, d fs.DirEntry, err error) error {
 		if err == nil && strings.HasPrefix(d.Name(), markerPrefix) {
 			t.Errorf("an executed payload created %s", path)
 		}

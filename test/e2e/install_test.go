@@ -24,7 +24,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 )
 
-// The controller as the stack runs it: the release's Deployment (hack/stack.sh, the default) or a
+// The controller as the stack runs it: the release's Deployment (the default) or a
 // host process (OCL_CONTROLLER=process, for debugging).
 const (
 	systemNamespace = "ocl-pipelines"
@@ -32,8 +32,9 @@ const (
 	metricsService  = "ocl-pipelines-controller-metrics"
 )
 
-// hostProcess reports whether the stack runs the controller as a host process.
-func hostProcess() bool { return os.Getenv("OCL_CONTROLLER") == "process" }
+// hostProcess reports whether the local stack runs the controller as a host process
+// (OCL_CONTROLLER=process; an attached cluster runs the release's Deployment).
+func hostProcess() bool { return cluster.Local() && cluster.Process }
 
 // pastControllerLogs keeps the logs of controller pods the tests deleted (restarts, failovers):
 // checkSecretChannels reads every line the controller ever logged.
@@ -66,7 +67,7 @@ func podLog(ctx context.Context, pod corev1.Pod) []byte {
 // logs of every controller pod, the deleted ones included (as far as the tests saved them).
 func controllerLog() ([]byte, error) {
 	if hostProcess() {
-		return os.ReadFile(filepath.Join(stack, "ocl-controller.log"))
+		return cluster.ProcessLog("ocl-controller")
 	}
 	ctx := context.Background()
 	pods, err := controllerPods(ctx)
@@ -78,27 +79,6 @@ func controllerLog() ([]byte, error) {
 		out = append(out, podLog(ctx, p)...)
 	}
 	return out, nil
-}
-
-// leaderPod is the controller pod that holds the PoolImage reconciler's lease (knative names it
-// <component>.<reconciler queue>.<bucket>; config/ runs one bucket), "" if none holds it.
-func leaderPod(ctx context.Context) (string, error) {
-	leases, err := clients.kube.CoordinationV1().Leases(systemNamespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return "", err
-	}
-	for _, l := range leases.Items {
-		if !strings.HasPrefix(l.Name, "ocl-pipelines-controller.") || l.Spec.HolderIdentity == nil {
-			continue
-		}
-		if l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil ||
-			time.Since(l.Spec.RenewTime.Time) > time.Duration(*l.Spec.LeaseDurationSeconds)*time.Second {
-			return "", nil // expired: nobody leads
-		}
-		id, _, _ := strings.Cut(*l.Spec.HolderIdentity, "_")
-		return id, nil
-	}
-	return "", nil
 }
 
 // scrapeMetrics is what Prometheus sees of the controller: the host process's endpoint, or every
@@ -157,22 +137,18 @@ func restartController(t *testing.T, ns string) {
 		return false
 	}
 	if hostProcess() {
-		pid, err := os.ReadFile(filepath.Join(stack, "ocl-controller.pid"))
-		if err != nil {
+		if err := cluster.StopController(); err != nil {
 			t.Fatal(err)
 		}
-		if err := exec.Command("kill", strings.TrimSpace(string(pid))).Run(); err != nil {
-			t.Fatal(err)
+		if cluster.Running("ocl-controller") {
+			t.Fatal("the controller's process still runs after it was stopped")
 		}
-		eventually(t, ns, "the controller stopped", 30*time.Second, func(context.Context) (bool, error) {
-			return exec.Command("kill", "-0", strings.TrimSpace(string(pid))).Run() != nil, nil
-		})
-		if out, err := stackCmd("up"); err != nil {
-			t.Fatalf("restart: %v\n%s", err, out)
+		if err := cluster.RestartController(context.Background()); err != nil {
+			t.Fatalf("restart: %v", err)
 		}
 		eventually(t, ns, "the restarted controller reconciled the PoolImage", time.Minute, func(ctx context.Context) (bool, error) {
 			// The log starts afresh with the restart; knative logs one line per successful reconcile.
-			b, err := os.ReadFile(filepath.Join(stack, "ocl-controller.log"))
+			b, err := cluster.ProcessLog("ocl-controller")
 			return reconciled(b), err
 		})
 		return
@@ -191,7 +167,7 @@ func restartController(t *testing.T, ns string) {
 		}
 	}
 	eventually(t, ns, "a new controller pod leads and reconciled the PoolImage", 3*time.Minute, func(ctx context.Context) (bool, error) {
-		leader, err := leaderPod(ctx)
+		leader, err := cluster.Leader(ctx)
 		if err != nil || leader == "" || gone[leader] {
 			return false, err
 		}
@@ -208,7 +184,7 @@ func restartController(t *testing.T, ns string) {
 	})
 }
 
-// TestInstalledFromRelease: the stack installed dist/release.yaml alone (hack/stack.sh: the
+// TestInstalledFromRelease: the stack installed dist/release.yaml alone (test/stack: the
 // images built by ko and pushed to its registry, hack/release.sh, kubectl apply -f; the only
 // edits are the stack's buildah image and its plain-HTTP registry, as quay.io cannot be reached
 // here). The controller runs as that release's Deployment: its pods run the release's image,
@@ -220,7 +196,7 @@ func TestInstalledFromRelease(t *testing.T) {
 		t.Skip("OCL_CONTROLLER=process: the stack runs the controller as a host process, not the release")
 	}
 	ctx := context.Background()
-	release, err := os.ReadFile(filepath.Join(stack, "release.yaml"))
+	release, err := os.ReadFile(localState(t, "release.yaml"))
 	if err != nil {
 		t.Fatalf("the stack's release: %v", err)
 	}
@@ -235,7 +211,7 @@ func TestInstalledFromRelease(t *testing.T) {
 		t.Fatal("release.yaml has an unresolved ko:// reference")
 	}
 	// The release's GitOps Tasks and Pipeline default TOOLS_IMAGE to its own ocl-step image.
-	tekton, err := os.ReadFile(filepath.Join(stack, "tekton.yaml"))
+	tekton, err := os.ReadFile(localState(t, "tekton.yaml"))
 	if err != nil {
 		t.Fatalf("the stack's release has no tekton.yaml: %v", err)
 	}
@@ -273,7 +249,7 @@ func TestInstalledFromRelease(t *testing.T) {
 	if ready < 2 {
 		t.Errorf("%d ready controller pods, want 2 (a leader and a standby)", ready)
 	}
-	leader, err := leaderPod(ctx)
+	leader, err := cluster.Leader(ctx)
 	if err != nil || leader == "" {
 		t.Errorf("no controller pod leads (%v)", err)
 	}
@@ -364,7 +340,7 @@ func TestLeaderFailover(t *testing.T) {
 	// A build long enough to be in the middle of when the leader goes.
 	createWorkerImage(t, ns, "FROM configs AS final\nRUN sleep 30 && echo failover > /etc/failover && ostree container commit\n", "/os/failover:latest")
 	buildRunning(t, ns)
-	leader, err := leaderPod(ctx)
+	leader, err := cluster.Leader(ctx)
 	if err != nil || leader == "" {
 		t.Fatalf("no leader before the failover (%v)", err)
 	}
@@ -384,7 +360,7 @@ func TestLeaderFailover(t *testing.T) {
 	var next string
 	eventually(t, ns, "another pod takes the lease", 2*time.Minute, func(ctx context.Context) (bool, error) {
 		var err error
-		next, err = leaderPod(ctx)
+		next, err = cluster.Leader(ctx)
 		return next != "" && next != leader, err
 	})
 	takeover := time.Since(deleted)
@@ -452,7 +428,7 @@ func controllerImage(t *testing.T, release string) string {
 // reconciles counts the lines in which the leading pod reports a successful reconcile of ns's
 // PoolImage.
 func reconciles(ctx context.Context, ns string) (int, error) {
-	leader, err := leaderPod(ctx)
+	leader, err := cluster.Leader(ctx)
 	if err != nil || leader == "" {
 		return 0, err
 	}
@@ -486,21 +462,21 @@ func TestControllerUpgrade(t *testing.T) {
 	}
 	ctx := context.Background()
 	ns := "e2e-ctl-upgrade"
+	next := localState(t, "release-next.yaml") // the next release is built on the local stack
 	noQuietPeriod(t)
 	promotedWorker(t, ns, "FROM configs AS final\nRUN sleep 90 && echo upgraded > /etc/upgraded && ostree container commit\n", "/os/ctl-upgrade:latest")
 
-	// The next release and the overlay a user keeps their settings in (hack/stack.sh overlay).
-	next := filepath.Join(stack, "release-next.yaml")
+	// The next release and the overlay a user keeps their settings in (stack.Overlay).
 	cmd := exec.Command("bash", filepath.Join(root, "hack/release.sh"), "v0.0.1-next", os.Getenv("OCL_E2E_REGISTRY")+"/ocl-pipelines", next)
 	cmd.Env = append(os.Environ(), "OCL_PLATFORMS=linux/"+runtime.GOARCH)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the next release: %v\n%s", err, out)
 	}
-	overlay := filepath.Join(stack, "install-next")
-	if out, err := exec.Command("bash", filepath.Join(root, "hack/stack.sh"), "overlay", overlay, next).CombinedOutput(); err != nil {
-		t.Fatalf("overlay: %v\n%s", err, out)
+	overlay := localState(t, "install-next")
+	if err := cluster.Overlay(overlay, next); err != nil {
+		t.Fatalf("overlay: %v", err)
 	}
-	was, want := controllerImage(t, filepath.Join(stack, "release.yaml")), controllerImage(t, next)
+	was, want := controllerImage(t, localState(t, "release.yaml")), controllerImage(t, next)
 	if was == want {
 		t.Fatalf("the next release has the same controller image %s: nothing to upgrade", want)
 	}
@@ -536,7 +512,7 @@ func TestControllerUpgrade(t *testing.T) {
 				}
 			}
 		}
-		leader, err := leaderPod(ctx)
+		leader, err := cluster.Leader(ctx)
 		if err != nil || ready < 2 {
 			return false, err
 		}
@@ -622,7 +598,7 @@ func heldWhileBuilding(t *testing.T, ns string) {
 // its /metrics), 0 when it cannot be read; t, when not nil, fails the test then.
 func leaderRSS(t *testing.T) float64 {
 	ctx := context.Background()
-	leader, err := leaderPod(ctx)
+	leader, err := cluster.Leader(ctx)
 	if err != nil || leader == "" {
 		if t != nil {
 			t.Fatalf("no leader (%v)", err)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -33,7 +32,7 @@ func TestUninstall(t *testing.T) {
 		t.Skip("OCL_CONTROLLER=process: the stack runs config/ with a host process, not the release")
 	}
 	ctx := context.Background()
-	overlay := filepath.Join(stack, "install")
+	overlay := localState(t, "install")
 	noQuietPeriod(t) // before the reinstall's cleanup: it restores the ConfigMap the reinstall re-creates
 	t.Cleanup(func() { reinstall(t, overlay) })
 
@@ -99,7 +98,7 @@ func TestUninstall(t *testing.T) {
 	// 3. Uninstall, as a user does. kubectl waits for every object to be gone: a stuck one fails it.
 	start := time.Now()
 	uninstalls.begin(start)
-	if out, err := exec.Command("kubectl", "delete", "-f", filepath.Join(stack, "release.yaml"), "--timeout=3m").CombinedOutput(); err != nil {
+	if out, err := exec.Command("kubectl", "delete", "-f", localState(t, "release.yaml"), "--timeout=3m").CombinedOutput(); err != nil {
 		t.Fatalf("kubectl delete -f release.yaml: %v\n%s", err, out)
 	}
 	t.Logf("uninstall: kubectl delete -f release.yaml returned in %s; the hold ended by the PoolImage's deletion (%d PoolReleased) or the pods' last act (%d HoldReleased on the pool)",
@@ -215,7 +214,7 @@ func controllerReady(t *testing.T, ns string) {
 				}
 			}
 		}
-		leader, err := leaderPod(ctx)
+		leader, err := cluster.Leader(ctx)
 		return err == nil && len(ready) == 2 && ready[leader], nil
 	})
 }

@@ -226,7 +226,7 @@ func standinRelease(t *testing.T, tag string) (base, ext, release string) {
 	t.Helper()
 	registry := os.Getenv("OCL_E2E_REGISTRY")
 	cmd := exec.Command("bash", filepath.Join(root, "test/images/build-standin-images.sh"), registry, tag)
-	cmd.Env = append(os.Environ(), "CONTAINERS_STORAGE_CONF="+filepath.Join(stack, "images", "storage.conf"))
+	cmd.Env = append(os.Environ(), "CONTAINERS_STORAGE_CONF="+localState(t, "images/storage.conf"))
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("build stand-in images %s: %v", tag, err)

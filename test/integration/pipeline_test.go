@@ -6,12 +6,9 @@
 package integration
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
+	"github.com/ocl-pipelines/ocl-pipelines/internal/imagetest"
 	"github.com/ocl-pipelines/ocl-pipelines/internal/tektontest"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
@@ -279,37 +277,18 @@ func promote(t *testing.T, pi *v1alpha1.PoolImage, r *run) {
 // wanted, and whether any layer contains needle.
 func files(t *testing.T, img v1.Image, needle string, wanted ...string) (map[string]string, bool) {
 	t.Helper()
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
 	got, found := map[string]string{}, false
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
+	if err := imagetest.EachFile(img, func(f imagetest.File) {
+		if bytes.Contains(f.Content, []byte(needle)) || strings.Contains(f.Header.Name, needle) {
+			found = true
 		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(tr)
-			if bytes.Contains(b, []byte(needle)) || strings.Contains(h.Name, needle) {
-				found = true
-			}
-			p := strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/")
-			for _, w := range wanted {
-				if p == w {
-					got[w] = string(b)
-				}
+		for _, w := range wanted {
+			if f.Path == w {
+				got[w] = string(f.Content)
 			}
 		}
-		_ = rc.Close()
+	}); err != nil {
+		t.Fatal(err)
 	}
 	return got, found
 }

@@ -1,12 +1,12 @@
 // Command build measures the layer cache (spec.pipeline.cache) on the real stack
-// (hack/stack.sh up: a node running the builds, Tekton, a registry): a cold build of a
+// (test/stack Up: a node running the builds, Tekton, a registry): a cold build of a
 // Containerfile whose RUN steps take time (stand-ins for package installs: sleep and 4 MiB of
 // random data each), then a rebuild after a change to only its last line. With the cache, the
 // rebuild pulls the unchanged layers from the cache repository instead of running their steps.
 // It prints `bench: build_cache.<name>=<value>` lines; the goal is a warm/cold ratio of the
 // build step ≤ 0.25.
 //
-// Usage: go run ./test/bench/build [-keep]. Needs root (as hack/stack.sh).
+// Usage: go run ./test/bench/build [-keep]. Needs root (as test/stack).
 package main
 
 import (
@@ -14,22 +14,20 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	tektonclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
 	"github.com/ocl-pipelines/ocl-pipelines/internal/builders"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
+	"github.com/ocl-pipelines/ocl-pipelines/test/stack"
 )
 
 const ns = "bench-build"
@@ -58,36 +56,23 @@ func main() {
 }
 
 func run(root string, keep bool) error {
-	stack := filepath.Join(os.TempDir(), "ocl-stack-bench")
-	stackCmd := func(verb string) (string, error) {
-		cmd := exec.Command("bash", filepath.Join(root, "hack/stack.sh"), verb)
-		cmd.Env = append(os.Environ(), "OCL_STACK_DIR="+stack)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("hack/stack.sh %s: %w\n%s", verb, err, out)
-		}
-		return string(out), nil
-	}
-	if _, err := stackCmd("down"); err != nil {
-		return err
-	}
-	if _, err := stackCmd("up"); err != nil {
-		return err
-	}
-	if !keep {
-		defer stackCmd("down") //nolint:errcheck // best effort
-	}
-	env, err := stackCmd("env")
+	opts := stack.OptionsFromEnv()
+	opts.Root, opts.Dir = root, filepath.Join(os.TempDir(), "ocl-stack-bench")
+	st, err := stack.New(opts)
 	if err != nil {
 		return err
 	}
-	var registry string
-	for _, l := range strings.Split(env, "\n") {
-		if v, ok := strings.CutPrefix(l, "export OCL_REGISTRY="); ok {
-			registry = v
-		}
+	if err := st.Down(); err != nil {
+		return err
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(stack, "kubeconfig"))
+	if err := st.Up(context.Background()); err != nil {
+		return err
+	}
+	if !keep {
+		defer func() { _ = st.Down() }()
+	}
+	registry := st.Registry
+	cfg, err := st.RESTConfig()
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-// Command scale measures the controller at scale on a real API server (hack/stack.sh api: etcd,
+// Command scale measures the controller at scale on a real API server (test/stack API: etcd,
 // kube-apiserver, the CRDs and config/, no node): N pools with a PoolImage each, PipelineRuns
 // completed by this program's status updates (it plays Tekton), and the controller running as
 // its ServiceAccount with the RBAC of config/. It prints `bench: scale.<name>=<value> goal=<value>`
@@ -10,7 +10,7 @@
 //	controller_rss_mb          resident memory at steady state (VmHWM: peak)
 //	base_change_to_run_*       ControllerConfig base image change → each pool's PipelineRun exists
 //
-// Usage: go run ./test/bench/scale [-pools 200] [-keep]. Needs root (as hack/stack.sh).
+// Usage: go run ./test/bench/scale [-pools 200] [-keep]. Needs root (as test/stack).
 package main
 
 import (
@@ -41,7 +41,6 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"knative.dev/pkg/apis"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/secrets"
@@ -49,6 +48,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
+	"github.com/ocl-pipelines/ocl-pipelines/test/stack"
 )
 
 const (
@@ -74,6 +74,7 @@ type bench struct {
 	qps, burst  string
 	c           clients
 	controller  *exec.Cmd
+	st          *stack.Stack
 	// seen records when each run was first seen (the fake Tekton's watch), by name.
 	mu   sync.Mutex
 	seen map[string]time.Time
@@ -102,27 +103,22 @@ func must(err error) {
 	}
 }
 
-func (b *bench) stackCmd(verb string) error {
-	cmd := exec.Command("bash", filepath.Join(b.root, "hack/stack.sh"), verb)
-	cmd.Env = append(os.Environ(), "OCL_STACK_DIR="+b.stack)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("hack/stack.sh %s: %w\n%s", verb, err, out)
-	}
-	return nil
-}
-
 func (b *bench) run(keep bool) error {
-	if err := b.stackCmd("down"); err != nil {
+	st, err := stack.New(stack.Options{Root: b.root, Dir: b.stack})
+	if err != nil {
 		return err
 	}
-	if err := b.stackCmd("api"); err != nil {
+	b.st = st
+	if err := st.Down(); err != nil {
+		return err
+	}
+	if err := st.API(context.Background()); err != nil {
 		return err
 	}
 	if !keep {
-		defer b.stackCmd("down") //nolint:errcheck // best effort
+		defer func() { _ = st.Down() }()
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(b.stack, "kubeconfig"))
+	cfg, err := st.RESTConfig()
 	if err != nil {
 		return err
 	}
@@ -158,7 +154,7 @@ func (b *bench) run(keep bool) error {
 	if err := b.waitQuiet(3*time.Second, time.Minute); err != nil {
 		return err
 	}
-	offset := fileSize(filepath.Join(b.stack, "audit.log"))
+	offset, _ := b.st.AuditOffset()
 	b.stopController()
 	if err := b.startController(); err != nil {
 		return err
@@ -166,7 +162,7 @@ func (b *bench) run(keep bool) error {
 	if err := b.waitReconciled(b.pools, 5*time.Minute); err != nil {
 		return err
 	}
-	writes, byVerb := auditWrites(filepath.Join(b.stack, "audit.log"), offset)
+	writes, byVerb := b.auditWrites(offset)
 	fmt.Printf("bench: scale.resync_api_writes=%d goal=0\n", writes)
 	if writes > 0 {
 		fmt.Printf("bench: scale.resync_api_writes.detail=%s\n", strings.Join(byVerb, ","))
@@ -469,12 +465,11 @@ func percentile(v []float64, p float64) float64 {
 // leases and events aside.
 // waitQuiet waits until the audit log records no write for quiet, for at most limit.
 func (b *bench) waitQuiet(quiet, limit time.Duration) error {
-	path := filepath.Join(b.stack, "audit.log")
 	deadline := time.Now().Add(limit)
 	for {
-		offset := fileSize(path)
+		offset, _ := b.st.AuditOffset()
 		time.Sleep(quiet)
-		if n, _ := auditWrites(path, offset); n == 0 {
+		if n, _ := b.auditWrites(offset); n == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -483,42 +478,26 @@ func (b *bench) waitQuiet(quiet, limit time.Duration) error {
 	}
 }
 
-func auditWrites(path string, offset int64) (int, []string) {
-	f, err := os.Open(path)
-	if err != nil {
-		return -1, nil
-	}
-	defer func() { _ = f.Close() }() // read only: nothing is lost
-	if _, err := f.Seek(offset, 0); err != nil {
-		return -1, nil
-	}
+func (b *bench) auditWrites(offset int64) (int, []string) {
 	n := 0
 	by := map[string]int{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var e struct {
-			Stage     string                    `json:"stage"`
-			User      struct{ Username string } `json:"user"`
-			Verb      string                    `json:"verb"`
-			ObjectRef *struct {
-				Resource    string `json:"resource"`
-				Subresource string `json:"subresource"`
-			} `json:"objectRef"`
-		}
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.User.Username != serviceSA || e.ObjectRef == nil || e.Stage != "ResponseComplete" {
-			continue
+	_, err := b.st.Audit(offset, func(e stack.AuditEvent) {
+		if e.User.Username != stack.ControllerUser || e.ObjectRef == nil || e.Stage != "ResponseComplete" {
+			return
 		}
 		switch e.Verb {
 		case "create", "update", "patch", "delete":
 		default:
-			continue
+			return
 		}
 		if e.ObjectRef.Resource == "leases" || e.ObjectRef.Resource == "events" {
-			continue
+			return
 		}
 		n++
 		by[e.Verb+" "+e.ObjectRef.Resource+"/"+e.ObjectRef.Subresource]++
+	})
+	if err != nil {
+		return -1, nil
 	}
 	var out []string
 	for k, v := range by {
@@ -526,14 +505,6 @@ func auditWrites(path string, offset int64) (int, []string) {
 	}
 	sort.Strings(out)
 	return n, out
-}
-
-func fileSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
 }
 
 // memory returns the process's resident and peak resident memory in MB.
