@@ -37,8 +37,7 @@ import (
 func TestCLIHashIsTheControllers(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-cli"
-	newNamespace(t, ns)
-	noQuietPeriod(t)
+	newNamespace(t, ns) // the shipped quiet period: the run starts 15 s after the PoolImage
 	createPushSecret(t, ns, []byte(`{"auths":{}}`))
 	for _, o := range []any{
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "etc-pki-entitlement"}, Data: map[string][]byte{"entitlement.pem": []byte("cli")}},

@@ -73,7 +73,6 @@ func (s *Stack) start(name string, env []string, argv ...string) error {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	go func() { _ = cmd.Wait() }()
-	s.procs = append(s.procs, cmd)
 	return os.WriteFile(filepath.Join(s.Dir, name+".pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
 }
 

@@ -73,7 +73,6 @@ type Stack struct {
 	kube   string // directory of the Kubernetes binaries
 	tools  map[string]string
 	log    io.Writer
-	procs  []*exec.Cmd
 	client kubernetes.Interface
 }
 
