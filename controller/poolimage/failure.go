@@ -50,7 +50,7 @@ func (r *Reconciler) failureOf(pr *tektonv1.PipelineRun, pi *v1alpha1.PoolImage,
 		for _, res := range tr.Status.Results {
 			if res.Name == contract.ResultFailure && strings.TrimSpace(res.Value.StringVal) != "" {
 				f.Message = tail(res.Value.StringVal)
-				if f.Task == contract.TaskBuild && f.Step == contract.StepPush {
+				if f.Task == contract.TaskBuild && (f.Step == contract.StepCheckPush || f.Step == contract.StepPush) {
 					f.Message += "; " + pushSecretOf(pi)
 				}
 			}

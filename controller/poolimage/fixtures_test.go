@@ -597,3 +597,24 @@ func promotedA(t testing.TB) (imageA string, mcA *mcfgv1.MachineConfig, promoted
 		st.MarkPromoted(imageA)
 	}
 }
+
+// firstBuildUpdate is the status update of a reconcile that starts the first build of pi for in:
+// the run named after the inputs hash, AwaitingBuild then Building.
+func firstBuildUpdate(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs) clientgotesting.UpdateActionImpl {
+	t.Helper()
+	h := hashOf(t, pi, in)
+	n := generator.RunName(poolName, h)
+	return statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
+		st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: n, InputsHash: h, Inputs: summaryOf(t, pi, in)}
+		st.MarkAwaitingBuild()
+		st.MarkBuilding(n)
+	}))
+}
+
+// firstBuildEvent is the BuildStarted event of that reconcile.
+func firstBuildEvent(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs) string {
+	t.Helper()
+	h := hashOf(t, pi, in)
+	return eventf(corev1.EventTypeNormal, "BuildStarted", "PipelineRun %s builds the image of MachineConfigPool worker (trigger: spec, inputs %s; changed: first build)",
+		generator.RunName(poolName, h), h)
+}

@@ -12,11 +12,13 @@ const (
 	TaskReport          = "report"
 )
 
-// Names of the steps of the build task (scripts run in the buildah image).
+// Names of the steps of the build task: scripts in the buildah image, and check-push, a Go stage
+// of the tools image.
 const (
-	StepInject = "inject"
-	StepBuild  = "build"
-	StepPush   = "push"
+	StepInject    = "inject"
+	StepCheckPush = "check-push"
+	StepBuild     = "build"
+	StepPush      = "push"
 )
 
 // StepCommand is the binary of the tools image that runs the Go stages: `ocl-step <task>`.
@@ -77,8 +79,9 @@ const (
 	ResultBaseImageDigest = "BASE_IMAGE_DIGEST"
 	ResultBaseImage       = "BASE_IMAGE"
 	ResultPromotedImage   = "PROMOTED_IMAGE"
-	// ResultFailure is the build task's one-line explanation of a failed push (credentials
-	// refused, registry unreachable), which the controller shows in the PoolImage's status.
+	// ResultFailure is the build task's one-line explanation of a push that cannot happen or did
+	// not (credentials refused, registry unreachable, certificate not trusted), which the
+	// controller shows in the PoolImage's status.
 	ResultFailure = "FAILURE"
 )
 
@@ -122,13 +125,17 @@ func workspaceEnvPrefix(workspace string) string {
 // GoStage is what one Go stage of the tools image reads and writes. The generator passes a
 // stage exactly these variables; the stage reads no others.
 type GoStage struct {
-	// Name is the task name and the subcommand of StepCommand.
+	// Name is the subcommand of StepCommand: the task's name, or for a step of the build task
+	// (StepCheckPush) the step's.
 	Name string
 	// Params are the task parameters the stage reads, as environment variables of the same name.
 	Params []string
 	// Workspaces are the Secret workspaces whose credentials the stage uses, first match first;
 	// it reads WorkspaceBoundEnv and WorkspacePathEnv of each.
 	Workspaces []string
+	// Mounts are the other workspaces the stage reads files from (proxy values, a CA bundle);
+	// it reads WorkspaceBoundEnv and WorkspacePathEnv of each.
+	Mounts []string
 	// Results are the results the stage writes, to the files ResultEnv names.
 	Results []string
 }
@@ -137,7 +144,7 @@ type GoStage struct {
 func (s GoStage) Env() []string {
 	var out []string
 	out = append(out, s.Params...)
-	for _, ws := range s.Workspaces {
+	for _, ws := range append(append([]string{}, s.Workspaces...), s.Mounts...) {
 		out = append(out, WorkspaceBoundEnv(ws), WorkspacePathEnv(ws))
 	}
 	for _, r := range s.Results {
@@ -153,6 +160,18 @@ func FetchBaseDigest() GoStage {
 		Params:     []string{ParamBaseImage, ParamTargetArch, ParamTLSVerify},
 		Workspaces: []string{WorkspaceBasePullSecret},
 		Results:    []string{ResultBaseImage, ResultBaseImageDigest},
+	}
+}
+
+// CheckPush asks the registry, before the build, whether the push secret may push to IMAGE's
+// repository, reaching it as the push will (proxy, trusted CA). It is a step of the build task.
+func CheckPush() GoStage {
+	return GoStage{
+		Name:       StepCheckPush,
+		Params:     []string{ParamImage, ParamTLSVerify, ParamPushRetries, ParamHTTPProxy, ParamHTTPSProxy, ParamNoProxy, ParamTrustedCAKey},
+		Workspaces: []string{WorkspacePushSecret},
+		Mounts:     []string{WorkspaceProxy, WorkspaceTrustedCA},
+		Results:    []string{ResultFailure},
 	}
 }
 
@@ -186,7 +205,7 @@ func Report() GoStage {
 
 // GoStages returns every Go stage, in pipeline order.
 func GoStages() []GoStage {
-	return []GoStage{FetchBaseDigest(), Verify(), Promote(), Report()}
+	return []GoStage{FetchBaseDigest(), CheckPush(), Verify(), Promote(), Report()}
 }
 
 // TaskStatus pairs a task with the report parameter that carries its status ($(tasks.<task>.status)).

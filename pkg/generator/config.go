@@ -12,7 +12,7 @@ import (
 const (
 	// DefaultBuildahImage runs the inject, build and push steps: it needs buildah and bash.
 	DefaultBuildahImage = "quay.io/buildah/stable:v1.41.4"
-	// DefaultToolsImage runs the fetch-base-digest, verify, promote and report steps: it
+	// DefaultToolsImage runs the fetch-base-digest, check-push, verify, promote and report steps: it
 	// carries the ocl-step binary (cmd/ocl-step) on its PATH.
 	DefaultToolsImage = "ghcr.io/ocl-pipelines/ocl-step:v0.1.0"
 )

@@ -256,7 +256,7 @@ func TestRenderShape(t *testing.T) {
 	for _, s := range build.TaskSpec.Steps {
 		steps = append(steps, s.Name)
 	}
-	if got := strings.Join(steps, ","); got != "inject,build,push" {
+	if got := strings.Join(steps, ","); got != "inject,check-push,build,push" {
 		t.Errorf("build steps = %s", got)
 	}
 	if f := pr.Spec.PipelineSpec.Finally; len(f) != 1 || f[0].Name != "report" {

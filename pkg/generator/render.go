@@ -100,12 +100,12 @@ func pipelineSpec(cfg Config, r retries) *tektonv1.PipelineSpec {
 			{
 				Name:        contract.TaskBuild,
 				DisplayName: "Build and push $(params.IMAGE)",
-				Description: "inject, build and push share one pod (buildah's image store). Not retried: a broken " +
-					"Containerfile stays broken; the push step retries transient registry errors itself.",
+				Description: "inject, check-push, build and push share one pod (buildah's image store). Not retried: a broken " +
+					"Containerfile stays broken; check-push and the push step retry transient registry errors themselves.",
 				TaskSpec: &tektonv1.EmbeddedTask{TaskSpec: BuildTaskSpec(cfg)},
 				Params: append(pass(contract.ParamPool, contract.ParamInputsHash, contract.ParamExtensionsImage, contract.ParamContainerfile, contract.ParamImage,
 					contract.ParamHTTPProxy, contract.ParamHTTPSProxy, contract.ParamNoProxy, contract.ParamBuildahImage, contract.ParamStorageDriver, contract.ParamImageFormat,
-					contract.ParamTLSVerify, contract.ParamPushRetries, contract.ParamCacheRepo, contract.ParamTrustedCAKey), param(contract.ParamPinnedBaseImage, baseRef)),
+					contract.ParamTLSVerify, contract.ParamPushRetries, contract.ParamCacheRepo, contract.ParamTrustedCAKey, contract.ParamToolsImage), param(contract.ParamPinnedBaseImage, baseRef)),
 				Workspaces: bindWorkspaces(contract.WorkspaceBasePullSecret, contract.WorkspacePushSecret, contract.WorkspaceEntitlement,
 					contract.WorkspaceActivationKey, contract.WorkspaceYumRepos, contract.WorkspaceRPMGPG, contract.WorkspaceTrustedCA, contract.WorkspaceProxy),
 			},

@@ -37,11 +37,11 @@ var paramDoc = map[string]string{
 	contract.ParamHTTPSProxy:      "HTTPS proxy for buildah and RUN steps.",
 	contract.ParamNoProxy:         "Hosts that bypass the proxy.",
 	contract.ParamBuildahImage:    "Step image with buildah and bash (inject, build, push).",
-	contract.ParamToolsImage:      "Step image with ocl-step (fetch-base-digest, verify, promote, report).",
+	contract.ParamToolsImage:      "Step image with ocl-step (fetch-base-digest, check-push, verify, promote, report).",
 	contract.ParamStorageDriver:   "buildah storage driver: vfs or overlay.",
 	contract.ParamImageFormat:     "Manifest format of the image: oci or docker.",
 	contract.ParamTLSVerify:       "Verify registries' TLS certificates: true or false.",
-	contract.ParamPushRetries:     "How often buildah retries a failed push.",
+	contract.ParamPushRetries:     "How often the push check (before the build) and buildah's push retry a registry that does not answer.",
 	contract.ParamCacheRepo:       "Registry repository for buildah's layer cache; empty for none.",
 	contract.ParamTrustedCAKey:    "Key of the trust bundle in the trusted-ca ConfigMap.",
 	contract.ParamPipelineRun:     "Name of the PipelineRun being reported.",
@@ -149,7 +149,7 @@ func toolStep(stage contract.GoStage, display string) tektonv1.Step {
 		DisplayName: display,
 		Image:       "$(params." + contract.ParamToolsImage + ")",
 		Command:     []string{contract.StepCommand, stage.Name},
-		Env:         concatEnv(paramEnv(stage.Params...), workspaceEnv(stage.Workspaces...), resultEnv(stage.Results...)),
+		Env:         concatEnv(paramEnv(stage.Params...), workspaceEnv(stage.Workspaces...), workspaceEnv(stage.Mounts...), resultEnv(stage.Results...)),
 	}
 }
 
@@ -176,21 +176,21 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 	cfg = cfg.withDefaults()
 	params := []string{contract.ParamPool, contract.ParamInputsHash, contract.ParamPinnedBaseImage, contract.ParamExtensionsImage, contract.ParamContainerfile, contract.ParamImage,
 		contract.ParamHTTPProxy, contract.ParamHTTPSProxy, contract.ParamNoProxy, contract.ParamBuildahImage, contract.ParamStorageDriver, contract.ParamImageFormat, contract.ParamTLSVerify,
-		contract.ParamPushRetries, contract.ParamCacheRepo, contract.ParamTrustedCAKey}
+		contract.ParamPushRetries, contract.ParamCacheRepo, contract.ParamTrustedCAKey, contract.ParamToolsImage}
 	storage := corev1.VolumeMount{Name: "varlibcontainers", MountPath: "/var/lib/containers"}
 	secrets := corev1.VolumeMount{Name: "ocl-secrets", MountPath: "/var/run/ocl-secrets"}
 	proxyEnv := concatEnv(paramEnv(contract.ParamHTTPProxy, contract.ParamHTTPSProxy, contract.ParamNoProxy), workspaceEnv(contract.WorkspaceProxy))
 	return tektonv1.TaskSpec{
 		DisplayName: "Build and push the OS image",
-		Description: "Builds the rendered Containerfile with buildah on the pinned base image, with entitlements " +
-			"mounted into RUN steps (never copied into a layer), and pushes it.",
+		Description: "Checks that the registry takes the push, builds the rendered Containerfile with buildah on the " +
+			"pinned base image, with entitlements mounted into RUN steps (never copied into a layer), and pushes it.",
 		Params: paramSpecs(taskDefaults(cfg), params...),
 		Workspaces: workspaceDecls(contract.WorkspaceBasePullSecret, contract.WorkspacePushSecret, contract.WorkspaceEntitlement,
 			contract.WorkspaceActivationKey, contract.WorkspaceYumRepos, contract.WorkspaceRPMGPG, contract.WorkspaceTrustedCA, contract.WorkspaceProxy),
 		Results: []tektonv1.TaskResult{
 			{Name: contract.ResultImageURL, Type: tektonv1.ResultsTypeString, Description: "The pushed image, repository:tag."},
 			{Name: contract.ResultImageDigest, Type: tektonv1.ResultsTypeString, Description: "Digest of the pushed image."},
-			{Name: contract.ResultFailure, Type: tektonv1.ResultsTypeString, Description: "Why the push failed, in one line (empty on success)."},
+			{Name: contract.ResultFailure, Type: tektonv1.ResultsTypeString, Description: "Why the image cannot be or was not pushed, in one line (empty on success)."},
 		},
 		Volumes: []corev1.Volume{
 			{Name: "varlibcontainers", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
@@ -207,6 +207,9 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 						contract.WorkspaceBasePullSecret, contract.WorkspacePushSecret, contract.WorkspaceTrustedCA)),
 				VolumeMounts: []corev1.VolumeMount{secrets},
 			},
+			// Before the build: a refused push secret or an unreachable registry fails in
+			// seconds, classified from the registry's typed errors, not after the whole build.
+			toolStep(contract.CheckPush(), "Check that the registry takes the push"),
 			{
 				Name:        contract.StepBuild,
 				DisplayName: "Build the image with buildah",

@@ -28,7 +28,7 @@ func TestStagesReadOnlyTheirContract(t *testing.T) {
 				values[p] = "x"
 			}
 			// An unreachable registry: the stage reads its inputs and fails fast.
-			for _, p := range []string{contract.ParamBaseImage, contract.ParamImageURL, contract.ParamPinnedBaseImage} {
+			for _, p := range []string{contract.ParamBaseImage, contract.ParamImageURL, contract.ParamPinnedBaseImage, contract.ParamImage} {
 				if _, ok := values[p]; ok {
 					values[p] = "127.0.0.1:1/os/base@sha256:" + zeros
 				}
@@ -36,7 +36,7 @@ func TestStagesReadOnlyTheirContract(t *testing.T) {
 			if _, ok := values[contract.ParamImageDigest]; ok {
 				values[contract.ParamImageDigest] = "sha256:" + zeros
 			}
-			values[contract.ParamTargetArch], values[contract.ParamCurrentTag] = "amd64", "current"
+			values[contract.ParamTargetArch], values[contract.ParamCurrentTag], values[contract.ParamPushRetries] = "amd64", "current", "0"
 			for _, r := range stage.Results {
 				values[contract.ResultEnv(r)] = filepath.Join(t.TempDir(), r)
 			}

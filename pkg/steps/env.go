@@ -71,6 +71,26 @@ func (e Env) nameOptions() []name.Option {
 // remoteOptions are the options of registry calls, authenticating with the mounted secrets of
 // the given workspaces (contract.Workspace*), first match first.
 func (e Env) remoteOptions(ctx context.Context, workspaces ...string) ([]remote.Option, error) {
+	kc, err := e.keychain(workspaces...)
+	if err != nil {
+		return nil, err
+	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc)}
+	t := e.Transport
+	if t == nil && !e.tlsVerify() {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // TLS_VERIFY=false was asked for
+		t = tr
+	}
+	if t != nil {
+		opts = append(opts, remote.WithTransport(t))
+	}
+	return opts, nil
+}
+
+// keychain authenticates with the mounted dockerconfigjson Secrets of the given workspaces
+// (contract.Workspace*), first match first; registries none of them lists are anonymous.
+func (e Env) keychain(workspaces ...string) (authn.Keychain, error) {
 	var chains []authn.Keychain
 	for _, ws := range workspaces {
 		if e.Getenv(contract.WorkspaceBoundEnv(ws)) != "true" {
@@ -83,17 +103,7 @@ func (e Env) remoteOptions(ctx context.Context, workspaces ...string) ([]remote.
 		}
 		chains = append(chains, kc)
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.NewMultiKeychain(chains...))}
-	t := e.Transport
-	if t == nil && !e.tlsVerify() {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // TLS_VERIFY=false was asked for
-		t = tr
-	}
-	if t != nil {
-		opts = append(opts, remote.WithTransport(t))
-	}
-	return opts, nil
+	return authn.NewMultiKeychain(chains...), nil
 }
 
 // writeResult writes a Tekton result to the file the RESULT_<name> variable names.

@@ -16,6 +16,7 @@ type Stage func(ctx context.Context, e Env) error
 func Stages() map[string]Stage {
 	return map[string]Stage{
 		contract.TaskFetchBaseDigest: FetchBaseDigest,
+		contract.StepCheckPush:       CheckPush,
 		contract.TaskVerify:          VerifyStage,
 		contract.TaskPromote:         Promote,
 		contract.TaskReport:          Report,

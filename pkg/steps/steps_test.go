@@ -288,7 +288,7 @@ type stepEnv struct {
 
 func newStepEnv(t *testing.T, vars map[string]string) *stepEnv {
 	s := &stepEnv{vars: vars, results: t.TempDir()}
-	for _, r := range []string{"BASE_IMAGE", "BASE_IMAGE_DIGEST", "PROMOTED_IMAGE"} {
+	for _, r := range []string{"BASE_IMAGE", "BASE_IMAGE_DIGEST", "PROMOTED_IMAGE", "FAILURE"} {
 		s.vars["RESULT_"+r] = filepath.Join(s.results, r)
 	}
 	return s

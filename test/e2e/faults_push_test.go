@@ -105,20 +105,30 @@ func failedBuild(t *testing.T, ns, token, what string) *v1alpha1.PoolImage {
 	return pi
 }
 
-// pushLog is the log of the push step of the PoolImage's latest run.
-func pushLog(t *testing.T, ns string, pi *v1alpha1.PoolImage) string {
+// buildLog is the log of a step of the build task of the PoolImage's latest run.
+func buildLog(t *testing.T, ns string, pi *v1alpha1.PoolImage, step string) string {
 	t.Helper()
-	b, err := clients.kube.CoreV1().Pods(ns).GetLogs(pi.Status.LatestBuild.PipelineRun+"-build-pod", &corev1.PodLogOptions{Container: "step-push"}).DoRaw(context.Background())
+	b, err := clients.kube.CoreV1().Pods(ns).GetLogs(pi.Status.LatestBuild.PipelineRun+"-build-pod", &corev1.PodLogOptions{Container: "step-" + step}).DoRaw(context.Background())
 	if err != nil {
-		t.Fatalf("push step log: %v", err)
+		t.Fatalf("%s step log: %v", step, err)
 	}
 	return string(b)
 }
 
-// TestPushFaults: the registry is down during the push, then refuses the credentials, then is
-// given the right ones. Each failure names the registry (and the push secret) in the status,
-// is not retried by starting builds on the controller's own, promotes nothing and leaves the
-// pool alone; a retry after each fix resumes; the last one promotes.
+// checkNotBuilt fails the test if the build step of pi's latest run started building: a push
+// that cannot happen fails before the build.
+func checkNotBuilt(t *testing.T, ns string, pi *v1alpha1.PoolImage) {
+	t.Helper()
+	if log := buildLog(t, ns, pi, "build"); strings.Contains(log, "build: ") {
+		t.Errorf("the build ran although the push could not happen:\n%s", log)
+	}
+}
+
+// TestPushFaults: the registry is down, then refuses the credentials, then is given the right
+// ones. The first two fail in the check-push step, before anything is built, classified from the
+// registry's typed errors; each names the registry, the repository and the push secret in the
+// status, is not retried by starting builds on the controller's own, promotes nothing and
+// leaves the pool alone; a retry after each fix resumes; the last one promotes.
 func TestPushFaults(t *testing.T) {
 	ctx := context.Background()
 	ns := "e2e-push-faults"
@@ -146,17 +156,17 @@ func TestPushFaults(t *testing.T) {
 	// 1. Nothing listens on the registry's address.
 	got := failedBuild(t, ns, "", "a failed push to a registry that is down")
 	f := got.Status.LatestBuild.Failure
-	// The build pushes a tag of its own (inputs hash and run id); the controller tags :latest
-	// once it promoted the image.
-	pushed := regexp.QuoteMeta(addr+"/os/faults:") + "[0-9a-f]{40}-[0-9a-f]{12}"
-	want := "^" + regexp.QuoteMeta("registry "+addr+" unreachable after 3 retries while pushing ") + pushed +
-		regexp.QuoteMeta(": check that it is up and reachable from the build pods, then retry the build; push secret: Secret "+ns+"/push (spec.pushSecret)") + "$"
-	if f.Task != "build" || f.Step != "push" || !regexp.MustCompile(want).MatchString(f.Message) {
-		t.Errorf("registry down: failure %+v\nwant task build, step push, message matching %s", f, want)
+	repo := regexp.QuoteMeta(addr + "/os/faults")
+	secretRef := regexp.QuoteMeta("; push secret: Secret " + ns + "/push (spec.pushSecret)")
+	want := "^" + regexp.QuoteMeta("registry "+addr+" unreachable after 3 retries for ") + repo + ` \(dial tcp [^)]*connection refused\)` +
+		regexp.QuoteMeta(": check that it is up and reachable from the build pods, then retry the build") + secretRef + "$"
+	if f.Task != "build" || f.Step != "check-push" || !regexp.MustCompile(want).MatchString(f.Message) {
+		t.Errorf("registry down: failure %+v\nwant task build, step check-push, message matching %s", f, want)
 	}
-	if log := pushLog(t, ns, got); strings.Count(strings.ToLower(log), "retrying in") < 3 {
-		t.Errorf("registry down: buildah did not retry 3 times:\n%s", log)
+	if log := buildLog(t, ns, got, "check-push"); strings.Count(log, "retrying in") != 3 {
+		t.Errorf("registry down: check-push did not retry 3 times:\n%s", log)
 	}
+	checkNotBuilt(t, ns, got)
 	checkNotPromoted(t, ns, before)
 	if c := got.Status.GetCondition(v1alpha1.ConditionFirstBootPullable); c == nil || !c.IsFalse() || c.Reason != v1alpha1.ReasonNoCredentials ||
 		!strings.Contains(c.Message, "has no credentials for "+addr) {
@@ -168,14 +178,15 @@ func TestPushFaults(t *testing.T) {
 	setRetry(t, ns, "registry-up")
 	got = failedBuild(t, ns, "registry-up", "a failed push with refused credentials")
 	f = got.Status.LatestBuild.Failure
-	want = "^" + regexp.QuoteMeta("registry "+addr+" refused the push secret's credentials for ") + pushed +
-		regexp.QuoteMeta(" (not retried): give the push secret write access to that repository; push secret: Secret "+ns+"/push (spec.pushSecret)") + "$"
-	if f.Task != "build" || f.Step != "push" || !regexp.MustCompile(want).MatchString(f.Message) {
-		t.Errorf("wrong credentials: failure %+v\nwant task build, step push, message matching %s", f, want)
+	want = "^" + regexp.QuoteMeta("registry "+addr+" refused the push secret's credentials for ") + repo +
+		regexp.QuoteMeta(" (not retried): give the push secret write access to that repository") + secretRef + "$"
+	if f.Task != "build" || f.Step != "check-push" || !regexp.MustCompile(want).MatchString(f.Message) {
+		t.Errorf("wrong credentials: failure %+v\nwant task build, step check-push, message matching %s", f, want)
 	}
-	if log := pushLog(t, ns, got); strings.Contains(strings.ToLower(log), "retrying in") {
+	if log := buildLog(t, ns, got, "check-push"); strings.Contains(log, "retrying in") {
 		t.Errorf("wrong credentials were retried:\n%s", log)
 	}
+	checkNotBuilt(t, ns, got)
 	checkNotPromoted(t, ns, before)
 	ev, err := clients.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=BuildFailed"})
 	if err != nil {

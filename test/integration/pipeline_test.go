@@ -219,8 +219,15 @@ func runPipelineWith(t *testing.T, pi *v1alpha1.PoolImage, o runOpts) *run {
 		}
 	}
 	for _, s := range ts.Steps {
-		out, err := pod.Run(s, "CONTAINERS_STORAGE_CONF="+env.storageConf)
-		r.log.WriteString(out)
+		var err error
+		if s.Script == "" {
+			// A Go stage of the tools image (check-push), in-process with the step's env.
+			err = steps.Run(ctx, s.Command[len(s.Command)-1], steps.Env{Getenv: pod.Getenv(s), Stdout: &r.log})
+		} else {
+			var out string
+			out, err = pod.Run(s, "CONTAINERS_STORAGE_CONF="+env.storageConf)
+			r.log.WriteString(out)
+		}
 		if err != nil {
 			r.failedAt = contract.TaskBuild + "/" + s.Name
 			return r
