@@ -1,6 +1,6 @@
 // Command ocl-step runs the Go stages of the ocl-pipelines pipeline inside the tools image:
 //
-//	ocl-step fetch-base-digest | verify | promote | report
+//	ocl-step fetch-base-digest | check-push | verify | promote | report
 //
 // Inputs come from environment variables set by the generated Tekton tasks; results are written
 // to the files named by RESULT_* variables. It exits non-zero when the stage fails.
@@ -22,7 +22,7 @@ import (
 
 func main() {
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: ocl-step fetch-base-digest|verify|promote|report")
+		fmt.Fprintln(os.Stderr, "usage: ocl-step fetch-base-digest|check-push|verify|promote|report")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -82,6 +82,10 @@ func Step(ts *tektonv1.TaskSpec, name string) (tektonv1.Step, error) {
 	return tektonv1.Step{}, fmt.Errorf("no step %q", name)
 }
 
+// SecretsMountPath is where the build task's steps mount its memory volume (credentials,
+// entitlements and the trust bundle inject stages); the scripts default OCL_SECRETS_DIR to it.
+const SecretsMountPath = "/var/run/ocl-secrets"
+
 // Pod stands in for a build pod: Root holds workspace/ (the pod's /workspace), results/ (its
 // /tekton/results), ocl/ (the task's work directory) and secrets/ (its memory volume).
 type Pod struct {
@@ -119,7 +123,12 @@ func (p *Pod) Env(step tektonv1.Step) []string {
 	env := []string{
 		"PATH=" + path,
 		"OCL_WORKDIR=" + filepath.Join(p.Root, "ocl"),
-		"OCL_SECRETS_DIR=" + filepath.Join(p.Root, "secrets"),
+	}
+	// The memory volume exists for a step only when the step mounts it, as in the pod.
+	for _, m := range step.VolumeMounts {
+		if m.MountPath == SecretsMountPath {
+			env = append(env, "OCL_SECRETS_DIR="+filepath.Join(p.Root, "secrets"))
+		}
 	}
 	for _, e := range step.Env {
 		v := strings.Replace(e.Value, "/workspace/", filepath.Join(p.Root, "workspace")+"/", 1)

@@ -88,6 +88,7 @@ func newPod(t *testing.T) *fakePod {
 printf '%s\n' "$@" > "$FAKE_BUILDAH_LOG"
 { [ -f "$XDG_RUNTIME_DIR/containers/auth.json" ] && echo "xdg-auth";
   [ -f "$HOME/.docker/config.json" ] && echo "home-auth"; } > "$FAKE_BUILDAH_LOG.auth"
+if [ -n "${SSL_CERT_FILE:-}" ] && [ -f "$SSL_CERT_FILE" ]; then echo "$SSL_CERT_FILE"; fi > "$FAKE_BUILDAH_LOG.ca"
 prev=
 for a in "$@"; do
   if [ "$prev" = "--digestfile" ]; then printf 'sha256:%064d' 7 > "$a"; fi
@@ -256,6 +257,13 @@ func TestSecretsAreMountedNotCopied(t *testing.T) {
 				t.Errorf("push: no --authfile for the push secret:\n%s", args)
 			}
 		}
+		if name == contract.StepBuild || name == contract.StepPush {
+			// buildah's pulls and push trust the staged bundle (the step mounts the memory volume).
+			ca, _ := os.ReadFile(p.fakeLog + ".ca")
+			if want := filepath.Join(p.root, "secrets", "trusted-ca", "tls-ca-bundle.pem") + "\n"; string(ca) != want {
+				t.Errorf("%s: buildah ran with SSL_CERT_FILE %q, want the staged trust bundle %q", name, ca, want)
+			}
+		}
 	}
 	if l := logs.String(); strings.Contains(l, "CANARY") || strings.Contains(l, "Q0FOQVJZ") {
 		t.Errorf("a secret reached the step logs:\n%s", l)
@@ -350,7 +358,7 @@ func TestBuildFailureSaysSo(t *testing.T) {
 	// Whether the registry takes the credentials is check-push's verdict (typed errors, before the
 	// build, pkg/steps); buildah's text is never parsed: whatever it says, the line is the same.
 	want := "could not push " + image + " to registry " + registry +
-		", which accepted the push before the build: buildah's error is above in this step's log; retry the build"
+		" although it accepted the push secret before the build: buildah's error is in this step's log"
 	for _, c := range []struct{ name, stderr, want string }{
 		{"reads like refused credentials",
 			`Error: pushing image "x" to "docker://x": initiating layer upload to /v2/os/worker/blobs/uploads/ in ` + registry + `: unauthorized: authentication required`, want},

@@ -33,8 +33,8 @@ var paramDoc = map[string]string{
 	contract.ParamCurrentTag:      "Tag moved to the verified image; empty (the default) moves none: the controller moves the push spec's tag itself once it promotes the image.",
 	contract.ParamImageURL:        "Pushed image, repository:tag.",
 	contract.ParamImageDigest:     "Digest of the pushed image.",
-	contract.ParamHTTPProxy:       "HTTP proxy for buildah and RUN steps.",
-	contract.ParamHTTPSProxy:      "HTTPS proxy for buildah and RUN steps.",
+	contract.ParamHTTPProxy:       "HTTP proxy for the push check, buildah and RUN steps.",
+	contract.ParamHTTPSProxy:      "HTTPS proxy for the push check, buildah and RUN steps.",
 	contract.ParamNoProxy:         "Hosts that bypass the proxy.",
 	contract.ParamBuildahImage:    "Step image with buildah and bash (inject, build, push).",
 	contract.ParamToolsImage:      "Step image with ocl-step (fetch-base-digest, check-push, verify, promote, report).",
@@ -60,7 +60,7 @@ var workspaceDoc = map[string]string{
 	contract.WorkspaceActivationKey:  "Secret with an activation key (org, activationkey), mounted read-only at /run/secrets/rhsm-activation in RUN steps.",
 	contract.WorkspaceYumRepos:       "ConfigMap of *.repo files, mounted read-only at /etc/yum.repos.d in RUN steps.",
 	contract.WorkspaceRPMGPG:         "Secret of RPM GPG keys, mounted read-only at /etc/pki/rpm-gpg in RUN steps.",
-	contract.WorkspaceTrustedCA:      "ConfigMap with the cluster's trust bundle, trusted by buildah and RUN steps (not baked into the image).",
+	contract.WorkspaceTrustedCA:      "ConfigMap with the cluster's trust bundle, trusted by the push check, buildah (build and push) and RUN steps (not baked into the image).",
 	contract.WorkspaceProxy:          "Secret with the keys HTTP_PROXY, HTTPS_PROXY and NO_PROXY, used instead of the proxy parameters (a proxy URL with credentials).",
 }
 
@@ -231,7 +231,9 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 					// same inputs never moves a tag off a digest that nodes may boot.
 					[]corev1.EnvVar{{Name: contract.EnvRunID, Value: "$(context.taskRun.uid)"}},
 					workspaceEnv(contract.WorkspacePushSecret), resultEnv(contract.ResultImageURL, contract.ResultImageDigest, contract.ResultFailure)),
-				VolumeMounts:    []corev1.VolumeMount{storage},
+				// The trust bundle inject staged (SSL_CERT_FILE): buildah's push trusts the
+				// cluster's CA as check-push and the build do.
+				VolumeMounts:    []corev1.VolumeMount{storage, {Name: secrets.Name, MountPath: secrets.MountPath, ReadOnly: true}},
 				SecurityContext: cfg.BuildSecurityContext.DeepCopy(),
 			},
 		},

@@ -30,8 +30,16 @@ import (
 // connections and never answers fails the step instead of holding it until the TaskRun's timeout.
 const checkPushAnswerTimeout = 30 * time.Second
 
-// checkPushFirstDelay is the wait before the first retry; each later wait doubles it.
-const checkPushFirstDelay = time.Second
+// checkPushFirstDelay is the wait before the first retry; each later wait doubles it, up to
+// checkPushMaxDelay.
+const (
+	checkPushFirstDelay = time.Second
+	checkPushMaxDelay   = 30 * time.Second
+)
+
+// errPlainHTTP refuses the plain-HTTP fallback go-containerregistry tries on private addresses:
+// with TLS_VERIFY true buildah only speaks https, and so does the check.
+var errPlainHTTP = errors.New("plain HTTP refused: TLS_VERIFY is true")
 
 // pushVerdict is what a failed push check means for the admin.
 type pushVerdict int
@@ -73,14 +81,14 @@ func classifyPush(err error) (pushVerdict, error) {
 		return pushUntrusted, cert
 	}
 	if answered {
-		if terr.StatusCode == http.StatusTooManyRequests || terr.StatusCode >= http.StatusInternalServerError {
+		switch terr.StatusCode {
+		case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			return pushServerError, terr
 		}
 		return pushOther, terr
 	}
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
-	var netErr net.Error
 	switch {
 	case errors.As(err, &opErr):
 		return pushUnreachable, opErr
@@ -89,10 +97,16 @@ func classifyPush(err error) (pushVerdict, error) {
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.DeadlineExceeded):
 		return pushUnreachable, rootCause(err)
-	case errors.As(err, &netErr):
-		return pushUnreachable, rootCause(netErr)
 	}
-	return pushOther, err
+	// Every failure of net/http's client is wrapped in a *url.Error, which is itself a net.Error:
+	// what it wraps says whether the network failed (a timeout, say) or something else did (a
+	// proxy's refusal, TLS spoken to a plain-HTTP server).
+	var uerr *url.Error
+	var netErr net.Error
+	if errors.As(err, &uerr) && errors.As(uerr.Err, &netErr) {
+		return pushUnreachable, uerr.Err
+	}
+	return pushOther, rootCause(err)
 }
 
 // certificateError is the TLS verification error in err, or nil.
@@ -127,19 +141,36 @@ func CheckPush(ctx context.Context, e Env) error {
 	if err != nil {
 		return err
 	}
-	ref, err := name.ParseReference(in[contract.ParamImage], e.nameOptions()...)
-	if err != nil {
-		return fmt.Errorf("IMAGE %q: %w", in[contract.ParamImage], err)
+	if err := checkPush(ctx, e, in[contract.ParamImage], in[contract.ParamPushRetries]); err != nil && !errors.Is(err, errStage) {
+		// Bad input (a Secret that is not a dockerconfigjson, a CA key missing): the status says
+		// so too, not only the log.
+		return e.failPush(err.Error())
+	} else if err != nil {
+		return err
 	}
-	retries, err := strconv.Atoi(in[contract.ParamPushRetries])
+	return nil
+}
+
+func checkPush(ctx context.Context, e Env, image, retriesValue string) error {
+	ref, err := name.ParseReference(image, e.nameOptions()...)
+	if err != nil {
+		return fmt.Errorf("IMAGE %q: %w", image, err)
+	}
+	retries, err := strconv.Atoi(retriesValue)
 	if err != nil || retries < 0 {
-		return fmt.Errorf("PUSH_RETRIES %q: want a number of retries, 0 or more", in[contract.ParamPushRetries])
+		return fmt.Errorf("PUSH_RETRIES %q: want a number of retries, 0 or more (spec.pipeline.retries.push)", retriesValue)
 	}
 	kc, err := e.keychain(contract.WorkspacePushSecret)
 	if err != nil {
 		return err
 	}
-	rt, err := e.pushTransport()
+	// The credentials of the repository itself, as buildah picks them: CheckPushPermission would
+	// ask the keychain for the registry's.
+	auth, err := kc.Resolve(ref.Context())
+	if err != nil {
+		return fmt.Errorf("credentials for %s: %w", ref.Context(), err)
+	}
+	rt, proxied, err := e.pushTransport(ref)
 	if err != nil {
 		return err
 	}
@@ -148,34 +179,38 @@ func CheckPush(ctx context.Context, e Env) error {
 		credentials = "the push secret's credentials"
 	}
 	repo, registry := ref.Context().Name(), ref.Context().RegistryStr()
+	via := ""
+	if proxied != "" {
+		via = " through the proxy " + proxied
+	}
 
-	e.logf("check-push: may %s push to %s? (up to %d retries)", credentials, repo, retries)
+	e.logf("check-push: may %s push to %s%s? (up to %d retries)", credentials, repo, via, retries)
 	delay := checkPushFirstDelay
 	for attempt := 0; ; attempt++ {
-		err = checkPushOnce(ctx, ref, kc, rt)
+		err = remote.CheckPushPermission(ref, fixedKeychain{auth}, contextTransport{ctx: ctx, next: rt})
 		if err == nil {
 			e.logf("check-push: %s accepts %s for %s", registry, credentials, repo)
 			return nil
 		}
 		v, cause := classifyPush(err)
 		if !v.retried() || attempt == retries || ctx.Err() != nil {
-			return e.failPush(pushMessage(v, cause, registry, repo, credentials, attempt))
+			return e.failPush(pushMessage(v, cause, registry+via, repo, credentials, attempt))
 		}
 		e.logf("check-push: %s: %s; retrying in %s (%d/%d)", registry, describe(cause), delay, attempt+1, retries)
 		select {
 		case <-ctx.Done():
-			return e.failPush(pushMessage(v, ctx.Err(), registry, repo, credentials, attempt))
+			return e.failPush(pushMessage(v, ctx.Err(), registry+via, repo, credentials, attempt))
 		case <-time.After(delay):
 		}
-		delay *= 2
+		delay = min(2*delay, checkPushMaxDelay)
 	}
 }
 
-// checkPushOnce runs one push check. The upload it starts is cancelled by go-containerregistry
-// on a best-effort basis (registries purge abandoned uploads).
-func checkPushOnce(ctx context.Context, ref name.Reference, kc authn.Keychain, rt http.RoundTripper) error {
-	return remote.CheckPushPermission(ref, kc, contextTransport{ctx: ctx, next: rt})
-}
+// fixedKeychain answers every lookup with the credentials resolved for the repository.
+type fixedKeychain struct{ auth authn.Authenticator }
+
+// Resolve implements authn.Keychain.
+func (k fixedKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return k.auth, nil }
 
 // pushMessage is the one line that explains a failed push check, with what to do; cause is the
 // error classifyPush chose.
@@ -185,13 +220,17 @@ func pushMessage(v pushVerdict, err error, registry, repo, credentials string, r
 	case pushRefused:
 		return fmt.Sprintf("registry %s refused %s for %s (not retried): give the push secret write access to that repository", registry, credentials, repo)
 	case pushUntrusted:
-		return fmt.Sprintf("registry %s presented a certificate the build does not trust (%v; not retried): add its CA to the trusted-ca ConfigMap, or set TLS_VERIFY to false for a test registry", registry, cause)
+		return fmt.Sprintf("registry %s presented a certificate the build does not accept (%s; not retried): if a private CA signs it, add that CA to the trusted-ca ConfigMap; otherwise the registry's certificate must be renewed or name this host", registry, cause)
 	case pushUnreachable:
-		return fmt.Sprintf("registry %s unreachable after %d retries for %s (%v): check that it is up and reachable from the build pods, then retry the build", registry, retries, repo, cause)
+		return fmt.Sprintf("registry %s unreachable after %d retries for %s (%s): check that it is up and reachable from the build pods, then retry the build", registry, retries, repo, cause)
 	case pushServerError:
-		return fmt.Sprintf("registry %s failing after %d retries for %s (%v): retry the build once the registry recovers", registry, retries, repo, cause)
+		return fmt.Sprintf("registry %s failing after %d retries for %s (%s): retry the build once the registry recovers", registry, retries, repo, cause)
 	}
-	return fmt.Sprintf("registry %s will not take a push to %s (%v; not retried): check the push spec's repository", registry, repo, cause)
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return fmt.Sprintf("registry %s will not take a push to %s (%s; not retried): check the push spec's repository", registry, repo, cause)
+	}
+	return fmt.Sprintf("could not ask registry %s about a push to %s (%s; not retried): check the registry's address, its TLS (TLS_VERIFY) and the proxy settings", registry, repo, cause)
 }
 
 // describe is err in one line: a registry's answer as its status and error codes (its body may
@@ -227,42 +266,63 @@ func (e Env) failPush(msg string) error {
 	return errStage
 }
 
-// pushTransport is the transport the push check reaches the registry with: the proxy of the
+// pushTransport is the transport the push check reaches ref's registry with: the proxy of the
 // proxy Secret (or of the proxy parameters), the system's CAs and the trusted-ca ConfigMap's,
-// and no verification when TLS_VERIFY is false. Env.Transport (tests) replaces it.
-func (e Env) pushTransport() (http.RoundTripper, error) {
-	if e.Transport != nil {
-		return e.Transport, nil
-	}
+// https only unless TLS_VERIFY is false (then without verification). It also returns the host
+// of the proxy the registry is reached through, if any (never its credentials). Env.Transport
+// (tests) replaces the HTTP transport, not the https-only rule.
+func (e Env) pushTransport(ref name.Reference) (http.RoundTripper, string, error) {
 	proxy, err := e.proxyConfig()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = checkPushAnswerTimeout
 	proxyFunc := proxy.ProxyFunc()
-	tr.Proxy = func(r *http.Request) (*url.URL, error) { return proxyFunc(r.URL) }
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
-	if !e.tlsVerify() {
-		tlsConfig.InsecureSkipVerify = true //nolint:gosec // TLS_VERIFY=false was asked for
-	} else if e.Getenv(contract.WorkspaceBoundEnv(contract.WorkspaceTrustedCA)) == "true" {
-		key := e.Getenv(contract.ParamTrustedCAKey)
-		path := filepath.Join(e.Getenv(contract.WorkspacePathEnv(contract.WorkspaceTrustedCA)), key)
-		pem, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("the trusted CA ConfigMap has no key %s: %w", key, err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("the trusted CA ConfigMap's key %s holds no PEM certificate", key)
-		}
-		tlsConfig.RootCAs = pool
+	proxied := ""
+	if u, err := proxyFunc(&url.URL{Scheme: "https", Host: ref.Context().RegistryStr()}); err == nil && u != nil {
+		proxied = u.Host
 	}
-	tr.TLSClientConfig = tlsConfig
-	return tr, nil
+	rt := e.Transport
+	if rt == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.ResponseHeaderTimeout = checkPushAnswerTimeout
+		tr.Proxy = func(r *http.Request) (*url.URL, error) { return proxyFunc(r.URL) }
+		tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+		if !e.tlsVerify() {
+			tlsConfig.InsecureSkipVerify = true //nolint:gosec // TLS_VERIFY=false was asked for
+		} else if e.Getenv(contract.WorkspaceBoundEnv(contract.WorkspaceTrustedCA)) == "true" {
+			key := e.Getenv(contract.ParamTrustedCAKey)
+			path := filepath.Join(e.Getenv(contract.WorkspacePathEnv(contract.WorkspaceTrustedCA)), key)
+			pem, err := os.ReadFile(path)
+			if err != nil {
+				return nil, "", fmt.Errorf("the trusted CA ConfigMap has no key %s: %w", key, err)
+			}
+			pool, err := x509.SystemCertPool()
+			if err != nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, "", fmt.Errorf("the trusted CA ConfigMap's key %s holds no PEM certificate", key)
+			}
+			tlsConfig.RootCAs = pool
+		}
+		tr.TLSClientConfig = tlsConfig
+		rt = tr
+	}
+	if e.tlsVerify() {
+		rt = httpsOnly{next: rt}
+	}
+	return rt, proxied, nil
+}
+
+// httpsOnly refuses plain-HTTP requests with errPlainHTTP.
+type httpsOnly struct{ next http.RoundTripper }
+
+// RoundTrip sends https requests and refuses the others.
+func (t httpsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme != "https" {
+		return nil, errPlainHTTP
+	}
+	return t.next.RoundTrip(r)
 }
 
 // proxyConfig is the build's proxy: the proxy Secret's files when it is bound (a proxy URL with
@@ -291,13 +351,37 @@ func (e Env) proxyConfig() (*httpproxy.Config, error) {
 	return cfg, nil
 }
 
-// contextTransport gives every request ctx: remote.CheckPushPermission takes no context.
+// contextTransport ends every request when ctx ends, as well as when the request's own context
+// does (go-containerregistry cancels the losing one of its https and http attempts):
+// remote.CheckPushPermission takes no context.
 type contextTransport struct {
 	ctx  context.Context
 	next http.RoundTripper
 }
 
-// RoundTrip sends r with the transport's context.
+// RoundTrip sends r under both contexts.
 func (t contextTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	return t.next.RoundTrip(r.WithContext(t.ctx))
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(t.ctx, cancel)
+	resp, err := t.next.RoundTrip(r.WithContext(ctx))
+	if err != nil {
+		stop()
+		cancel()
+		return nil, err
+	}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { stop(); cancel() }}
+	return resp, nil
+}
+
+// releasingBody releases a request's context once its body is closed.
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+}
+
+// Close closes the body and releases the context.
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.release()
+	return err
 }

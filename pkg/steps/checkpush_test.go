@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -66,6 +68,7 @@ func TestCheckPush(t *testing.T) {
 		secret   string // password in the push secret; "" binds none
 		want     string // the FAILURE result, a regexp; "" for a pass
 		attempts int    // "retrying in" lines in the log
+		verify   bool   // TLS_VERIFY=true
 	}{
 		{name: "accepted", image: authed.host + "/os/worker:h", retries: "3", secret: "right"},
 		{name: "refused credentials are not retried", image: authed.host + "/os/worker:h", retries: "3", secret: "wrong",
@@ -76,15 +79,23 @@ func TestCheckPush(t *testing.T) {
 			want: "^" + regexp.QuoteMeta("registry "+down+" unreachable after 2 retries for "+down+"/os/worker (") + ".*connection refused.*" +
 				regexp.QuoteMeta("): check that it is up and reachable from the build pods, then retry the build") + "$"},
 		{name: "no such host", image: "registry.invalid:5000/os/worker:h", retries: "0",
-			want: "^" + regexp.QuoteMeta("registry registry.invalid:5000 unreachable after 0 retries for registry.invalid:5000/os/worker (") + ".*no such host"},
+			want: "^" + regexp.QuoteMeta("registry registry.invalid:5000 unreachable after 0 retries for registry.invalid:5000/os/worker (") + ".*registry.invalid"},
 		{name: "5xx is retried", image: busyHost + "/os/worker:h", retries: "1", attempts: 1,
 			want: "^" + regexp.QuoteMeta("registry "+busyHost+" failing after 1 retries for "+busyHost+"/os/worker (") + ".*503.*" +
 				regexp.QuoteMeta("): retry the build once the registry recovers") + "$"},
+		{name: "a plain-HTTP registry with TLS verified is not spoken to over HTTP (buildah would not)", image: authed.host + "/os/worker:h", retries: "3", secret: "right", verify: true,
+			want: "^" + regexp.QuoteMeta("could not ask registry "+authed.host+" about a push to "+authed.host+"/os/worker (") + ".*HTTPS.*" +
+				regexp.QuoteMeta("; not retried): check the registry's address, its TLS (TLS_VERIFY) and the proxy settings") + "$"},
+		{name: "a bad PUSH_RETRIES is said in the status too", image: authed.host + "/os/worker:h", retries: "many",
+			want: "^" + regexp.QuoteMeta(`PUSH_RETRIES "many": want a number of retries, 0 or more (spec.pipeline.retries.push)`) + "$"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			extra := map[string]string{}
 			if tc.secret != "" {
 				extra["PUSH_SECRET_BOUND"], extra["PUSH_SECRET_PATH"] = "true", authed.dockerconfig(t, tc.secret)
+			}
+			if tc.verify {
+				extra["TLS_VERIFY"] = "true"
 			}
 			s := checkPushEnv(t, tc.image, tc.retries, extra)
 			err := Run(context.Background(), "check-push", s.env())
@@ -130,8 +141,8 @@ func TestCheckPushTLS(t *testing.T) {
 	if err := Run(context.Background(), "check-push", s.env()); err == nil {
 		t.Fatalf("a certificate of an unknown CA was accepted:\n%s", s.out.String())
 	}
-	want := "registry " + host + " presented a certificate the build does not trust ("
-	if got := s.result(t, "FAILURE"); !strings.HasPrefix(got, want) || !strings.Contains(got, "add its CA to the trusted-ca ConfigMap") {
+	want := "registry " + host + " presented a certificate the build does not accept ("
+	if got := s.result(t, "FAILURE"); !strings.HasPrefix(got, want) || !strings.Contains(got, "add that CA to the trusted-ca ConfigMap") {
 		t.Errorf("FAILURE = %q, want it to start %q and name the fix", got, want)
 	}
 	if strings.Contains(s.out.String(), "retrying in") {
@@ -204,9 +215,44 @@ func TestClassifyPush(t *testing.T) {
 		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), pushUnreachable},
 		{context.DeadlineExceeded, pushUnreachable},
 		{errors.New("unauthorized: connection refused EOF"), pushOther},
+		// As net/http returns them: every client error is a *url.Error (itself a net.Error); what
+		// it wraps decides.
+		{&url.Error{Op: "Get", URL: "https://r/v2/", Err: errors.New("unauthorized: connection refused EOF")}, pushOther},
+		{&url.Error{Op: "Get", URL: "https://r/v2/", Err: errors.New("Proxy Authentication Required")}, pushOther},
+		{&url.Error{Op: "Get", URL: "https://r/v2/", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, pushUnreachable},
+		{&url.Error{Op: "Get", URL: "https://r/v2/", Err: timeoutError{}}, pushUnreachable},
+		{&transport.Error{StatusCode: http.StatusNotImplemented}, pushOther},
 	} {
 		if got, _ := classifyPush(tc.err); got != tc.want {
 			t.Errorf("classifyPush(%#v) = %d, want %d", tc.err, got, tc.want)
 		}
+	}
+}
+
+// timeoutError is a net.Error that timed out, as net/http's own timeouts are.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "timeout awaiting response headers" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+// TestCheckPushUsesTheRepositorysCredentials: a push robot's key for the repository beside the
+// registry's pull credentials (a merged global pull secret): the check pushes with the robot's,
+// as buildah does, instead of refusing on the pull credentials.
+func TestCheckPushUsesTheRepositorysCredentials(t *testing.T) {
+	reg := newRegistry(t, "robot", "right")
+	dir := t.TempDir()
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q},%q:{"auth":%q}}}`, reg.host, b64("puller:pull-only"), reg.host+"/os/worker", b64("robot:right"))
+	if err := os.WriteFile(filepath.Join(dir, ".dockerconfigjson"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := checkPushEnv(t, reg.host+"/os/worker:h", "0", map[string]string{"PUSH_SECRET_BOUND": "true", "PUSH_SECRET_PATH": dir})
+	if err := Run(context.Background(), "check-push", s.env()); err != nil {
+		t.Fatalf("check-push with the repository's own key: %v\n%s", err, s.out.String())
+	}
+	s = checkPushEnv(t, reg.host+"/os/other:h", "0", map[string]string{"PUSH_SECRET_BOUND": "true", "PUSH_SECRET_PATH": dir})
+	if err := Run(context.Background(), "check-push", s.env()); err == nil {
+		t.Fatalf("another repository was checked with the robot's key:\n%s", s.out.String())
 	}
 }

@@ -37,6 +37,10 @@ func TestStagesReadOnlyTheirContract(t *testing.T) {
 				values[contract.ParamImageDigest] = "sha256:" + zeros
 			}
 			values[contract.ParamTargetArch], values[contract.ParamCurrentTag], values[contract.ParamPushRetries] = "amd64", "current", "0"
+			// Bound mounts: the stage reads their paths and files too.
+			for _, m := range stage.Mounts {
+				values[contract.WorkspaceBoundEnv(m)], values[contract.WorkspacePathEnv(m)] = "true", t.TempDir()
+			}
 			for _, r := range stage.Results {
 				values[contract.ResultEnv(r)] = filepath.Join(t.TempDir(), r)
 			}

@@ -536,7 +536,7 @@ func checkDashboardFidelity(t *testing.T, ns, run string) {
 		t.Fatalf("tkn pipelinerun logs %s -n %s: %v\n%s", run, ns, err, out)
 	}
 	for _, want := range []string{
-		"[fetch-base-digest : fetch-base-digest]", "[build : inject]", "[build : build]", "[build : push]",
+		"[fetch-base-digest : fetch-base-digest]", "[build : inject]", "[build : check-push]", "[build : build]", "[build : push]",
 		"[verify : verify]", "[report : report]",
 	} {
 		if !bytes.Contains(out, []byte(want)) {

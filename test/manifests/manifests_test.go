@@ -25,6 +25,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
 	"github.com/ocl-pipelines/ocl-pipelines/controller/metrics"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 const (
@@ -603,5 +604,32 @@ func TestAlertsUseExportedMetrics(t *testing.T) {
 	}
 	if n != 4 {
 		t.Errorf("%d alerts, want build failed, out of date with the release, held too long, push failed", n)
+	}
+
+	// Label values name the pipeline's real tasks and steps, and the push alert every step that
+	// fails a push.
+	known := map[string]bool{}
+	for _, n := range []string{contract.TaskFetchBaseDigest, contract.TaskBuild, contract.TaskVerify, contract.TaskPromote, contract.TaskReport,
+		contract.StepInject, contract.StepCheckPush, contract.StepBuild, contract.StepPush} {
+		known[n] = true
+	}
+	labelRE := regexp.MustCompile(`\b(task|step)=~?"([^"]*)"`)
+	for _, g := range rule.Spec.Groups {
+		for _, r := range g.Rules {
+			steps := map[string]bool{}
+			for _, m := range labelRE.FindAllStringSubmatch(r.Expr, -1) {
+				for _, v := range strings.Split(m[2], "|") {
+					if !known[v] {
+						t.Errorf("alert %s selects %s=%q, which is no task or step of the pipeline", r.Alert, m[1], v)
+					}
+					if m[1] == "step" {
+						steps[v] = true
+					}
+				}
+			}
+			if r.Alert == "OCLPoolImagePushFailed" && (!steps[contract.StepCheckPush] || !steps[contract.StepPush]) {
+				t.Errorf("alert %s selects steps %v, want %s and %s (both fail a push)", r.Alert, steps, contract.StepCheckPush, contract.StepPush)
+			}
+		}
 	}
 }

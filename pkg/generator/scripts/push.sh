@@ -52,7 +52,7 @@ if ! buildah "${args[@]}" "$IMAGE" "docker://$dest"; then
   # The check-push step saw the registry take the credentials before the build; what changed
   # since is in buildah's error above (its text is not parsed: the verdict on the registry and
   # the credentials is the check's, from typed errors).
-  fail "could not push ${dest} to registry ${registry}, which accepted the push before the build: buildah's error is above in this step's log; retry the build"
+  fail "could not push ${dest} to registry ${registry} although it accepted the push secret before the build: buildah's error is in this step's log"
 fi
 digest=$(cat "$work/digest")
 printf '%s' "$dest" > "$RESULT_IMAGE_URL"

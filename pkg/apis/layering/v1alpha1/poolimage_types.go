@@ -254,7 +254,7 @@ type PipelineOptions struct {
 	Cache *Cache `json:"cache,omitempty"`
 
 	// proxySecret names a Secret, in the PoolImage's namespace, with the keys HTTP_PROXY,
-	// HTTPS_PROXY and NO_PROXY that the build and push steps use instead of the cluster's
+	// HTTPS_PROXY and NO_PROXY that the check-push, build and push steps use instead of the cluster's
 	// proxy. Needed when the cluster's proxy URL carries credentials: the controller never puts
 	// those in the PipelineRun's parameters.
 	// +optional
@@ -268,7 +268,8 @@ type Retries struct {
 	// +kubebuilder:validation:Maximum=10
 	// +optional
 	FetchBaseDigest *int32 `json:"fetchBaseDigest,omitempty"`
-	// push attempts buildah makes after a failed push (3).
+	// push retries of a registry that does not answer, by the push check before the build and
+	// by buildah's push (3).
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10
 	// +optional
