@@ -1,106 +1,83 @@
 package registryauth
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 
-	"github.com/docker/cli/cli/config"
-	"github.com/docker/cli/cli/config/configfile"
-	"github.com/docker/cli/cli/config/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
-// dockerHub is the key containers/image files Docker Hub's credentials under; its other names
-// (index.docker.io, registry-1.docker.io, Docker's legacy https://index.docker.io/v1/) are
-// aliases of it.
-const dockerHub = "docker.io"
+// dockerHub is the name containers/image gives Docker Hub's images (docker.io/library/busybox);
+// dockerHubHost is the host its auth-file keys normalise to.
+const (
+	dockerHub     = "docker.io"
+	dockerHubHost = "index.docker.io"
+)
+
+// authFile is a dockerconfigjson document, with the fields containers/image reads of it.
+type authFile struct {
+	Auths map[string]authEntry `json:"auths"`
+}
+
+type authEntry struct {
+	Auth          string `json:"auth"`
+	IdentityToken string `json:"identitytoken"`
+}
 
 // keychain resolves credentials from one dockerconfigjson document as containers/image (buildah,
-// podman, CRI-O) reads an auth file: the most specific key wins (registry/namespace/repository,
-// then each parent namespace, then the registry), keys with a scheme (Docker's legacy form)
-// name only their host, and Docker Hub's names are one. Registries it does not list are
+// podman, CRI-O) reads an auth file (pkg/docker/config, findCredentialsInFile), so a Go stage
+// and buildah pick the same credentials: first the exact keys registry/namespace/repository,
+// then each parent namespace, then the registry; then any key that names the registry in
+// another form (with a scheme, as Docker's legacy https://index.docker.io/v1/; Docker Hub's
+// aliases). Only the chosen entry is decoded (a malformed entry for another registry does not
+// matter), and only its auth and identitytoken fields count. Registries it does not list are
 // anonymous.
 type keychain struct {
-	auths map[string]types.AuthConfig
+	auths map[string]authEntry
+	keys  []string // sorted: two keys naming one registry resolve the same way every time
 }
 
 // Keychain parses a dockerconfigjson document ({"auths": {...}}).
 func Keychain(r io.Reader) (authn.Keychain, error) {
-	cf, err := config.LoadFromReader(r)
-	if err != nil {
+	var f authFile
+	if err := json.NewDecoder(r).Decode(&f); err != nil {
 		return nil, fmt.Errorf("parse dockerconfigjson: %w", err)
 	}
-	return keychain{auths: normalize(cf)}, nil
-}
-
-// normalize keys the auth file's entries as containers/image looks them up.
-func normalize(cf *configfile.ConfigFile) map[string]types.AuthConfig {
-	out := map[string]types.AuthConfig{}
-	all := cf.GetAuthConfigs()
-	keys := make([]string, 0, len(all))
-	for key := range all {
-		keys = append(keys, key)
+	keys := make([]string, 0, len(f.Auths))
+	for k := range f.Auths {
+		keys = append(keys, k)
 	}
-	sort.Strings(keys) // two aliases of one key: the same one wins every time
-	for _, key := range keys {
-		ac := all[key]
-		k := key
-		if rest, ok := cutScheme(k); ok {
-			// https://quay.io/v1/ and the like: the host only.
-			k, _, _ = strings.Cut(rest, "/")
-		}
-		host, path, _ := strings.Cut(k, "/")
-		host = canonicalHost(host)
-		k = host
-		if path != "" {
-			k += "/" + strings.TrimSuffix(path, "/")
-		}
-		if _, taken := out[k]; taken && k != key {
-			continue // an exact key beats an alias of it
-		}
-		out[k] = ac
-	}
-	return out
-}
-
-func cutScheme(k string) (string, bool) {
-	for _, p := range []string{"https://", "http://"} {
-		if rest, ok := strings.CutPrefix(k, p); ok {
-			return rest, true
-		}
-	}
-	return k, false
-}
-
-func canonicalHost(host string) string {
-	switch host {
-	case name.DefaultRegistry, "registry-1.docker.io", dockerHub:
-		return dockerHub
-	}
-	return host
+	sort.Strings(keys)
+	return keychain{auths: f.Auths, keys: keys}, nil
 }
 
 // Resolve implements authn.Keychain. A target that is a repository is looked up by its most
 // specific key first; a registry by its host.
 func (k keychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
-	host := canonicalHost(target.RegistryStr())
+	host := target.RegistryStr()
 	path := ""
-	if s := target.String(); s != target.RegistryStr() {
-		path = strings.TrimPrefix(s, target.RegistryStr()+"/")
+	if s := target.String(); s != host {
+		path = strings.TrimPrefix(s, host+"/")
+	}
+	exact := host
+	if host == name.DefaultRegistry {
+		exact = dockerHub
 	}
 	for {
-		key := host
+		key := exact
 		if path != "" {
 			key += "/" + path
 		}
-		if ac, ok := k.auths[key]; ok {
-			return authenticator(ac), nil
+		if e, ok := k.auths[key]; ok {
+			return decode(key, e)
 		}
 		if path == "" {
-			return authn.Anonymous, nil
+			break
 		}
 		if i := strings.LastIndex(path, "/"); i >= 0 {
 			path = path[:i]
@@ -108,17 +85,49 @@ func (k keychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
 			path = ""
 		}
 	}
+	want := normalizeHost(host)
+	for _, key := range k.keys {
+		if normalizeKey(key) == want {
+			return decode(key, k.auths[key])
+		}
+	}
+	return authn.Anonymous, nil
 }
 
-func authenticator(ac types.AuthConfig) authn.Authenticator {
-	if ac.Username == "" && ac.Password == "" && ac.Auth == "" && ac.IdentityToken == "" && ac.RegistryToken == "" {
-		return authn.Anonymous
+// normalizeKey is containers/image's normalizeAuthFileKey: a key with a scheme names its host
+// only; other keys stay as written, Docker Hub's aliases aside.
+func normalizeKey(key string) string {
+	for _, scheme := range []string{"https://", "http://"} {
+		if rest, ok := strings.CutPrefix(key, scheme); ok {
+			host, _, _ := strings.Cut(rest, "/")
+			return normalizeHost(host)
+		}
 	}
-	return authn.FromConfig(authn.AuthConfig{
-		Username:      ac.Username,
-		Password:      ac.Password,
-		Auth:          ac.Auth,
-		IdentityToken: ac.IdentityToken,
-		RegistryToken: ac.RegistryToken,
-	})
+	return normalizeHost(key)
+}
+
+func normalizeHost(host string) string {
+	switch host {
+	case dockerHub, "registry-1.docker.io":
+		return dockerHubHost
+	}
+	return host
+}
+
+// decode is containers/image's decodeDockerAuth: user:password from auth (an entry without a
+// colon is anonymous), the identity token beside it.
+func decode(key string, e authEntry) (authn.Authenticator, error) {
+	raw, err := base64.StdEncoding.DecodeString(e.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: the auth field is not base64: %w", key, err)
+	}
+	user, password, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return authn.Anonymous, nil
+	}
+	password = strings.Trim(password, "\x00")
+	if e.IdentityToken == "" && user == "" && password == "" {
+		return authn.Anonymous, nil
+	}
+	return authn.FromConfig(authn.AuthConfig{Username: user, Password: password, IdentityToken: e.IdentityToken}), nil
 }

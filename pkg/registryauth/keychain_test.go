@@ -41,6 +41,13 @@ func TestKeychainLooksUpAsContainersImage(t *testing.T) {
 		{"a key with a scheme names its host only", map[string]string{"https://registry.example.com/v2/": entry("legacy")}, "registry.example.com/os/worker", "legacy"},
 		{"another registry is anonymous", map[string]string{"quay.io": entry("puller")}, "registry.example.com/os/worker", ""},
 		{"a port is part of the host", map[string]string{"10.0.0.1:5000": entry("local")}, "10.0.0.1:5001/os/worker", ""},
+		{"a Hub alias with a path is not renamed (containers/image does not match it)",
+			map[string]string{"docker.io": entry("hub"), "index.docker.io/myorg/os": entry("robot")}, "docker.io/myorg/os", "hub"},
+		{"a trailing slash is part of the key", map[string]string{"quay.io": entry("reg"), "quay.io/myorg/": entry("slash")}, "quay.io/myorg/os", "reg"},
+		{"only auth counts (username and password fields are Docker's, not containers/image's)",
+			map[string]string{"quay.io": `{"username":"u","password":"p"}`}, "quay.io/myorg/os", ""},
+		{"a malformed entry of another registry does not matter",
+			map[string]string{"quay.io": entry("puller"), "broken.example.com": `{"auth":"bm9jb2xvbg=="}`}, "quay.io/myorg/os", "puller"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			kc, err := registryauth.Keychain(strings.NewReader(doc(tc.entries)))

@@ -55,8 +55,14 @@ const (
 	pushUnreachable
 	// pushServerError: the registry answered 429 or 5xx. Retried.
 	pushServerError
-	// pushOther: any other answer (a repository name the registry rejects, say). Not retried.
+	// pushOther: any other answer of the registry (a repository name it rejects, say). Not
+	// retried.
 	pushOther
+	// pushUnknown: the check itself could not tell (a token realm go-containerregistry's policy
+	// refuses and buildah follows, a proxy's or a TLS peer's refusal, TLS spoken to plain HTTP):
+	// the check passes with a warning and buildah's push decides, so the check never fails a
+	// build buildah would push.
+	pushUnknown
 )
 
 // classifyPush tells what a push check's error means, and which error says it, from the
@@ -90,6 +96,9 @@ func classifyPush(err error) (pushVerdict, error) {
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
 	switch {
+	case errors.As(err, &opErr) && opErr.Op == "remote error":
+		// A TLS alert of the peer (certificate required, protocol version): it answered.
+		return pushUnknown, opErr
 	case errors.As(err, &opErr):
 		return pushUnreachable, opErr
 	case errors.As(err, &dnsErr):
@@ -106,7 +115,7 @@ func classifyPush(err error) (pushVerdict, error) {
 	if errors.As(err, &uerr) && errors.As(uerr.Err, &netErr) {
 		return pushUnreachable, uerr.Err
 	}
-	return pushOther, rootCause(err)
+	return pushUnknown, rootCause(err)
 }
 
 // certificateError is the TLS verification error in err, or nil.
@@ -181,7 +190,7 @@ func checkPush(ctx context.Context, e Env, image, retriesValue string) error {
 	repo, registry := ref.Context().Name(), ref.Context().RegistryStr()
 	via := ""
 	if proxied != "" {
-		via = " through the proxy " + proxied
+		via = " through " + proxied
 	}
 
 	e.logf("check-push: may %s push to %s%s? (up to %d retries)", credentials, repo, via, retries)
@@ -193,6 +202,10 @@ func checkPush(ctx context.Context, e Env, image, retriesValue string) error {
 			return nil
 		}
 		v, cause := classifyPush(err)
+		if v == pushUnknown && ctx.Err() == nil {
+			e.logf("check-push: WARNING: could not tell whether %s takes the push (%s); the push step will try", registry+via, describe(cause))
+			return nil
+		}
 		if !v.retried() || attempt == retries || ctx.Err() != nil {
 			return e.failPush(pushMessage(v, cause, registry+via, repo, credentials, attempt))
 		}
@@ -230,7 +243,7 @@ func pushMessage(v pushVerdict, err error, registry, repo, credentials string, r
 	if errors.As(err, &terr) {
 		return fmt.Sprintf("registry %s will not take a push to %s (%s; not retried): check the push spec's repository", registry, repo, cause)
 	}
-	return fmt.Sprintf("could not ask registry %s about a push to %s (%s; not retried): check the registry's address, its TLS (TLS_VERIFY) and the proxy settings", registry, repo, cause)
+	return fmt.Sprintf("the push check of %s on registry %s ended (%s)", repo, registry, cause)
 }
 
 // describe is err in one line: a registry's answer as its status and error codes (its body may
@@ -268,8 +281,8 @@ func (e Env) failPush(msg string) error {
 
 // pushTransport is the transport the push check reaches ref's registry with: the proxy of the
 // proxy Secret (or of the proxy parameters), the system's CAs and the trusted-ca ConfigMap's,
-// https only unless TLS_VERIFY is false (then without verification). It also returns the host
-// of the proxy the registry is reached through, if any (never its credentials). Env.Transport
+// https only unless TLS_VERIFY is false (then without verification). It also names the proxy
+// the registry is reached through, if any (never its credentials). Env.Transport
 // (tests) replaces the HTTP transport, not the https-only rule.
 func (e Env) pushTransport(ref name.Reference) (http.RoundTripper, string, error) {
 	proxy, err := e.proxyConfig()
@@ -278,8 +291,18 @@ func (e Env) pushTransport(ref name.Reference) (http.RoundTripper, string, error
 	}
 	proxyFunc := proxy.ProxyFunc()
 	proxied := ""
-	if u, err := proxyFunc(&url.URL{Scheme: "https", Host: ref.Context().RegistryStr()}); err == nil && u != nil {
-		proxied = u.Host
+	scheme := "https"
+	if !e.tlsVerify() {
+		scheme = ref.Context().Scheme()
+	}
+	if u, err := proxyFunc(&url.URL{Scheme: scheme, Host: ref.Context().RegistryStr()}); err == nil && u != nil {
+		// Named only when it comes from the parameters (the cluster's proxy, which carries no
+		// credentials): a proxy Secret's URL may, and a malformed one parses its password as
+		// the host.
+		proxied = "the proxy Secret's proxy"
+		if e.Getenv(contract.WorkspaceBoundEnv(contract.WorkspaceProxy)) != "true" {
+			proxied = "the proxy " + u.Host
+		}
 	}
 	rt := e.Transport
 	if rt == nil {
