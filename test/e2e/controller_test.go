@@ -310,6 +310,11 @@ func promotedImage(t *testing.T, ns, what string) string {
 		if err != nil {
 			return false, err
 		}
+		if pi.Status.ObservedGeneration != pi.Generation {
+			// The controller has not seen the latest spec yet: a failure in the status is an
+			// earlier spec's (an edit that fixes a failed build, say).
+			return false, nil
+		}
 		if c := pi.Status.GetCondition(v1alpha1.ConditionBuildSucceeded); c != nil && c.IsFalse() {
 			return false, fmt.Errorf("the build failed: %s", c.Message)
 		}

@@ -210,6 +210,11 @@ func TestPushFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	setRetry(t, ns, "credentials-fixed")
+	// The retry's run first (until then the status holds the refused build's failure).
+	eventually(t, ns, "the retry after the fix started", time.Minute, func(ctx context.Context) (bool, error) {
+		got, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
+		return err == nil && got.Status.LatestBuild != nil && got.Status.LatestBuild.Retry == "credentials-fixed", err
+	})
 	image := promotedImage(t, ns, "the image promoted after the fix")
 	if !strings.HasPrefix(image, addr+"/os/faults@sha256:") || machineConfigImage(t) != image {
 		t.Errorf("promoted %q, MachineConfig %q: want the fixed push's digest on %s in both", image, machineConfigImage(t), addr)
