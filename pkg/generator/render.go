@@ -90,7 +90,7 @@ func pipelineSpec(cfg Config, r retries) *tektonv1.PipelineSpec {
 		Tasks: []tektonv1.PipelineTask{
 			{
 				Name:        contract.TaskFetchBaseDigest,
-				DisplayName: "Resolve base image $(params.BASE_IMAGE)",
+				DisplayName: "Resolve the base image",
 				Description: "Pins the base OS image by digest for the pool's architecture.",
 				TaskSpec:    &tektonv1.EmbeddedTask{TaskSpec: FetchBaseDigestTaskSpec(cfg)},
 				Params:      pass(contract.ParamBaseImage, contract.ParamTargetArch, contract.ParamToolsImage, contract.ParamTLSVerify),
@@ -99,7 +99,7 @@ func pipelineSpec(cfg Config, r retries) *tektonv1.PipelineSpec {
 			},
 			{
 				Name:        contract.TaskBuild,
-				DisplayName: "Build and push $(params.IMAGE)",
+				DisplayName: "Build and push the image",
 				Description: "inject, check-push, build and push share one pod (buildah's image store). Not retried: a broken " +
 					"Containerfile stays broken; check-push and the push step retry transient registry errors themselves.",
 				TaskSpec: &tektonv1.EmbeddedTask{TaskSpec: BuildTaskSpec(cfg)},
@@ -121,7 +121,7 @@ func pipelineSpec(cfg Config, r retries) *tektonv1.PipelineSpec {
 			},
 			{
 				Name:        contract.TaskPromote,
-				DisplayName: "Tag the image as $(params.CURRENT_TAG)",
+				DisplayName: "Tag the verified image",
 				Description: "Moves CURRENT_TAG to the verified digest, when CURRENT_TAG is set (a GitOps run of this " +
 					"pipeline without the controller). The controller leaves it empty and moves the tag itself once it " +
 					"has promoted the image (RenderTag), so prebuilds, paused promotion and refused images never move it.",
