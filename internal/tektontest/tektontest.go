@@ -20,6 +20,8 @@ import (
 	"github.com/tektoncd/pipeline/pkg/workspace"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
 // TaskSpec returns the TaskSpec the pod of pipeline task `task` of pr would run: pipeline
@@ -82,10 +84,6 @@ func Step(ts *tektonv1.TaskSpec, name string) (tektonv1.Step, error) {
 	return tektonv1.Step{}, fmt.Errorf("no step %q", name)
 }
 
-// SecretsMountPath is where the build task's steps mount its memory volume (credentials,
-// entitlements and the trust bundle inject stages); the scripts default OCL_SECRETS_DIR to it.
-const SecretsMountPath = "/var/run/ocl-secrets"
-
 // Pod stands in for a build pod: Root holds workspace/ (the pod's /workspace), results/ (its
 // /tekton/results), ocl/ (the task's work directory) and secrets/ (its memory volume).
 type Pod struct {
@@ -126,7 +124,7 @@ func (p *Pod) Env(step tektonv1.Step) []string {
 	}
 	// The memory volume exists for a step only when the step mounts it, as in the pod.
 	for _, m := range step.VolumeMounts {
-		if m.MountPath == SecretsMountPath {
+		if m.MountPath == contract.SecretsDir {
 			env = append(env, "OCL_SECRETS_DIR="+filepath.Join(p.Root, "secrets"))
 		}
 	}

@@ -58,6 +58,10 @@ const (
 	ParamPromoteStatus   = "PROMOTE_STATUS"
 )
 
+// SecretsDir is where the build task's steps mount its memory volume (credentials,
+// entitlements and the trust bundle inject stages); the scripts default OCL_SECRETS_DIR to it.
+const SecretsDir = "/var/run/ocl-secrets"
+
 // Environment variables of the build task's steps that are not parameters.
 const (
 	// EnvRunID is the TaskRun's uid; the push step tags each push IMAGE-<first 12 characters>.

@@ -178,7 +178,7 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 		contract.ParamHTTPProxy, contract.ParamHTTPSProxy, contract.ParamNoProxy, contract.ParamBuildahImage, contract.ParamStorageDriver, contract.ParamImageFormat, contract.ParamTLSVerify,
 		contract.ParamPushRetries, contract.ParamCacheRepo, contract.ParamTrustedCAKey, contract.ParamToolsImage}
 	storage := corev1.VolumeMount{Name: "varlibcontainers", MountPath: "/var/lib/containers"}
-	secrets := corev1.VolumeMount{Name: "ocl-secrets", MountPath: "/var/run/ocl-secrets"}
+	secrets := corev1.VolumeMount{Name: "ocl-secrets", MountPath: contract.SecretsDir}
 	proxyEnv := concatEnv(paramEnv(contract.ParamHTTPProxy, contract.ParamHTTPSProxy, contract.ParamNoProxy), workspaceEnv(contract.WorkspaceProxy))
 	return tektonv1.TaskSpec{
 		DisplayName: "Build and push the OS image",

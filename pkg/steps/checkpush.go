@@ -143,21 +143,21 @@ func (v pushVerdict) retried() bool { return v == pushUnreachable || v == pushSe
 // CheckPush asks IMAGE's registry, before anything is built, whether the push secret may push to
 // IMAGE's repository (a token exchange for push scope and an upload that is started and
 // cancelled), reaching the registry as the push step will: through the proxy and trusting the
-// cluster's CA. A refusal or an untrusted certificate fails at once; no answer is retried
-// PUSH_RETRIES times. The failure is one line in the log and in the FAILURE result.
+// cluster's CA. A refusal or an untrusted certificate fails at once; no answer or a failing
+// registry is retried PUSH_RETRIES times; what no error type explains passes with a warning and
+// buildah's push decides. A failure is one line in the log and in the FAILURE result.
 func CheckPush(ctx context.Context, e Env) error {
 	in, err := e.require(contract.ParamImage, contract.ParamPushRetries)
 	if err != nil {
 		return err
 	}
-	if err := checkPush(ctx, e, in[contract.ParamImage], in[contract.ParamPushRetries]); err != nil && !errors.Is(err, errStage) {
+	err = checkPush(ctx, e, in[contract.ParamImage], in[contract.ParamPushRetries])
+	if err != nil && !errors.Is(err, errStage) {
 		// Bad input (a Secret that is not a dockerconfigjson, a CA key missing): the status says
 		// so too, not only the log.
 		return e.failPush(err.Error())
-	} else if err != nil {
-		return err
 	}
-	return nil
+	return err
 }
 
 func checkPush(ctx context.Context, e Env, image, retriesValue string) error {

@@ -199,6 +199,9 @@ func TestCheckPushProxy(t *testing.T) {
 	if err := Run(context.Background(), "check-push", s.env()); err == nil {
 		t.Fatalf("without the proxy, a host only the proxy resolves was reached:\n%s", s.out.String())
 	}
+	if got, want := s.result(t, "FAILURE"), "registry "+image[:strings.Index(image, "/")]+" unreachable after 0 retries"; !strings.HasPrefix(got, want) {
+		t.Errorf("without the proxy: FAILURE = %q, want it to start %q (the host resolves nowhere)", got, want)
+	}
 }
 
 // TestClassifyPush: the verdict comes from the error's types, wrapped as go-containerregistry
