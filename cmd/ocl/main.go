@@ -1,4 +1,4 @@
-// Command ocl is the ocl-pipelines CLI: `ocl render` prints the PipelineRun the controller would
+// Command ocl is the ocl-pipelines CLI: `ocl render` prints the Pipeline and PipelineRun the controller would
 // create for a PoolImage, `ocl hash` its inputs hash, `ocl containerfile` the Containerfile
 // buildah builds, all from the same cluster facts as the controller (--facts DIR), for GitOps
 // review and debugging; `ocl migrate` turns an MCO MachineOSConfig into a PoolImage. It makes

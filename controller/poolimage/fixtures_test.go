@@ -99,8 +99,18 @@ func hashOf(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs) string {
 		t.Fatal(err)
 	}
 	h := pr.Labels[layering.InputsHashLabel]
-	specDigests.Store(h, generator.SpecDigest(&pr.Spec))
+	specDigests.Store(h, generator.SpecDigest(&pr.Spec, &pipelineOf(t, pi, in).Spec))
 	return h
+}
+
+// pipelineOf is the Pipeline the run of pi on in references (generator.RenderPipeline).
+func pipelineOf(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs) *tektonv1.Pipeline {
+	t.Helper()
+	pl, err := generator.RenderPipeline(pi, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl
 }
 
 // specDigests maps an inputs hash the tests computed to the spec digest of its rendered run, so
@@ -140,6 +150,16 @@ func wantRun(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, trigger 
 	return pr
 }
 
+// wantPipeline is the Pipeline the reconciler creates before the first run of pi on in: the
+// rendered one, marked as the controller's and as used now.
+func wantPipeline(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs) *tektonv1.Pipeline {
+	t.Helper()
+	pl := pipelineOf(t, pi, in)
+	pl.Labels["app.kubernetes.io/managed-by"] = layering.ManagedByValue
+	pl.Annotations[layering.PipelineUsedAnnotation] = now.UTC().Format(time.RFC3339)
+	return pl
+}
+
 // run is a PipelineRun of the pool in the given state (status Unknown = running).
 func run(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, name string, created time.Time, state corev1.ConditionStatus, results ...string) *tektonv1.PipelineRun {
 	t.Helper()
@@ -150,6 +170,8 @@ func run(t testing.TB, pi *v1alpha1.PoolImage, in generator.Inputs, name string,
 	pr.CreationTimestamp = metav1.NewTime(created)
 	pr.UID = types.UID("uid-" + pr.Name)
 	pr.Status.StartTime = &metav1.Time{Time: created}
+	// Tekton copies the Pipeline's spec into the run's status when it first reconciles it.
+	pr.Status.PipelineSpec = pipelineOf(t, pi, in).Spec.DeepCopy()
 	reason := "Running"
 	switch state {
 	case corev1.ConditionTrue:

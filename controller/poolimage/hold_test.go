@@ -138,7 +138,7 @@ func TestHold(t *testing.T) {
 		Name:                    "base change: the pool is paused and the image rebuilt on the new base",
 		Key:                     key(),
 		Objects:                 upgraded(pool(), status(pi, promoted), mcA),
-		WantCreates:             []runtime.Object{wantRun(t, pi, up, generator.TriggerUpgrade, "")},
+		WantCreates:             []runtime.Object{wantPipeline(t, pi, up), wantRun(t, pi, up, generator.TriggerUpgrade, "")},
 		WantPatches:             []clientgotesting.PatchActionImpl{poolPatch(true, newBase)},
 		SkipNamespaceValidation: true, // pools are cluster-scoped
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
@@ -224,7 +224,7 @@ func TestHold(t *testing.T) {
 		Name:        "a pool an admin paused is left alone: no annotation, no patch, the build runs",
 		Key:         key(),
 		Objects:     upgraded(pool(func(p *mcfgv1.MachineConfigPool) { p.Spec.Paused = true }), status(pi, promoted), mcA),
-		WantCreates: []runtime.Object{wantRun(t, pi, up, generator.TriggerUpgrade, "")},
+		WantCreates: []runtime.Object{wantPipeline(t, pi, up), wantRun(t, pi, up, generator.TriggerUpgrade, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: nameUp, InputsHash: hUp, Inputs: sumUp}
@@ -241,7 +241,7 @@ func TestHold(t *testing.T) {
 		Name:    "the rebuild fails while held: retried once automatically, the pool stays held meanwhile",
 		Key:     key(),
 		Objects: upgraded(heldPool(newBase, "rendered-worker-1"), status(pi, building), mcA, upgradeRun("", since, corev1.ConditionFalse)),
-		WantCreates: []runtime.Object{func() runtime.Object {
+		WantCreates: []runtime.Object{wantPipeline(t, pi, up), func() runtime.Object {
 			pr := wantRun(t, pi, up, generator.TriggerAutoRetry, "")
 			pr.Name = autoName
 			return pr
@@ -357,7 +357,7 @@ func TestHold(t *testing.T) {
 		Key:           key(),
 		Objects:       upgraded(pool(), status(poolImage(follow), promoted), mcA),
 		OtherTestData: settings(rowSettings{Config: &config.Config{Generator: testCfg.Generator, DashboardURL: dashboard, DefaultPullSecret: "global-pull-secret", QuietPeriod: 15 * time.Second}}),
-		WantCreates:   []runtime.Object{wantRun(t, poolImage(follow), up, generator.TriggerUpgrade, "")},
+		WantCreates:   []runtime.Object{wantPipeline(t, poolImage(follow), up), wantRun(t, poolImage(follow), up, generator.TriggerUpgrade, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(follow), func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: nameUp, InputsHash: hUp, Inputs: sumUp}
@@ -370,7 +370,7 @@ func TestHold(t *testing.T) {
 		Name:        "Follow: a base change never pauses the pool",
 		Key:         key(),
 		Objects:     upgraded(pool(), status(poolImage(follow), promoted), mcA),
-		WantCreates: []runtime.Object{wantRun(t, poolImage(follow), up, generator.TriggerUpgrade, "")},
+		WantCreates: []runtime.Object{wantPipeline(t, poolImage(follow), up), wantRun(t, poolImage(follow), up, generator.TriggerUpgrade, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(follow), func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: nameUp, InputsHash: hUp, Inputs: sumUp}
@@ -443,7 +443,7 @@ func TestHold(t *testing.T) {
 		Key:  ns + "/" + mco.MasterPool,
 		Objects: []runtime.Object{pool(master), controllerConfig(baseV2, extV2), secret("push", corev1.SecretTypeDockerConfigJson),
 			status(masterPI, promotedFor(t, masterPI)), machineConfigFor(t, masterPI, pool(master), imageA, extV1, hashOf(t, masterPI, inputs(baseV1, extV1)))},
-		WantCreates: []runtime.Object{func() runtime.Object {
+		WantCreates: []runtime.Object{wantPipeline(t, masterPI, up), func() runtime.Object {
 			pr := wantRun(t, masterPI, up, generator.TriggerUpgrade, "")
 			pr.Name = generator.RunName(mco.MasterPool, hashOf(t, masterPI, up))
 			return pr

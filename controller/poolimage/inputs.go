@@ -48,8 +48,13 @@ type resolved struct {
 	annotations map[string]string
 	// run is the PipelineRun the controller renders for these inputs (named by createRun).
 	run *tektonv1.PipelineRun
-	// digest is generator.SpecDigest of run's spec: runs with another spec are not trusted.
+	// pipeline is the Pipeline run references (generator.RenderPipeline).
+	pipeline *tektonv1.Pipeline
+	// digest is generator.SpecDigest of run's spec with pipeline's: runs that run anything
+	// else are not trusted.
 	digest string
+	// pending is pendingDigest of run: a run of these inputs Tekton has not resolved yet.
+	pending string
 }
 
 // resolve reads the pool, the ControllerConfig, the nodes and the referenced Secrets and
@@ -185,6 +190,10 @@ func (r *Reconciler) render(pi *v1alpha1.PoolImage, res *resolved) (*resolved, e
 	if err != nil {
 		return nil, inputErrorf("cannot build with these inputs: %v", flatten(err.Error()))
 	}
+	pl, err := generator.RenderPipeline(pi, res.inputs)
+	if err != nil {
+		return nil, inputErrorf("cannot build with these inputs: %v", flatten(err.Error()))
+	}
 	sum, err := generator.Summary(pi, res.inputs)
 	if err != nil {
 		return nil, inputErrorf("cannot build with these inputs: %v", flatten(err.Error()))
@@ -193,7 +202,9 @@ func (r *Reconciler) render(pi *v1alpha1.PoolImage, res *resolved) (*resolved, e
 	res.hash = pr.Labels[layering.InputsHashLabel]
 	res.sum = sum
 	res.run = pr
-	res.digest = generator.SpecDigest(&pr.Spec)
+	res.pipeline = pl
+	res.digest = generator.SpecDigest(&pr.Spec, &pl.Spec)
+	res.pending = pendingDigest(&pr.Spec)
 	return res, nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	configv1 "github.com/openshift/api/config/v1"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
-	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -81,9 +80,16 @@ func TestCLIComputesTheControllersInputs(t *testing.T) {
 			if strings.TrimSpace(hash) != got.Status.LatestBuild.InputsHash {
 				t.Errorf("ocl hash = %s, controller's status.latestBuild.inputsHash = %s", strings.TrimSpace(hash), got.Status.LatestBuild.InputsHash)
 			}
-			var rendered tektonv1.PipelineRun
-			if err := yaml.UnmarshalStrict([]byte(oclOut(t, "render", "-f", example, "--facts", dir, "--trigger", "spec")), &rendered); err != nil {
+			pl, rendered, err := cli.SplitRender([]byte(oclOut(t, "render", "-f", example, "--facts", dir, "--trigger", "spec")))
+			if err != nil {
 				t.Fatal(err)
+			}
+			created, err := env.tekton.TektonV1().Pipelines(pi.Namespace).Get(context.Background(), pl.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatalf("the controller did not create the Pipeline ocl render prints: %v", err)
+			}
+			if d := cmp.Diff(created.Spec, pl.Spec); d != "" {
+				t.Errorf("ocl render's Pipeline differs from the controller's (-controller +ocl):\n%s", d)
 			}
 			if rendered.Name != run.Name {
 				t.Errorf("ocl render names the run %s, the controller %s", rendered.Name, run.Name)

@@ -107,6 +107,7 @@ var modelEventKinds = []struct {
 	{"rerun", 0.8, "the dashboard re-runs the N-th run (labels, annotations, spec; generateName)"},
 	{"edit-run", 0.4, "the dashboard's edit-and-run of the N-th run: without the verify task, or (Flag) pushing to another repository"},
 	{"delete-run", 0.4, "someone deletes the N-th run"},
+	{"edit-pipeline", 0.2, "an admin edits the N-th Pipeline in place, without the verify task (Flag: deletes it)"},
 	{"foreign-run", 0.2, "someone creates a run with our labels from scratch (Flag: of the promoted inputs)"},
 	// no-op
 	{"wait", 0, "nothing but the clock"},
@@ -869,6 +870,8 @@ func (w *modelWorld) do(ev modelEvent) {
 		}
 	case "rerun", "edit-run":
 		w.rerun(ev.N, ev.Kind == "edit-run", ev.Flag)
+	case "edit-pipeline":
+		w.editPipeline(ev.N, ev.Flag)
 	case "delete-run":
 		if runs := w.pipelineRuns(); len(runs) > 0 {
 			pr := runs[ev.N%len(runs)]

@@ -99,6 +99,8 @@ const (
 	mkConfigMap        modelKind = "ConfigMap"
 	mkNode             modelKind = "Node"
 	mkClusterVersion   modelKind = "ClusterVersion"
+	// mkPipeline has no informer (the controller reads Pipelines from the API server).
+	mkPipeline modelKind = "Pipeline"
 )
 
 // modelKinds lists the kinds in a fixed order (the "deliver" event's N indexes it).
@@ -109,7 +111,7 @@ var modelKinds = []modelKind{mkPoolImage, mkPipelineRun, mkTaskRun, mkMachineCon
 var modelResources = map[string]modelKind{
 	"poolimages": mkPoolImage, "pipelineruns": mkPipelineRun, "taskruns": mkTaskRun,
 	"machineconfigs": mkMachineConfig, "machineconfigpools": mkPool, "controllerconfigs": mkControllerConfig,
-	"secrets": mkSecret, "configmaps": mkConfigMap, "nodes": mkNode,
+	"secrets": mkSecret, "configmaps": mkConfigMap, "nodes": mkNode, "pipelines": mkPipeline,
 }
 
 func modelGroupResource(k modelKind) schema.GroupResource {
@@ -128,13 +130,15 @@ func modelGroupResource(k modelKind) schema.GroupResource {
 		return schema.GroupResource{Group: mcfgv1.GroupName, Resource: "controllerconfigs"}
 	case mkClusterVersion:
 		return schema.GroupResource{Group: configv1.GroupName, Resource: "clusterversions"}
+	case mkPipeline:
+		return schema.GroupResource{Group: "tekton.dev", Resource: "pipelines"}
 	}
 	return schema.GroupResource{Resource: strings.ToLower(string(k)) + "s"}
 }
 
 func modelNamespaced(k modelKind) bool {
 	switch k {
-	case mkPoolImage, mkPipelineRun, mkTaskRun, mkSecret, mkConfigMap:
+	case mkPoolImage, mkPipelineRun, mkTaskRun, mkSecret, mkConfigMap, mkPipeline:
 		return true
 	}
 	return false
@@ -163,6 +167,8 @@ func modelNew(k modelKind) runtime.Object {
 		return &corev1.Node{}
 	case mkClusterVersion:
 		return &configv1.ClusterVersion{}
+	case mkPipeline:
+		return &tektonv1.Pipeline{}
 	}
 	panic("model: unknown kind " + string(k))
 }
@@ -647,6 +653,8 @@ func kindOf(o runtime.Object) modelKind {
 		return mkNode
 	case *configv1.ClusterVersion:
 		return mkClusterVersion
+	case *tektonv1.Pipeline:
+		return mkPipeline
 	}
 	panic(fmt.Sprintf("model: unknown object %T", o))
 }
@@ -669,7 +677,9 @@ func (w *modelWorld) write(actor modelActor, key modelKey, obj runtime.Object) {
 	if obj != nil {
 		snap = obj.DeepCopyObject()
 	}
-	w.pending = append(w.pending, modelChange{key: key, obj: snap})
+	if key.Kind != mkPipeline { // no informer watches Pipelines
+		w.pending = append(w.pending, modelChange{key: key, obj: snap})
+	}
 	if w.debug {
 		what := "update"
 		switch {
@@ -1051,6 +1061,9 @@ func newModelController(w *modelWorld) *modelController {
 	for key, o := range w.objs {
 		if key.Kind == mkClusterVersion {
 			w.pending = append(w.pending, modelChange{key: key, obj: o.DeepCopyObject()})
+			continue
+		}
+		if key.Kind == mkPipeline {
 			continue
 		}
 		if err := c.idx[key.Kind].Add(modelTransform(o.DeepCopyObject())); err != nil {
@@ -1919,10 +1932,11 @@ func runParam(pr *tektonv1.PipelineRun, name string) string {
 // runPushesOwnTag reports whether the run's push step pushes a tag of its own (the RUN_ID
 // environment of pkg/generator's push step).
 func runPushesOwnTag(pr *tektonv1.PipelineRun) bool {
-	if pr.Spec.PipelineSpec == nil {
+	spec := runPipeline(pr)
+	if spec == nil {
 		return false
 	}
-	for _, t := range pr.Spec.PipelineSpec.Tasks {
+	for _, t := range spec.Tasks {
 		if t.Name != contract.TaskBuild || t.TaskSpec == nil {
 			continue
 		}
@@ -1937,11 +1951,21 @@ func runPushesOwnTag(pr *tektonv1.PipelineRun) bool {
 	return false
 }
 
+// runPipeline is what a run runs: its embedded pipeline, else the one Tekton resolved its
+// reference to (nil before that).
+func runPipeline(pr *tektonv1.PipelineRun) *tektonv1.PipelineSpec {
+	if pr.Spec.PipelineSpec != nil {
+		return pr.Spec.PipelineSpec
+	}
+	return pr.Status.PipelineSpec
+}
+
 func runHasVerify(pr *tektonv1.PipelineRun) bool {
-	if pr.Spec.PipelineSpec == nil {
+	spec := runPipeline(pr)
+	if spec == nil {
 		return false
 	}
-	for _, t := range pr.Spec.PipelineSpec.Tasks {
+	for _, t := range spec.Tasks {
 		if t.Name == contract.TaskVerify {
 			return true
 		}
@@ -2033,6 +2057,21 @@ func (w *modelWorld) tekton(n int, fail bool) {
 	case 0:
 		if w.now().Sub(pr.CreationTimestamp.Time) < modelStartDelay {
 			return
+		}
+		// Tekton resolves the run's Pipeline and copies its spec into the status; a run whose
+		// Pipeline is gone fails at once (reason CouldntGetPipeline).
+		if ref := pr.Spec.PipelineRef; ref != nil && pr.Status.PipelineSpec == nil {
+			o, ok := w.objs[modelKey{mkPipeline, pr.Namespace, ref.Name}]
+			if !ok {
+				t.Stage = 3
+				pr.Status.StartTime, pr.Status.CompletionTime = &now, &now
+				pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionFalse,
+					Reason: "CouldntGetPipeline", Message: fmt.Sprintf("Error retrieving pipeline for pipelinerun %s/%s: pipelines.tekton.dev %q not found", pr.Namespace, pr.Name, ref.Name)})
+				w.mustUpdate(actorTekton, pr)
+				return
+			}
+			pr.Status.PipelineSpec = o.(*tektonv1.Pipeline).Spec.DeepCopy()
+			t.HasVerify, t.OwnTag = runHasVerify(pr), runPushesOwnTag(pr)
 		}
 		pr.Status.StartTime = &now
 		pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionUnknown, Reason: "Running",
@@ -2382,22 +2421,10 @@ func (w *modelWorld) rerun(n int, edit, otherRepo bool) {
 				cp.Spec.Params[i].Value = *tektonv1.NewStructuredValues(modelOtherRepo + ":" + tag)
 			}
 		}
-	} else if edit && cp.Spec.PipelineSpec != nil {
-		var tasks []tektonv1.PipelineTask
-		for _, t := range cp.Spec.PipelineSpec.Tasks {
-			if t.Name == contract.TaskVerify {
-				continue
-			}
-			var after []string
-			for _, a := range t.RunAfter {
-				if a != contract.TaskVerify {
-					after = append(after, a)
-				}
-			}
-			t.RunAfter = after
-			tasks = append(tasks, t)
-		}
-		cp.Spec.PipelineSpec.Tasks = tasks
+	} else if spec := runPipeline(src); edit && spec != nil {
+		// The dashboard's editor shows the run's pipeline; edited, it is embedded.
+		cp.Spec.PipelineRef, cp.Spec.PipelineSpec = nil, spec.DeepCopy()
+		cp.Spec.PipelineSpec.Tasks = withoutVerifyTasks(spec.Tasks)
 	}
 	obj, err := w.create(actorDashboard, cp, src.Namespace)
 	if err == nil && !edit {
@@ -2405,6 +2432,25 @@ func (w *modelWorld) rerun(n int, edit, otherRepo bool) {
 			t.CopyOf = string(src.UID)
 		}
 	}
+}
+
+// editPipeline is an admin's edit in place of the N-th Pipeline the controller made: without the
+// verify task (Flag: deleted instead).
+func (w *modelWorld) editPipeline(n int, remove bool) {
+	var pls []*tektonv1.Pipeline
+	for _, o := range w.list(mkPipeline) {
+		pls = append(pls, o.(*tektonv1.Pipeline))
+	}
+	if len(pls) == 0 {
+		return
+	}
+	pl := pls[n%len(pls)].DeepCopy()
+	if remove {
+		_ = w.remove(actorAdmin, mkPipeline, pl.Namespace, pl.Name)
+		return
+	}
+	pl.Spec.Tasks = withoutVerifyTasks(pl.Spec.Tasks)
+	w.mustUpdate(actorAdmin, pl)
 }
 
 func copyMap(m map[string]string) map[string]string {

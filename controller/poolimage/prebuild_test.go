@@ -94,7 +94,7 @@ func TestPrebuild(t *testing.T) {
 		Key:           key(),
 		Objects:       objects(status(pi, promoted), mcA, tagA),
 		OtherTestData: releases,
-		WantCreates:   []runtime.Object{prebuildRun(pi, up)},
+		WantCreates:   []runtime.Object{wantPipeline(t, pi, up), prebuildRun(pi, up)},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			prebuilding(st)
 		}))},
@@ -153,7 +153,7 @@ func TestPrebuild(t *testing.T) {
 			st.Upgrade = upgradeBuild("", failure)
 		}), mcA, tagA, reportedRun(asPrebuild(run(t, pi, up, "", now.Add(-10*time.Minute), corev1.ConditionFalse)), "failed")),
 		OtherTestData: releases,
-		WantCreates: []runtime.Object{func() runtime.Object {
+		WantCreates: []runtime.Object{wantPipeline(t, poolImage(withRetry), up), func() runtime.Object {
 			pr := prebuildRun(poolImage(withRetry), up)
 			pr.Name = generator.RetryRunName(poolName, hUp, retryToken)
 			pr.Annotations[layering.RetryAnnotation] = retryToken
@@ -210,7 +210,7 @@ func TestPrebuild(t *testing.T) {
 			return pr
 		}()),
 		OtherTestData:           releases,
-		WantCreates:             []runtime.Object{wantRun(t, pi, up, generator.TriggerUpgrade, "")},
+		WantCreates:             []runtime.Object{wantPipeline(t, pi, up), wantRun(t, pi, up, generator.TriggerUpgrade, "")},
 		WantPatches:             []clientgotesting.PatchActionImpl{poolPatch(true, baseV2)},
 		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
@@ -255,7 +255,7 @@ func TestPrebuild(t *testing.T) {
 		Key:           key(),
 		Objects:       objects(status(pi2, promoted), mcA, tagA, running),
 		OtherTestData: releases,
-		WantCreates:   []runtime.Object{wantRun(t, pi2, in, generator.TriggerSpec, ""), prebuildRun(pi2, up)},
+		WantCreates:   []runtime.Object{wantPipeline(t, pi2, in), wantRun(t, pi2, in, generator.TriggerSpec, ""), prebuildRun(pi2, up)},
 		WantPatches:   []clientgotesting.PatchActionImpl{cancelPatch(nameUp)},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi2, func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)

@@ -93,7 +93,7 @@ func TestReachedPools(t *testing.T) {
 		Key:  key(),
 		Objects: []runtime.Object{status(pi, promoted), pool(), infraPool(), controllerConfig(baseV2, extV2), node("worker-0", "amd64"),
 			infraNode("amd64"), secret("push", corev1.SecretTypeDockerConfigJson), mcA},
-		WantCreates:             []runtime.Object{wantRun(t, pi, up, generator.TriggerUpgrade, "")},
+		WantCreates:             []runtime.Object{wantPipeline(t, pi, up), wantRun(t, pi, up, generator.TriggerUpgrade, "")},
 		WantPatches:             []clientgotesting.PatchActionImpl{namedPoolPatch(poolName, true, newBase), namedPoolPatch("infra", true, newBase)},
 		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {

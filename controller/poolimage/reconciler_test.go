@@ -211,7 +211,7 @@ func TestReconcile(t *testing.T) {
 		Name:              "new inputs: one deterministic PipelineRun",
 		Key:               key(),
 		Objects:           objects(pi),
-		WantCreates:       []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
+		WantCreates:       []runtime.Object{wantPipeline(t, pi, in), wantRun(t, pi, in, generator.TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{firstBuildUpdate(t, pi, in)},
 		WantEvents:        []string{firstBuildEvent(t, pi, in)},
 	}, {
@@ -227,7 +227,7 @@ func TestReconcile(t *testing.T) {
 			}
 			return false, nil, nil
 		}},
-		WantCreates: []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
+		WantCreates: []runtime.Object{wantPipeline(t, pi, in), wantRun(t, pi, in, generator.TriggerSpec, "")},
 		WantStatusUpdates: func() []clientgotesting.UpdateActionImpl {
 			u := statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 				st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum}
@@ -264,7 +264,7 @@ func TestReconcile(t *testing.T) {
 			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now.Add(-20 * time.Second))}
 		})),
 		OtherTestData:     settings(rowSettings{Config: quiet}),
-		WantCreates:       []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
+		WantCreates:       []runtime.Object{wantPipeline(t, pi, in), wantRun(t, pi, in, generator.TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{firstBuildUpdate(t, pi, in)},
 		WantEvents:        []string{firstBuildEvent(t, pi, in)},
 	}, {
@@ -304,7 +304,7 @@ func TestReconcile(t *testing.T) {
 		Name:        "newer inputs supersede the active run",
 		Key:         key(),
 		Objects:     objects(pi2, run(t, pi, in, "", now.Add(-time.Minute), corev1.ConditionUnknown)),
-		WantCreates: []runtime.Object{wantRun(t, pi2, in, generator.TriggerSpec, "")},
+		WantCreates: []runtime.Object{wantPipeline(t, pi2, in), wantRun(t, pi2, in, generator.TriggerSpec, "")},
 		WantPatches: []clientgotesting.PatchActionImpl{cancelPatch(name)},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi2, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name2, InputsHash: h2, Inputs: summaryOf(t, pi2, in)}
@@ -435,7 +435,7 @@ func TestReconcile(t *testing.T) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: sum, Failure: failure}
 			st.MarkBuildFailed(failure)
 		}), failedRun),
-		WantCreates: []runtime.Object{wantRun(t, poolImage(withRetry), in, generator.TriggerRetry, retryToken)},
+		WantCreates: []runtime.Object{wantPipeline(t, poolImage(withRetry), in), wantRun(t, poolImage(withRetry), in, generator.TriggerRetry, retryToken)},
 		WantPatches: []clientgotesting.PatchActionImpl{retryRecordPatch(retryToken)},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(poolImage(withRetry), func(st *v1alpha1.PoolImageStatus) {
 			n := generator.RetryRunName(poolName, h, retryToken)
@@ -685,14 +685,14 @@ func TestReconcileMore(t *testing.T) {
 		Key:  key(),
 		Objects: objects(ent, secret("pull", corev1.SecretTypeDockerConfigJson), secret("key", corev1.SecretTypeOpaque),
 			secret("gpg", corev1.SecretTypeOpaque), secret("etc-pki-entitlement", corev1.SecretTypeOpaque), repos, ca),
-		WantCreates:       []runtime.Object{wantRun(t, ent, entIn, generator.TriggerSpec, "")},
+		WantCreates:       []runtime.Object{wantPipeline(t, ent, entIn), wantRun(t, ent, entIn, generator.TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{firstBuildUpdate(t, ent, entIn)},
 		WantEvents:        []string{firstBuildEvent(t, ent, entIn)},
 	}, {
 		Name:              "the default pull secret of the controller's config is used when it exists",
 		Key:               key(),
 		Objects:           objects(defaults, secret("global-pull-secret", corev1.SecretTypeDockerConfigJson)),
-		WantCreates:       []runtime.Object{wantRun(t, defaults, defIn, generator.TriggerSpec, "")},
+		WantCreates:       []runtime.Object{wantPipeline(t, defaults, defIn), wantRun(t, defaults, defIn, generator.TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{firstBuildUpdate(t, defaults, defIn)},
 		WantEvents:        []string{firstBuildEvent(t, defaults, defIn)},
 	}, {
@@ -751,7 +751,7 @@ func TestReconcileMore(t *testing.T) {
 			}
 			return false, nil, nil
 		}},
-		WantCreates: []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
+		WantCreates: []runtime.Object{wantPipeline(t, pi, in), wantRun(t, pi, in, generator.TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in), StartTime: &metav1.Time{Time: now}}
 			st.MarkAwaitingBuild()
@@ -768,7 +768,7 @@ func TestReconcileMore(t *testing.T) {
 			return false, nil, nil
 		}},
 		WantErr:     true,
-		WantCreates: []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
+		WantCreates: []runtime.Object{wantPipeline(t, pi, in), wantRun(t, pi, in, generator.TriggerSpec, "")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			// The inputs were seen; the create is retried with the next reconcile.
 			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now)}
@@ -931,11 +931,13 @@ func TestSecondReconcileWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Creates) != 1 || len(got.Updates) != 1 {
-		t.Fatalf("first reconcile: %d creates, %d status updates; want 1 and 1", len(got.Creates), len(got.Updates))
+	if len(got.Creates) != 2 || len(got.Updates) != 1 {
+		t.Fatalf("first reconcile: %d creates, %d status updates; want 2 (the Pipeline, the run) and 1", len(got.Creates), len(got.Updates))
 	}
-	created := got.Creates[0].GetObject().(*tektonv1.PipelineRun)
+	pipeline := got.Creates[0].GetObject().(*tektonv1.Pipeline)
+	created := got.Creates[1].GetObject().(*tektonv1.PipelineRun)
 	updated := got.Updates[0].GetObject().(*v1alpha1.PoolImage)
-	second := TableRow{Name: "second reconcile of unchanged inputs", Key: key(), Objects: objects(updated, created)}
+	// The run as the cache holds it before Tekton resolves its Pipeline: asking for it by name.
+	second := TableRow{Name: "second reconcile of unchanged inputs", Key: key(), Objects: objects(updated, created, pipeline)}
 	TableTest{second}.Test(t, factory)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	clientgotesting "k8s.io/client-go/testing"
 )
 
 func globalPullSecret(auths string) *corev1.Secret {
@@ -26,6 +29,17 @@ func TestPullSecretHostsKeepsOnlyRegistries(t *testing.T) {
 	defer cancel()
 	var locked atomic.Bool
 	kube := lockedClient(&locked, globalPullSecret(`"quay.io":{"auth":"c2VjcmV0LWNhbmFyeQ=="},"registry.example.com:5000":{"auth":"c2VjcmV0LWNhbmFyeQ=="}`))
+	// The fake clientset's watch replays nothing: a deletion between the informer's list and
+	// its watch would never arrive. Delete only once the watch is registered.
+	watching := make(chan struct{})
+	var once sync.Once
+	kube.PrependWatchReactor("secrets", func(a clientgotesting.Action) (bool, watch.Interface, error) {
+		w, err := kube.Tracker().Watch(a.GetResource(), a.GetNamespace())
+		if err == nil {
+			once.Do(func() { close(watching) })
+		}
+		return true, w, err
+	})
 	var changes atomic.Int32
 	p, err := NewPullSecretHosts(ctx, kube, GlobalPullSecretNamespace, GlobalPullSecretName, func(interface{}) { changes.Add(1) })
 	if err != nil {
@@ -47,6 +61,11 @@ func TestPullSecretHostsKeepsOnlyRegistries(t *testing.T) {
 	}
 	if changes.Load() == 0 {
 		t.Error("onChange was not called")
+	}
+	select {
+	case <-watching:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the informer never watched the pull secret")
 	}
 	if err := kube.CoreV1().Secrets(GlobalPullSecretNamespace).Delete(ctx, GlobalPullSecretName, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)

@@ -44,7 +44,7 @@ func write(root string) error {
 			return err
 		}
 	}
-	return writeYAML(filepath.Join(root, "pipelines", generator.PipelineName+".yaml"), generator.Pipeline(cfg))
+	return writeYAML(filepath.Join(root, "pipelines", "ocl-build.yaml"), generator.Pipeline(cfg))
 }
 
 // writeRelease writes every Task and the Pipeline, with TOOLS_IMAGE defaulting to tools, as one

@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ocl-pipelines/ocl-pipelines/controller/config"
+	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/facts"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
@@ -25,7 +27,7 @@ const usage = `ocl: ocl-pipelines command line (no cluster or registry calls)
 
 Usage:
   ocl render -f POOLIMAGE.yaml (--facts DIR | --base-image REPO@sha256:DIGEST) [flags]
-      Print the PipelineRun the controller would create for the PoolImage.
+      Print the Pipeline and the PipelineRun the controller would create for the PoolImage.
   ocl hash -f POOLIMAGE.yaml (--facts DIR | --base-image REPO@sha256:DIGEST) [flags]
       Print the inputs hash (the tag the image is pushed under).
   ocl containerfile -f POOLIMAGE.yaml (--facts DIR | --base-image REPO@sha256:DIGEST) [flags]
@@ -264,20 +266,55 @@ func migrate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// renderRun prints the Pipeline the run references and the run: two YAML documents, or a JSON
+// v1 List of both, in the order `kubectl create -f` must create them.
 func renderRun(pi *v1alpha1.PoolImage, in generator.Inputs, format string) ([]byte, error) {
 	pr, err := generator.Render(pi, in)
 	if err != nil {
 		return nil, err
 	}
+	pl, err := generator.RenderPipeline(pi, in)
+	if err != nil {
+		return nil, err
+	}
 	switch format {
 	case "yaml":
-		return yaml.Marshal(pr)
+		var out []byte
+		for _, o := range []any{pl, pr} {
+			b, err := yaml.Marshal(o)
+			if err != nil {
+				return nil, err
+			}
+			out = append(append(out, "---\n"...), b...)
+		}
+		return out, nil
 	case "json":
-		b, err := json.MarshalIndent(pr, "", "  ")
+		list := map[string]any{"apiVersion": "v1", "kind": "List", "items": []any{pl, pr}}
+		b, err := json.MarshalIndent(list, "", "  ")
 		return append(b, '\n'), err
 	default:
 		return nil, fmt.Errorf("unknown output format %q: use yaml or json", format)
 	}
+}
+
+// SplitRender splits what `ocl render -o yaml` prints into its Pipeline and its PipelineRun.
+func SplitRender(out []byte) (*tektonv1.Pipeline, *tektonv1.PipelineRun, error) {
+	docs := strings.Split(strings.TrimPrefix(string(out), "---\n"), "\n---\n")
+	if len(docs) != 2 {
+		return nil, nil, fmt.Errorf("ocl render printed %d documents, want a Pipeline and a PipelineRun", len(docs))
+	}
+	var pl tektonv1.Pipeline
+	var pr tektonv1.PipelineRun
+	if err := yaml.UnmarshalStrict([]byte(docs[0]), &pl); err != nil {
+		return nil, nil, fmt.Errorf("first document: %w", err)
+	}
+	if err := yaml.UnmarshalStrict([]byte(docs[1]), &pr); err != nil {
+		return nil, nil, fmt.Errorf("second document: %w", err)
+	}
+	if pl.Kind != "Pipeline" || pr.Kind != "PipelineRun" {
+		return nil, nil, fmt.Errorf("documents of kinds %q and %q, want a Pipeline and a PipelineRun", pl.Kind, pr.Kind)
+	}
+	return &pl, &pr, nil
 }
 
 // readFile reads path, or standard input for "-".

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 )
 
 const base = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -29,9 +29,12 @@ func TestRender(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var pr tektonv1.PipelineRun
-	if err := yaml.UnmarshalStrict([]byte(out), &pr); err != nil {
-		t.Fatalf("output is not a PipelineRun: %v", err)
+	pl, pr, err := SplitRender([]byte(out))
+	if err != nil {
+		t.Fatalf("output: %v\n%s", err, out)
+	}
+	if pr.Spec.PipelineRef == nil || pr.Spec.PipelineRef.Name != pl.Name || pl.Name != generator.PipelineNameFor(&pl.Spec) || pl.Namespace != pr.Namespace {
+		t.Errorf("the run references %+v, the Pipeline printed is %s/%s (its spec's name %s)", pr.Spec.PipelineRef, pl.Namespace, pl.Name, generator.PipelineNameFor(&pl.Spec))
 	}
 	if pr.Namespace != "ocl-pipelines" || !strings.HasPrefix(pr.Name, "ocl-worker-") || pr.Annotations["layering.ocl-pipelines.dev/trigger"] != "upgrade" {
 		t.Errorf("metadata = %+v", pr.ObjectMeta)
@@ -51,7 +54,7 @@ func TestRender(t *testing.T) {
 	}
 	in, _ := os.ReadFile("../../examples/minimal.yaml")
 	stdinOut, _, code := ocl(t, string(in), "render", "-f", "-", "--base-image", base, "-o", "json", "--trigger", "upgrade")
-	if code != 0 || !strings.Contains(stdinOut, `"name": "`+pr.Name+`"`) {
+	if code != 0 || !strings.Contains(stdinOut, `"name": "`+pr.Name+`"`) || !strings.Contains(stdinOut, `"name": "`+pl.Name+`"`) || !strings.Contains(stdinOut, `"kind": "List"`) {
 		t.Errorf("render from stdin as JSON: exit %d\n%s", code, stdinOut)
 	}
 }

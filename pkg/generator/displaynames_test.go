@@ -35,11 +35,7 @@ func TestDisplayNames(t *testing.T) {
 	}
 	for _, name := range examples(t) {
 		t.Run(name, func(t *testing.T) {
-			pr, err := Render(loadExample(t, name), testInputs())
-			if err != nil {
-				t.Fatal(err)
-			}
-			ps := pr.Spec.PipelineSpec
+			ps := pipelineOf(t, loadExample(t, name), testInputs())
 			check(t, "the pipeline", ps.DisplayName, 60)
 			for _, pt := range append(append([]tektonv1.PipelineTask{}, ps.Tasks...), ps.Finally...) {
 				check(t, "pipeline task "+pt.Name, pt.DisplayName, 32)

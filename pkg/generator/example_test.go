@@ -28,13 +28,18 @@ func ExampleRender() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(pr.Name, pr.Labels["tekton.dev/pipeline"])
-	for _, t := range pr.Spec.PipelineSpec.Tasks {
+	pl, err := generator.RenderPipeline(examplePoolImage(), generator.Inputs{BaseImage: exampleBase})
+	if err != nil {
+		panic(err)
+	}
+	// Create pl, then pr: pr references pl by its content-addressed name.
+	fmt.Println(pr.Name, pr.Spec.PipelineRef.Name == pl.Name)
+	for _, t := range pl.Spec.Tasks {
 		fmt.Print(t.Name, " ")
 	}
 	fmt.Println()
 	// Output:
-	// ocl-worker-85abd581ed ocl-worker
+	// ocl-worker-85abd581ed true
 	// fetch-base-digest build verify promote
 }
 

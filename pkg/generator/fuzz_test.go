@@ -68,7 +68,7 @@ func FuzzRender(f *testing.F) {
 		if len(pr.Name) > MaxRunNameLength {
 			t.Fatalf("run name %q too long", pr.Name)
 		}
-		for _, pt := range pr.Spec.PipelineSpec.Tasks {
+		for _, pt := range pipelineOf(t, pi, testInputs()).Tasks {
 			for _, s := range pt.TaskSpec.Steps {
 				if tektonVar.MatchString(s.Script) {
 					t.Fatalf("a script contains a Tekton variable")

@@ -72,6 +72,16 @@ func decodeContainerfile(t *testing.T, pr *tektonv1.PipelineRun) string {
 	return ""
 }
 
+// pipelineOf returns the spec of the Pipeline Render's run of pi references.
+func pipelineOf(t *testing.T, pi *v1alpha1.PoolImage, in Inputs) *tektonv1.PipelineSpec {
+	t.Helper()
+	pl, err := RenderPipeline(pi, in)
+	if err != nil {
+		t.Fatalf("RenderPipeline: %v", err)
+	}
+	return &pl.Spec
+}
+
 func golden(t *testing.T, file string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", file)
@@ -91,7 +101,7 @@ func golden(t *testing.T, file string, got []byte) {
 }
 
 // TestGolden renders every example and compares it with testdata: the minimal example's whole
-// PipelineRun (minimal.pipelinerun.yaml), each other example's as a diff from it
+// Pipeline and PipelineRun (minimal.pipelinerun.yaml), each other example's as a diff from it
 // (<example>.pipelinerun.diff: what that example changes), and every Containerfile. Scripts
 // appear by the name of their file: they are source files of their own (scripts/), and a step
 // running anything else shows as "<unknown script>". `make golden` rewrites them for review.
@@ -101,11 +111,19 @@ func TestGolden(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Render: %v", err)
 		}
-		elided := pr.DeepCopy()
-		elideScripts(elided)
-		b, err := yaml.Marshal(elided)
+		pl, err := RenderPipeline(loadExample(t, name), testInputs())
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("RenderPipeline: %v", err)
+		}
+		elided := pl.DeepCopy()
+		elideScripts(&elided.Spec)
+		var b []byte
+		for _, o := range []any{elided, pr} {
+			y, err := yaml.Marshal(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = append(append(b, "---\n"...), y...)
 		}
 		return b, pr
 	}
@@ -129,12 +147,8 @@ func TestGolden(t *testing.T) {
 }
 
 // elideScripts replaces every step's script by the name of its file.
-func elideScripts(pr *tektonv1.PipelineRun) {
+func elideScripts(spec *tektonv1.PipelineSpec) {
 	names := map[string]string{injectScript: "scripts/inject.sh", buildScript: "scripts/build.sh", pushScript: "scripts/push.sh"}
-	spec := pr.Spec.PipelineSpec
-	if spec == nil {
-		return
-	}
 	for _, tasks := range [][]tektonv1.PipelineTask{spec.Tasks, spec.Finally} {
 		for i := range tasks {
 			if tasks[i].TaskSpec == nil {
@@ -230,14 +244,22 @@ func TestRenderShape(t *testing.T) {
 	if pr.Name != RunName("infra", hash) || pr.Namespace != "ocl-pipelines" {
 		t.Errorf("name = %s/%s", pr.Namespace, pr.Name)
 	}
-	if got := pr.Labels["tekton.dev/pipeline"]; got != "ocl-infra" {
-		t.Errorf("tekton.dev/pipeline = %q", got)
+	pl, err := RenderPipeline(pi, in)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if pr.Spec.PipelineRef != nil || pr.Spec.PipelineSpec == nil {
-		t.Fatal("the run must embed its pipeline spec")
+	if pr.Spec.PipelineSpec != nil || pr.Spec.PipelineRef == nil || pr.Spec.PipelineRef.Name != pl.Name || pl.Namespace != pr.Namespace {
+		t.Fatalf("the run must reference its Pipeline %s/%s by name: %+v", pl.Namespace, pl.Name, pr.Spec.PipelineRef)
 	}
+	if got := pr.Labels["tekton.dev/pipeline"]; got != pl.Name {
+		t.Errorf("tekton.dev/pipeline = %q, want the Pipeline's name %s", got, pl.Name)
+	}
+	if pl.Name != PipelineNameFor(&pl.Spec) || !strings.HasPrefix(pl.Name, PipelineNamePrefix) || len(pl.Name) != len(PipelineNamePrefix)+PipelineHashChars {
+		t.Errorf("Pipeline name %s is not its spec's digest", pl.Name)
+	}
+	spec := &pl.Spec
 	var tasks []string
-	for _, pt := range pr.Spec.PipelineSpec.Tasks {
+	for _, pt := range spec.Tasks {
 		tasks = append(tasks, pt.Name)
 		if pt.DisplayName == "" || pt.TaskSpec == nil || pt.TaskSpec.DisplayName == "" {
 			t.Errorf("task %s lacks a displayName", pt.Name)
@@ -251,7 +273,7 @@ func TestRenderShape(t *testing.T) {
 	if got := strings.Join(tasks, ","); got != "fetch-base-digest,build,verify,promote" {
 		t.Errorf("tasks = %s", got)
 	}
-	build := pr.Spec.PipelineSpec.Tasks[1]
+	build := spec.Tasks[1]
 	var steps []string
 	for _, s := range build.TaskSpec.Steps {
 		steps = append(steps, s.Name)
@@ -259,11 +281,11 @@ func TestRenderShape(t *testing.T) {
 	if got := strings.Join(steps, ","); got != "inject,check-push,build,push" {
 		t.Errorf("build steps = %s", got)
 	}
-	if f := pr.Spec.PipelineSpec.Finally; len(f) != 1 || f[0].Name != "report" {
+	if f := spec.Finally; len(f) != 1 || f[0].Name != "report" {
 		t.Errorf("finally = %+v", f)
 	}
 	retries := map[string]int{}
-	for _, pt := range pr.Spec.PipelineSpec.Tasks {
+	for _, pt := range spec.Tasks {
 		retries[pt.Name] = pt.Retries
 	}
 	if retries["build"] != 0 || retries["fetch-base-digest"] != DefaultFetchRetries || retries["verify"] != DefaultVerifyRetries ||
@@ -288,7 +310,7 @@ func TestRenderShape(t *testing.T) {
 		t.Errorf("workspaces = %v, want %v", ws, want)
 	}
 	var results []string
-	for _, r := range pr.Spec.PipelineSpec.Results {
+	for _, r := range spec.Results {
 		results = append(results, r.Name)
 	}
 	if got := strings.Join(results, ","); got != "IMAGE_URL,IMAGE_DIGEST,BASE_IMAGE" {
@@ -432,8 +454,8 @@ func TestLabelsFitLongPoolNames(t *testing.T) {
 			t.Errorf("label %s=%q is longer than 63 characters", k, v)
 		}
 	}
-	if PipelineLabelValue(long) == PipelineLabelValue(long+"b") {
-		t.Error("two long pool names share a tekton.dev/pipeline label")
+	if PoolLabelValue(long) == PoolLabelValue(long+"b") {
+		t.Error("two long pool names share a pool label")
 	}
 }
 
@@ -468,7 +490,7 @@ func TestRenderTag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, pt := range pr.Spec.PipelineSpec.Tasks {
+	for _, pt := range pipelineOf(t, pi, in).Tasks {
 		if pt.Name == contract.TaskPromote && (len(pt.When) != 1 || pt.When[0].Input != "$(params.CURRENT_TAG)") {
 			t.Errorf("the build's promote task runs unconditionally: %+v", pt.When)
 		}

@@ -75,12 +75,6 @@ func dnsLabelChars(s string) string {
 	return strings.Trim(string(b), "-")
 }
 
-// PipelineLabelValue is the stable tekton.dev/pipeline label of a pool's runs: "ocl-<pool>",
-// shortened to a valid label value. The dashboard groups a pool's runs by it.
-func PipelineLabelValue(pool string) string {
-	return labelValue("ocl-" + pool)
-}
-
 // PoolLabelValue is the value of the layering.ocl-pipelines.dev/pool label for pool (the name,
 // shortened when it is longer than a label value may be).
 func PoolLabelValue(pool string) string {
@@ -99,10 +93,10 @@ func labelValue(s string) string {
 
 // Labels returns the labels of the PipelineRun that builds inputs hash for the pool of
 // PoolImage poolImage. The controller finds runs by these labels, so runs re-run from the
-// dashboard (which drops owner references) still count.
+// dashboard (which drops owner references) still count. Render adds tekton.dev/pipeline, the
+// name of the Pipeline the run references.
 func Labels(poolImage, pool, hash string) map[string]string {
 	return map[string]string{
-		"tekton.dev/pipeline":          PipelineLabelValue(pool),
 		layering.PoolLabel:             labelValue(pool),
 		layering.PoolImageLabel:        labelValue(poolImage),
 		layering.InputsHashLabel:       hash,

@@ -18,8 +18,15 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
 )
 
-// PipelineName is the name of the generated Pipeline (pipelines/ocl-build.yaml).
-const PipelineName = "ocl-build"
+// PipelineNamePrefix starts the name of every generated Pipeline: "ocl-build-" and the first
+// PipelineHashChars hex characters of PipelineDigest of its spec (PipelineNameFor).
+const PipelineNamePrefix = "ocl-build-"
+
+// PipelineHashChars is how many hex characters of PipelineDigest a Pipeline's name carries.
+const PipelineHashChars = 12
+
+// PipelineComponent is the app.kubernetes.io/component label of the generated Pipelines.
+const PipelineComponent = "build-pipeline"
 
 // pipelineParams lists the pipeline's parameters in declaration order; those with a default in
 // taskDefaults are optional.
@@ -56,8 +63,9 @@ func taskResult(task, result string) string {
 	return fmt.Sprintf("$(tasks.%s.results.%s)", task, result)
 }
 
-// PipelineSpec returns the pipeline every PipelineRun embeds, with parameter defaults from cfg
-// and retry counts of the default Retries. It is also published as pipelines/ocl-build.yaml.
+// PipelineSpec returns the spec of the Pipeline every PipelineRun references, with parameter
+// defaults from cfg and retry counts of the default Retries. It is also published as
+// pipelines/ocl-build.yaml.
 func PipelineSpec(cfg Config) *tektonv1.PipelineSpec {
 	return pipelineSpec(cfg, retries{DefaultFetchRetries, DefaultPushRetries, DefaultVerifyRetries, DefaultPromoteRetries})
 }
@@ -155,30 +163,58 @@ func reportParams() []tektonv1.Param {
 	return params
 }
 
-// Pipeline returns the generated Pipeline object (pipelines/ocl-build.yaml), for GitOps users who
-// run it with their own PipelineRuns.
+// Pipeline returns the generated Pipeline object with the default retries (pipelines/ocl-build.yaml),
+// for GitOps users who run it with their own PipelineRuns. It is the object the controller
+// creates for a PoolImage without spec.retries on a controller configured as cfg.
 func Pipeline(cfg Config) *tektonv1.Pipeline {
+	return pipelineObject(PipelineSpec(cfg), "")
+}
+
+// RenderPipeline returns the Pipeline that Render's PipelineRun references, in pi's namespace.
+// Its name is PipelineNameFor its spec, so a Pipeline is never edited in place: other retries,
+// tasks, scripts or defaults make another Pipeline. Create it before the run (Tekton fails a run
+// whose Pipeline does not exist); an existing Pipeline of that name with the same spec
+// (PipelineDigest) is the same object. Bad input yields the errors of Render.
+func RenderPipeline(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.Pipeline, error) {
+	p, err := newPlan(pi, in)
+	if err != nil {
+		return nil, err
+	}
+	return pipelineObject(pipelineSpec(p.cfg, p.retries), p.namespace), nil
+}
+
+func pipelineObject(spec *tektonv1.PipelineSpec, namespace string) *tektonv1.Pipeline {
 	return &tektonv1.Pipeline{
 		TypeMeta: metav1.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "Pipeline"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: PipelineName,
+			Name:      PipelineNameFor(spec),
+			Namespace: namespace,
 			Labels: map[string]string{
-				"app.kubernetes.io/version": "0.1",
-				"app.kubernetes.io/part-of": layering.ManagedByValue,
+				"app.kubernetes.io/version":   "0.1",
+				"app.kubernetes.io/part-of":   layering.ManagedByValue,
+				"app.kubernetes.io/component": PipelineComponent,
 			},
 			Annotations: map[string]string{
 				"tekton.dev/pipelines.minVersion": "1.0.0",
 				"tekton.dev/displayName":          "ocl-pipelines: build the OS image of a MachineConfigPool",
 			},
 		},
-		Spec: *PipelineSpec(cfg),
+		Spec: *spec,
 	}
 }
 
+// PipelineNameFor returns the name of the Pipeline of spec: PipelineNamePrefix and the first
+// PipelineHashChars characters of PipelineDigest(spec), 22 characters.
+func PipelineNameFor(spec *tektonv1.PipelineSpec) string {
+	return PipelineNamePrefix + PipelineDigest(spec)[:PipelineHashChars]
+}
+
 // Render returns the PipelineRun that builds the image pi declares on the cluster facts in. The
-// run embeds the whole pipeline (so `tkn pipelinerun logs` shows every stage, finally included),
-// is named RunName(pool, InputsHash(pi, in)) in pi's namespace, and carries Labels. Bad input
-// yields an *apis.FieldError naming the field and the fix.
+// run references the Pipeline RenderPipeline returns (by its content-addressed name, so the
+// dashboard lists and filters runs by Pipeline, and `tkn pipelinerun logs` reads every stage,
+// finally included, from it), is named RunName(pool, InputsHash(pi, in)) in pi's namespace, and
+// carries Labels. Bad input yields an *apis.FieldError naming the field and the fix. Embed turns
+// it into a run that carries its pipeline, for a namespace where Pipelines cannot be created.
 func Render(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.PipelineRun, error) {
 	p, err := newPlan(pi, in)
 	if err != nil {
@@ -267,27 +303,38 @@ func Render(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.PipelineRun, error) {
 		annotations[layering.TriggerAnnotation] = p.trigger
 	}
 
+	pipelineName := PipelineNameFor(pipelineSpec(p.cfg, p.retries))
+	labels := Labels(p.poolImage, p.Pool, hash)
+	// Tekton sets this label to the referenced Pipeline's name when it first reconciles the run
+	// (storePipelineSpecAndMergeMeta); set here, it is right from the start.
+	labels["tekton.dev/pipeline"] = pipelineName
 	return &tektonv1.PipelineRun{
 		TypeMeta: metav1.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "PipelineRun"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: RunName(p.Pool, hash),
-			// Tekton labels a run of an embedded pipeline tekton.dev/pipeline=<run name> unless
-			// the run has a generateName (pipelinerun.go storePipelineSpecAndMergeMeta); with
-			// one, it keeps our per-pool label, so the dashboard groups a pool's runs. The API
-			// server ignores generateName when a name is set.
-			GenerateName: PipelineLabelValue(p.Pool) + "-",
-			Namespace:    p.namespace,
-			Labels:       Labels(p.poolImage, p.Pool, hash),
-			Annotations:  annotations,
+			Name:        RunName(p.Pool, hash),
+			Namespace:   p.namespace,
+			Labels:      labels,
+			Annotations: annotations,
 		},
 		Spec: tektonv1.PipelineRunSpec{
-			PipelineSpec:    pipelineSpec(p.cfg, p.retries),
+			PipelineRef:     &tektonv1.PipelineRef{Name: pipelineName},
 			Params:          params,
 			Workspaces:      workspaces,
 			TaskRunTemplate: template,
 			Timeouts:        timeouts,
 		},
 	}, nil
+}
+
+// Embed returns a copy of pr that carries p's spec instead of referencing it, for a namespace
+// where Pipelines cannot be created. It runs the same as pr (SpecDigest is the same), but the
+// dashboard has no Pipeline to list it under.
+func Embed(pr *tektonv1.PipelineRun, p *tektonv1.Pipeline) *tektonv1.PipelineRun {
+	out := pr.DeepCopy()
+	out.Spec.PipelineRef = nil
+	out.Spec.PipelineSpec = p.Spec.DeepCopy()
+	out.Labels["tekton.dev/pipeline"] = pr.Name
+	return out
 }
 
 // TagComponent is the app.kubernetes.io/component label of the TaskRuns RenderTag makes.
@@ -328,7 +375,6 @@ func RenderTag(pi *v1alpha1.PoolImage, in Inputs, image string) (*tektonv1.TaskR
 	}
 	labels := Labels(p.poolImage, p.Pool, "")
 	delete(labels, layering.InputsHashLabel)
-	delete(labels, "tekton.dev/pipeline")
 	labels["app.kubernetes.io/component"] = TagComponent
 	return &tektonv1.TaskRun{
 		TypeMeta: metav1.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "TaskRun"},

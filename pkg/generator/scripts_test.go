@@ -26,11 +26,8 @@ func TestScriptsUseNoTektonVariables(t *testing.T) {
 		specs = append(specs, st.Task.Spec)
 	}
 	for _, name := range examples(t) {
-		pr, err := Render(loadExample(t, name), testInputs())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, pt := range append(pr.Spec.PipelineSpec.Tasks, pr.Spec.PipelineSpec.Finally...) {
+		ps := pipelineOf(t, loadExample(t, name), testInputs())
+		for _, pt := range append(ps.Tasks, ps.Finally...) {
 			specs = append(specs, pt.TaskSpec.TaskSpec)
 		}
 	}
@@ -56,6 +53,21 @@ func TestScriptsUseNoTektonVariables(t *testing.T) {
 	if scripts < 3 {
 		t.Fatalf("found %d scripts, want inject, build and push", scripts)
 	}
+}
+
+// resolvedRun is Render's run as Tekton holds it once it has resolved the run's Pipeline
+// (RenderPipeline's spec in status.pipelineSpec).
+func resolvedRun(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.PipelineRun, error) {
+	pr, err := Render(pi, in)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := RenderPipeline(pi, in)
+	if err != nil {
+		return nil, err
+	}
+	pr.Status.PipelineSpec = pl.Spec.DeepCopy()
+	return pr, nil
 }
 
 func tektonTaskSpec(t *testing.T, pr *tektonv1.PipelineRun, task string, results map[string]string) *tektonv1.TaskSpec {
@@ -151,7 +163,7 @@ func TestContainerfileReachesBuildahByteForByte(t *testing.T) {
 	marker := filepath.Join(p.root, "MARKER")
 	pi := loadExample(t, "minimal")
 	pi.Spec.Containerfile[0].Content = hostileContainerfile(marker)
-	pr, err := Render(pi, testInputs())
+	pr, err := resolvedRun(pi, testInputs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +209,7 @@ func TestSecretsAreMountedNotCopied(t *testing.T) {
 	pi.Spec.Entitlements.ActivationKey = &v1alpha1.SecretReference{Name: "activation"}
 	in := testInputs()
 	in.TrustedCA = &TrustedCA{ConfigMapName: "trusted-ca", SHA256: "abc"}
-	pr, err := Render(pi, in)
+	pr, err := resolvedRun(pi, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +326,7 @@ func TestSecretsAreMountedNotCopied(t *testing.T) {
 // TestBuildFailureSaysSo: a failing buildah fails the step with one clear final line.
 func TestBuildFailureSaysSo(t *testing.T) {
 	p := newPod(t)
-	pr, err := Render(loadExample(t, "minimal"), testInputs())
+	pr, err := resolvedRun(loadExample(t, "minimal"), testInputs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +401,7 @@ func TestBuildFailureSaysSo(t *testing.T) {
 // inputs as environment variables with concrete values; no variable is left unresolved.
 func TestParamsReachStepsThroughEnv(t *testing.T) {
 	pi := loadExample(t, "entitlements")
-	pr, err := Render(pi, testInputs())
+	pr, err := resolvedRun(pi, testInputs())
 	if err != nil {
 		t.Fatal(err)
 	}

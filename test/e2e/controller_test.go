@@ -552,8 +552,18 @@ func checkDashboardFidelity(t *testing.T, ns, run string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := pr.Labels["tekton.dev/pipeline"]; got != generator.PipelineLabelValue("worker") {
-		t.Errorf("Tekton labelled run %s tekton.dev/pipeline=%q, want the per-pool %q", run, got, generator.PipelineLabelValue("worker"))
+	// The run references its content-addressed Pipeline, which the dashboard lists, and Tekton
+	// labels the run with its name.
+	if pr.Spec.PipelineRef == nil || !strings.HasPrefix(pr.Spec.PipelineRef.Name, generator.PipelineNamePrefix) || pr.Spec.PipelineSpec != nil {
+		t.Errorf("run %s does not reference a generated Pipeline: pipelineRef %+v", run, pr.Spec.PipelineRef)
+	} else if got := pr.Labels["tekton.dev/pipeline"]; got != pr.Spec.PipelineRef.Name {
+		t.Errorf("Tekton labelled run %s tekton.dev/pipeline=%q, want its Pipeline %q", run, got, pr.Spec.PipelineRef.Name)
+	} else if pl, err := clients.tekton.TektonV1().Pipelines(ns).Get(context.Background(), pr.Spec.PipelineRef.Name, metav1.GetOptions{}); err != nil {
+		t.Errorf("Pipeline of run %s: %v", run, err)
+	} else if generator.PipelineNameFor(&pl.Spec) != pl.Name {
+		t.Errorf("Pipeline %s's spec does not hash to its name (%s)", pl.Name, generator.PipelineNameFor(&pl.Spec))
+	} else if pr.Status.PipelineSpec == nil || generator.PipelineDigest(pr.Status.PipelineSpec) != generator.PipelineDigest(&pl.Spec) {
+		t.Errorf("run %s's resolved spec (status.pipelineSpec) is not its Pipeline's", run)
 	}
 	for _, k := range []string{layering.PoolLabel, layering.PoolImageLabel, layering.TriggerAnnotation, layering.InputsHashLabel} {
 		if pr.Annotations[k] == "" {

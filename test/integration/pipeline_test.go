@@ -169,6 +169,12 @@ func runPipelineWith(t *testing.T, pi *v1alpha1.PoolImage, o runOpts) *run {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pl, err := generator.RenderPipeline(pi, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stages run from the spec the run resolves to: its Pipeline's.
+	pr = generator.Embed(pr, pl)
 	if o.name != "" {
 		pr.Name = o.name
 	}

@@ -42,6 +42,14 @@ const (
 	// object twice: a watch-list's initial objects go through it once more at Replace) from an
 	// object anyone created.
 	SpecDigestAnnotation = GroupName + "/spec-sha256"
+	// PipelineRefAnnotation is the key, in status.annotations of the controller's cached copy of
+	// a PipelineRun, of the name of the Pipeline the run references (its spec is dropped), so the
+	// controller deletes no Pipeline a run still needs for its logs.
+	PipelineRefAnnotation = GroupName + "/pipeline-ref"
+	// PipelineUsedAnnotation, on a Pipeline the controller created, is when it last created a
+	// run of it (RFC 3339, refreshed at most every few minutes): it deletes only Pipelines no run
+	// references and none was created of for an hour.
+	PipelineUsedAnnotation = GroupName + "/last-used"
 	// PausedSinceAnnotation, next to PausedByAnnotation, is when the controller paused the pool
 	// (RFC 3339): the hold's bound does not depend on the PoolImage's status alone.
 	PausedSinceAnnotation = GroupName + "/paused-since"

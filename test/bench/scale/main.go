@@ -9,6 +9,7 @@
 //	reconcile_p50_ms, _p99_ms  per-reconcile latency of that resync (knative's log)
 //	controller_rss_mb          resident memory at steady state (VmHWM: peak)
 //	base_change_to_run_*       ControllerConfig base image change → each pool's PipelineRun exists
+//	pipelinerun_create_bytes   a run as the controller creates it (.embedded: with its pipeline)
 //
 // Usage: go run ./test/bench/scale [-pools 200] [-keep]. Needs root (as test/stack).
 package main
@@ -48,6 +49,7 @@ import (
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/apis/layering/v1alpha1"
 	layeringclient "github.com/ocl-pipelines/ocl-pipelines/pkg/client/clientset/versioned"
 	"github.com/ocl-pipelines/ocl-pipelines/pkg/contract"
+	"github.com/ocl-pipelines/ocl-pipelines/pkg/generator"
 	"github.com/ocl-pipelines/ocl-pipelines/test/stack"
 )
 
@@ -78,6 +80,8 @@ type bench struct {
 	// seen records when each run was first seen (the fake Tekton's watch), by name.
 	mu   sync.Mutex
 	seen map[string]time.Time
+	// sized says the sizes of a created run were printed.
+	sized bool
 }
 
 func main() {
@@ -290,8 +294,25 @@ func (b *bench) fakeTekton(ctx context.Context) {
 		}
 		b.mu.Lock()
 		b.seen[pr.Name] = time.Now()
+		first := !b.sized
+		b.sized = true
 		b.mu.Unlock()
+		if first {
+			b.printSizes(ctx, pr)
+		}
 		go func(pr *tektonv1.PipelineRun) {
+			// Tekton copies the referenced Pipeline's spec into the run's status: the
+			// controller trusts a run only with the spec it rendered there.
+			if ref := pr.Spec.PipelineRef; ref != nil && pr.Status.PipelineSpec == nil {
+				pl, err := b.c.tekton.TektonV1().Pipelines(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+				if err != nil {
+					if ctx.Err() == nil {
+						fmt.Fprintf(os.Stderr, "scale: resolve %s: %v\n", pr.Name, err)
+					}
+					return
+				}
+				pr.Status.PipelineSpec = &pl.Spec
+			}
 			t := metav1.Now()
 			pr.Status.StartTime, pr.Status.CompletionTime = &t, &t
 			pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionTrue, Reason: "Succeeded"})
@@ -309,6 +330,22 @@ func (b *bench) fakeTekton(ctx context.Context) {
 				fmt.Fprintf(os.Stderr, "scale: complete %s: %v\n", pr.Name, err)
 			}
 		}(pr.DeepCopy())
+	}
+}
+
+// printSizes prints the size of a run as the controller creates it (the write per pool that
+// bounds base change → run) and, the baseline, of the same run with its pipeline embedded, as
+// runs were made before they referenced a Pipeline.
+func (b *bench) printSizes(ctx context.Context, pr *tektonv1.PipelineRun) {
+	created, err := json.Marshal(pr)
+	must(err)
+	fmt.Printf("bench: scale.pipelinerun_create_bytes=%d\n", len(created))
+	if ref := pr.Spec.PipelineRef; ref != nil {
+		pl, err := b.c.tekton.TektonV1().Pipelines(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		must(err)
+		embedded, err := json.Marshal(generator.Embed(pr, pl))
+		must(err)
+		fmt.Printf("bench: scale.pipelinerun_create_bytes.embedded=%d\n", len(embedded))
 	}
 }
 
