@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
@@ -224,18 +223,12 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, pi *v1alpha1.PoolImage,
 
 // buildStatus starts the status of a build of res's inputs by run.
 func (r *Reconciler) buildStatus(pi *v1alpha1.PoolImage, res *resolved, run *tektonv1.PipelineRun) *v1alpha1.BuildStatus {
-	return &v1alpha1.BuildStatus{PipelineRun: run.Name, InputsHash: res.hash, Inputs: res.sum,
-		Retry: run.Annotations[layering.RetryAnnotation], SpecSHA256: runDigest(run, res)}
-}
-
-// runDigest is the digest of what run, a trusted run of res's inputs, runs: its cached spec
-// digest, or res's when Tekton has not resolved its Pipeline yet (it asks for what the
-// controller renders, whose digest is res's).
-func runDigest(run *tektonv1.PipelineRun, res *resolved) string {
-	if d := specDigest(run); d != "" && !strings.HasPrefix(d, pendingPrefix) {
-		return d
+	digest := specDigest(run)
+	if digest == "" {
+		digest = res.digest
 	}
-	return res.digest
+	return &v1alpha1.BuildStatus{PipelineRun: run.Name, InputsHash: res.hash, Inputs: res.sum,
+		Retry: run.Annotations[layering.RetryAnnotation], SpecSHA256: digest}
 }
 
 // chooseRun returns the run to follow as the build of res's inputs, among pi's trusted runs of

@@ -22,7 +22,7 @@ import (
 func TestFailedPushNamesRegistryAndSecret(t *testing.T) {
 	for _, tc := range []struct{ step, why string }{
 		{contract.StepCheckPush, "registry 10.0.0.1:5001 refused the push secret's credentials for 10.0.0.1:5001/os/worker (not retried): give the push secret write access to that repository"},
-		{contract.StepPush, "could not push 10.0.0.1:5001/os/worker:h-0123456789ab to registry 10.0.0.1:5001 although it accepted the push secret before the build: buildah's error is in this step's log"},
+		{contract.StepPush, "buildah's push failed after the registry took the push secret; its error is above (pushing 10.0.0.1:5001/os/worker:h-0123456789ab to registry 10.0.0.1:5001)"},
 	} {
 		t.Run(tc.step, func(t *testing.T) {
 			pr := &tektonv1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: "ocl-worker-1", Namespace: ns}}

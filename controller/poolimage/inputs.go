@@ -48,13 +48,11 @@ type resolved struct {
 	annotations map[string]string
 	// run is the PipelineRun the controller renders for these inputs (named by createRun).
 	run *tektonv1.PipelineRun
-	// pipeline is the Pipeline run references (generator.RenderPipeline).
+	// pipeline is the Pipeline whose spec run embeds and whose name it carries
+	// (generator.RenderPipeline), which the dashboard lists the run under.
 	pipeline *tektonv1.Pipeline
-	// digest is generator.SpecDigest of run's spec with pipeline's: runs that run anything
-	// else are not trusted.
+	// digest is generator.SpecDigest of run's spec: runs with another spec are not trusted.
 	digest string
-	// pending is pendingDigest of run: a run of these inputs Tekton has not resolved yet.
-	pending string
 }
 
 // resolve reads the pool, the ControllerConfig, the nodes and the referenced Secrets and
@@ -203,8 +201,7 @@ func (r *Reconciler) render(pi *v1alpha1.PoolImage, res *resolved) (*resolved, e
 	res.sum = sum
 	res.run = pr
 	res.pipeline = pl
-	res.digest = generator.SpecDigest(&pr.Spec, &pl.Spec)
-	res.pending = pendingDigest(&pr.Spec)
+	res.digest = generator.SpecDigest(&pr.Spec)
 	return res, nil
 }
 

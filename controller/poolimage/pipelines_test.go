@@ -1,12 +1,14 @@
 package poolimage
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
 
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -49,9 +51,10 @@ func pipelineAt(pl *tektonv1.Pipeline, name string, t time.Time) *tektonv1.Pipel
 	return out
 }
 
-// TestPipelines: the content-addressed Pipeline a run references is created before the run,
-// never updated, and deleted once no run references it; a run of a Pipeline edited in place is
-// never trusted.
+// TestPipelines: runs embed their pipeline and carry the name of the Pipeline of that spec,
+// which the controller creates for the dashboard, never updates, and deletes once no run is
+// labelled with it; neither a missing nor an edited Pipeline changes what runs execute, and a
+// run that references a Pipeline instead of embedding it is never trusted.
 func TestPipelines(t *testing.T) {
 	pi := poolImage()
 	in := inputs(baseV1, extV1)
@@ -59,55 +62,72 @@ func TestPipelines(t *testing.T) {
 	name := generator.RunName(poolName, h)
 	pl := wantPipeline(t, pi, in)
 	edited := withoutVerify(pl)
+	image := pushRepo + "@" + digestA
+	mcA := machineConfig(t, pi, image, extV1, h)
 
 	building := func(st *v1alpha1.PoolImageStatus) {
 		st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in)}
 		st.MarkAwaitingBuild()
 		st.MarkBuilding(name)
 	}
-	// succeeded is the run of pi's inputs done, having run resolved (Tekton's status copy).
-	succeeded := func(resolved *tektonv1.PipelineSpec) *tektonv1.PipelineRun {
+	// referencing is the run of pi's inputs done, but referencing the Pipeline (as resolved by
+	// Tekton: its spec substituted into the status) instead of embedding it.
+	referencing := func() *tektonv1.PipelineRun {
 		pr := succeededRun(t, pi, in, now.Add(-10*time.Minute), digestA)
-		pr.Status.PipelineSpec = resolved.DeepCopy()
-		return pr
-	}
-	// unresolved is the run as it is before Tekton has read its Pipeline.
-	unresolved := func(pr *tektonv1.PipelineRun) *tektonv1.PipelineRun {
-		pr.Status.PipelineSpec = nil
+		pr.Spec.PipelineSpec, pr.Spec.PipelineRef = nil, &tektonv1.PipelineRef{Name: pl.Name}
 		return pr
 	}
 	old := now.Add(-2 * time.Hour)
 	retained := func(keep int32) *v1alpha1.PoolImage {
 		p := poolImage(func(p *v1alpha1.PoolImage) { p.Spec.Retention = &v1alpha1.Retention{Keep: &keep} })
 		return status(p, func(st *v1alpha1.PoolImageStatus) {
-			image := pushRepo + "@" + digestA
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name, InputsHash: h, Inputs: summaryOf(t, pi, in), Image: image,
 				StartTime: &metav1.Time{Time: now.Add(-2 * time.Hour)}, CompletionTime: &metav1.Time{Time: now.Add(-2*time.Hour + 5*time.Minute)}}
 			st.MarkBuildSucceeded(image)
 			st.MarkPromoted(image)
 		})
 	}
-	image := pushRepo + "@" + digestA
-	mcA := machineConfig(t, pi, image, extV1, h)
-	// A failed run of other inputs, of an older Pipeline.
+	// runOf is a failed run of other inputs, labelled with an older Pipeline.
 	runOf := func(runName, pipeline string, created time.Time) *tektonv1.PipelineRun {
 		pr := run(t, pi, in, runName, created, corev1.ConditionFalse)
 		pr.Labels[layering.InputsHashLabel] = "0000000000000000000000000000000000000000"
-		pr.Spec.PipelineRef = &tektonv1.PipelineRef{Name: pipeline}
+		pr.Labels[pipelineLabel] = pipeline
 		return pr
 	}
-	applied := pipelineAt(pl, "ocl-build-aaaaaaaaaaa1", old)
+	applied := pipelineAt(pl, "ocl-build-000000000004", old)
 	applied.Annotations[lastAppliedAnnotation] = "{}"
+	serverSideApplied := pipelineAt(pl, "ocl-build-000000000005", old)
+	serverSideApplied.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: ControllerName}, {Manager: "argocd-controller", Operation: metav1.ManagedFieldsOperationApply}}
+	editedMsg := "Pipeline ocl/" + pl.Name + " is not the pipeline its name stands for (edited after it was created, or made by someone else): delete it and the controller creates it again; runs carry their own pipeline and are not affected"
 
 	table := TableTest{{
-		Name:    "a Pipeline of the same name with another spec (edited in place): no run, the admin is told to delete it",
+		Name:              "the first build creates the Pipeline its run is labelled with, then the run",
+		Key:               key(),
+		Objects:           objects(pi),
+		WantCreates:       []runtime.Object{wantPipeline(t, pi, in), wantRun(t, pi, in, generator.TriggerSpec, "")},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{firstBuildUpdate(t, pi, in)},
+		WantEvents:        []string{firstBuildEvent(t, pi, in)},
+	}, {
+		// The Pipeline is the dashboard's; the run carries what it executes.
+		Name:              "a Pipeline of the same name with another spec (edited in place): the admin is told, the build runs",
+		Key:               key(),
+		Objects:           objects(pi, edited),
+		WantCreates:       []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{firstBuildUpdate(t, pi, in)},
+		WantEvents:        []string{eventf(corev1.EventTypeWarning, "PipelineEdited", "%s", editedMsg), firstBuildEvent(t, pi, in)},
+	}, {
+		Name:    "the Pipeline cannot be created (RBAC of an older release): the build runs",
 		Key:     key(),
-		Objects: objects(pi, edited),
-		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
-			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now)}
-			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "Pipeline ocl/"+pl.Name+" is not the pipeline its name stands for (edited after it was created, or made by someone else): delete it and the controller creates it again")
-		}))},
-		WantEvents: []string{eventf(corev1.EventTypeWarning, "InputsUnresolved", "Pipeline ocl/"+pl.Name+" is not the pipeline its name stands for (edited after it was created, or made by someone else): delete it and the controller creates it again")},
+		Objects: objects(pi),
+		WithReactors: []clientgotesting.ReactionFunc{func(a clientgotesting.Action) (bool, runtime.Object, error) {
+			if a.GetResource().Resource == "pipelines" {
+				return true, nil, apierrors.NewForbidden(tektonv1.Resource("pipelines"), pl.Name, errors.New("RBAC: not granted"))
+			}
+			return false, nil, nil
+		}},
+		WantCreates:       []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{firstBuildUpdate(t, pi, in)},
+		WantEvents:        []string{firstBuildEvent(t, pi, in)},
 	}, {
 		Name:              "the Pipeline exists (another pool's, or a restart): not created again, its use recorded",
 		Key:               key(),
@@ -124,41 +144,15 @@ func TestPipelines(t *testing.T) {
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{firstBuildUpdate(t, pi, in)},
 		WantEvents:        []string{firstBuildEvent(t, pi, in)},
 	}, {
-		// Before Tekton reads the Pipeline, the run asks for it by name: the controller follows
-		// it (and does not create it again).
-		Name: "a run Tekton has not resolved yet is followed",
-		Key:  key(),
-		Objects: objects(status(pi, func(st *v1alpha1.PoolImageStatus) {
-			building(st)
-			st.LatestBuild.StartTime = &metav1.Time{Time: now.Add(-time.Second)}
-		}), pl, unresolved(run(t, pi, in, "", now.Add(-time.Second), corev1.ConditionUnknown))),
-	}, {
-		// What ran is the edited Pipeline, not the one the name stands for: the image is not
-		// promoted, and the name of the run is taken.
-		Name:        "a run that succeeded with its Pipeline edited in place (no verify) is not promoted",
+		// What a referencing run executed is not in the run (Tekton's status copy has the
+		// parameters substituted): its image is not promoted, and the name is taken.
+		Name:        "a run of the inputs that references the Pipeline instead of embedding it is not promoted",
 		Key:         key(),
-		Objects:     objects(status(pi, building), edited, succeeded(&edited.Spec)),
-		WantPatches: []clientgotesting.PatchActionImpl{reportPatch(name, "ignored")},
-		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
-			building(st)
-			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now)}
-			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "Pipeline ocl/"+pl.Name+" is not the pipeline its name stands for (edited after it was created, or made by someone else): delete it and the controller creates it again")
-		}))},
-		WantEvents: []string{
-			eventf(corev1.EventTypeWarning, "RunIgnored", "PipelineRun %s carries the labels of MachineConfigPool worker's build of inputs %s but not the spec the controller rendered for them (edited, or made by hand): its image is not promoted", name, h),
-			eventf(corev1.EventTypeWarning, "InputsUnresolved", "Pipeline ocl/"+pl.Name+" is not the pipeline its name stands for (edited after it was created, or made by someone else): delete it and the controller creates it again"),
-		},
-	}, {
-		// A run that claims success without Tekton having resolved its Pipeline did not run it.
-		Name:    "a run that succeeded without a resolved Pipeline is not promoted",
-		Key:     key(),
-		Objects: objects(status(pi, building), pl, unresolved(succeededRun(t, pi, in, now.Add(-10*time.Minute), digestA))),
-		// Its name is the build's: the create is refused (AlreadyExists), and the admin told.
+		Objects:     objects(status(pi, building), pl, referencing()),
 		WantCreates: []runtime.Object{wantRun(t, pi, in, generator.TriggerSpec, "")},
 		WantPatches: []clientgotesting.PatchActionImpl{reportPatch(name, "ignored")},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi, func(st *v1alpha1.PoolImageStatus) {
 			building(st)
-			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now)}
 			st.Pending = &v1alpha1.PendingBuild{InputsHash: h, Since: metav1.NewTime(now)}
 			st.MarkInvalid(v1alpha1.ReasonInputsUnresolved, "PipelineRun ocl/"+name+" exists but is not the run the controller renders for inputs "+h+" (other inputs or another spec): delete it")
 		}))},
@@ -167,15 +161,17 @@ func TestPipelines(t *testing.T) {
 			eventf(corev1.EventTypeWarning, "InputsUnresolved", "PipelineRun ocl/"+name+" exists but is not the run the controller renders for inputs "+h+" (other inputs or another spec): delete it"),
 		},
 	}, {
-		// Retention deletes old-1 and old-2; the Pipeline only they referenced goes, unless a
-		// kept run references it, it was used within the hour, or someone applied it.
-		Name: "retention: a Pipeline no run references any more is deleted, the others stay",
+		// Retention deletes old-1 and old-2; the Pipeline only they were labelled with goes,
+		// unless a kept run is labelled with it, it was used within the hour, or someone else
+		// wrote it (kubectl apply, a GitOps tool's server-side apply).
+		Name: "retention: a Pipeline no run is labelled with any more is deleted, the others stay",
 		Key:  key(),
-		Objects: objects(retained(2), mcA, tagRun(t, pi, in, image), pl, succeeded(&pl.Spec),
+		Objects: objects(retained(2), mcA, tagRun(t, pi, in, image), pl, succeededRun(t, pi, in, now.Add(-2*time.Hour), digestA),
 			pipelineAt(pl, "ocl-build-000000000001", old), runOf("old-1", "ocl-build-000000000001", now.Add(-50*time.Minute)),
 			runOf("old-2", "ocl-build-000000000001", now.Add(-40*time.Minute)),
 			pipelineAt(pl, "ocl-build-000000000002", old), runOf("new-1", "ocl-build-000000000002", now.Add(-30*time.Minute)),
-			pipelineAt(pl, "ocl-build-000000000003", now.Add(-30*time.Minute)), applied),
+			runOf("new-2", "ocl-build-000000000002", now.Add(-35*time.Minute)),
+			pipelineAt(pl, "ocl-build-000000000003", now.Add(-30*time.Minute)), applied, serverSideApplied),
 		WantDeletes: []clientgotesting.DeleteActionImpl{deleteRun("old-2"), deleteRun("old-1"), deletePipeline("ocl-build-000000000001")},
 	}}
 	table.Test(t, factory)

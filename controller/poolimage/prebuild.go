@@ -122,7 +122,7 @@ func (r *Reconciler) prebuild(ctx context.Context, pi *v1alpha1.PoolImage, res *
 			return err
 		}
 	}
-	digest := runDigest(run, next)
+	digest := specDigest(run)
 	if u := st.Upgrade; u != nil && u.PipelineRun == run.Name && u.SpecSHA256 != "" {
 		digest = u.SpecSHA256
 	}

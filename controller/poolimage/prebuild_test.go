@@ -255,8 +255,9 @@ func TestPrebuild(t *testing.T) {
 		Key:           key(),
 		Objects:       objects(status(pi2, promoted), mcA, tagA, running),
 		OtherTestData: releases,
-		WantCreates:   []runtime.Object{wantPipeline(t, pi2, in), wantRun(t, pi2, in, generator.TriggerSpec, ""), prebuildRun(pi2, up)},
-		WantPatches:   []clientgotesting.PatchActionImpl{cancelPatch(nameUp)},
+		WantCreates: []runtime.Object{wantPipeline(t, pi2, in), withChanged(wantRun(t, pi2, in, generator.TriggerSpec, ""), "containerfile"),
+			withChanged(prebuildRun(pi2, up), "baseImage", "extensionsImage", "containerfile")},
+		WantPatches: []clientgotesting.PatchActionImpl{cancelPatch(nameUp)},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{statusUpdate(status(pi2, func(st *v1alpha1.PoolImageStatus) {
 			promoted(st)
 			st.LatestBuild = &v1alpha1.BuildStatus{PipelineRun: name2, InputsHash: h2, Inputs: summaryOf(t, pi2, in, "containerfile")}

@@ -82,6 +82,9 @@ type Reconciler struct {
 	Tracker tracker.Interface
 	// Clock is the reconciler's time source (the quiet period).
 	Clock clock.PassiveClock
+	// checkedPipelines holds when the controller last checked each Pipeline
+	// ("<namespace>/<name>") its runs are labelled with (ensurePipeline).
+	checkedPipelines sync.Map
 	// EnqueueAfter re-enqueues a PoolImage after a delay (the end of a quiet period).
 	EnqueueAfter func(obj interface{}, after time.Duration)
 	// Metrics records build transitions; nil records nothing.

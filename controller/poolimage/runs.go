@@ -159,6 +159,11 @@ func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res 
 	pr := res.run.DeepCopy()
 	pr.Name = name
 	pr.Annotations[layering.TriggerAnnotation] = string(trigger)
+	var changed []string
+	if res.sum != nil {
+		changed = res.sum.Changed
+	}
+	pr.Annotations[layering.DescriptionAnnotation] = generator.RunDescription(pi.Spec.MachineConfigPool.Name, trigger, changed)
 	if token != "" {
 		pr.Annotations[layering.RetryAnnotation] = token
 	}
@@ -175,9 +180,7 @@ func (r *Reconciler) createRun(ctx context.Context, pi *v1alpha1.PoolImage, res 
 	if err := r.cancelLive(ctx, pi, name, trigger == generator.TriggerPrebuild, res.hash); err != nil {
 		return nil, err
 	}
-	if err := r.ensurePipeline(ctx, res.pipeline); err != nil {
-		return nil, err
-	}
+	r.ensurePipeline(ctx, pi, res.pipeline)
 	created, err := r.PipelineClient.TektonV1().PipelineRuns(pi.Namespace).Create(ctx, pr, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		existing, gerr := r.PipelineClient.TektonV1().PipelineRuns(pi.Namespace).Get(ctx, pr.Name, metav1.GetOptions{})
@@ -237,20 +240,6 @@ func specTrimmed(spec *tektonv1.PipelineRunSpec) bool {
 		len(spec.TaskRunSpecs) == 0
 }
 
-// pendingPrefix starts the digest TrimForCache records for a run Tekton has not resolved yet.
-const pendingPrefix = "pending:"
-
-// pendingDigest is the digest of a run that references its Pipeline and that Tekton has not
-// resolved yet: pendingPrefix and generator.RefDigest, or "" for a run without such a
-// reference. It never equals a SpecDigest, so such a run is followed but its results (it has
-// none yet) are never trusted as a build's.
-func pendingDigest(spec *tektonv1.PipelineRunSpec) string {
-	if d := generator.RefDigest(spec); d != "" {
-		return pendingPrefix + d
-	}
-	return ""
-}
-
 // specDigest is the digest of pr's spec that TrimForCache recorded ("" for a run that did not
 // come through it).
 func specDigest(pr *tektonv1.PipelineRun) string {
@@ -291,20 +280,17 @@ func cancelled(pr *tektonv1.PipelineRun) bool {
 }
 
 // trusted reports whether the controller may act on pr's results as the build of res's inputs:
-// what it runs (its spec as the API server stores it, with the pipeline Tekton resolved its
-// reference to, digested by the informer's transform) is what the controller renders for these
-// inputs now, or what it created for them (recorded in status when it created the run, which
-// covers a change of the controller's config since). A copy by the dashboard's re-run is
-// trusted; an "edit and run", a run of a Pipeline edited in place, or any run made from scratch
-// with the labels, is not. A run Tekton has not resolved yet is trusted when it asks for what
-// the controller renders, so it is followed (and a failure to resolve it is reported), but a run
-// that succeeded without a resolved pipeline never is.
+// its spec (as the API server stores it, digested by the informer's transform) is the one the
+// controller renders for these inputs now, or the one it created for them (recorded in status
+// when it created the run, which covers a change of the controller's config since). A copy by
+// the dashboard's re-run is trusted; an "edit and run", a run that references a Pipeline
+// instead of embedding it, or any run made from scratch with the labels, is not.
 func (r *Reconciler) trusted(pi *v1alpha1.PoolImage, pr *tektonv1.PipelineRun, res *resolved) bool {
 	d := specDigest(pr)
 	if d == "" || runHash(pr) != res.hash {
 		return false
 	}
-	if d == res.digest || d == res.pending && !succeeded(pr) {
+	if d == res.digest {
 		return true
 	}
 	st := &pi.Status
@@ -489,20 +475,11 @@ func TrimForCache(obj interface{}) (interface{}, error) {
 		// (its spec gone, the digest in its status) keeps its digest: the transform must be
 		// idempotent.
 		if d := o.Status.Annotations[layering.SpecDigestAnnotation]; d == "" || !specTrimmed(&o.Spec) {
-			// What the run executes: its embedded pipeline or the one Tekton resolved its
-			// reference to; until Tekton has resolved it, what it asks for (pendingDigest).
-			d = generator.SpecDigest(&o.Spec, o.Status.PipelineSpec)
-			if d == "" {
-				d = pendingDigest(&o.Spec)
-			}
+			d = generator.SpecDigest(&o.Spec)
 			if out.Status.Annotations == nil {
 				out.Status.Annotations = map[string]string{}
 			}
 			out.Status.Annotations[layering.SpecDigestAnnotation] = d
-			delete(out.Status.Annotations, layering.PipelineRefAnnotation)
-			if ref := o.Spec.PipelineRef; ref != nil && ref.Name != "" && ref.Resolver == "" {
-				out.Status.Annotations[layering.PipelineRefAnnotation] = ref.Name
-			}
 		}
 		out.Status.StartTime = o.Status.StartTime
 		out.Status.CompletionTime = o.Status.CompletionTime

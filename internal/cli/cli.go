@@ -266,8 +266,8 @@ func migrate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// renderRun prints the Pipeline the run references and the run: two YAML documents, or a JSON
-// v1 List of both, in the order `kubectl create -f` must create them.
+// renderRun prints the Pipeline the dashboard lists the run under (the run embeds its spec) and
+// the run: two YAML documents, or a JSON v1 List of both, for `kubectl create -f`.
 func renderRun(pi *v1alpha1.PoolImage, in generator.Inputs, format string) ([]byte, error) {
 	pr, err := generator.Render(pi, in)
 	if err != nil {

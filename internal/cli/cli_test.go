@@ -33,8 +33,10 @@ func TestRender(t *testing.T) {
 	if err != nil {
 		t.Fatalf("output: %v\n%s", err, out)
 	}
-	if pr.Spec.PipelineRef == nil || pr.Spec.PipelineRef.Name != pl.Name || pl.Name != generator.PipelineNameFor(&pl.Spec) || pl.Namespace != pr.Namespace {
-		t.Errorf("the run references %+v, the Pipeline printed is %s/%s (its spec's name %s)", pr.Spec.PipelineRef, pl.Namespace, pl.Name, generator.PipelineNameFor(&pl.Spec))
+	if pr.Labels["tekton.dev/pipeline"] != pl.Name || pl.Name != generator.PipelineNameFor(&pl.Spec) || pl.Namespace != pr.Namespace ||
+		pr.Spec.PipelineSpec == nil || generator.PipelineDigest(pr.Spec.PipelineSpec) != generator.PipelineDigest(&pl.Spec) {
+		t.Errorf("the run is labelled %q, the Pipeline printed is %s/%s (its spec's name %s); want the run to embed its spec and carry its name",
+			pr.Labels["tekton.dev/pipeline"], pl.Namespace, pl.Name, generator.PipelineNameFor(&pl.Spec))
 	}
 	if pr.Namespace != "ocl-pipelines" || !strings.HasPrefix(pr.Name, "ocl-worker-") || pr.Annotations["layering.ocl-pipelines.dev/trigger"] != "upgrade" {
 		t.Errorf("metadata = %+v", pr.ObjectMeta)

@@ -10,6 +10,10 @@ const (
 	TaskVerify          = "verify"
 	TaskPromote         = "promote"
 	TaskReport          = "report"
+	// TaskReportNoBuild is the report of a run whose build task did not run (fetch-base-digest
+	// failed, or the run was stopped before it): report needs the build task's LAST_STEP result,
+	// and Tekton skips a finally task whose result references are missing.
+	TaskReportNoBuild = "report-no-build"
 )
 
 // Names of the steps of the build task: scripts in the buildah image, and check-push, a Go stage
@@ -56,6 +60,7 @@ const (
 	ParamBuildStatus     = "BUILD_STATUS"
 	ParamVerifyStatus    = "VERIFY_STATUS"
 	ParamPromoteStatus   = "PROMOTE_STATUS"
+	ParamBuildStep       = "BUILD_STEP"
 )
 
 // SecretsDir is where the build task's steps mount its memory volume (credentials,
@@ -87,6 +92,9 @@ const (
 	// not (credentials refused, registry unreachable, certificate not trusted), which the
 	// controller shows in the PoolImage's status.
 	ResultFailure = "FAILURE"
+	// ResultLastStep is the build task's step that started last, which each of its steps
+	// writes first: on a failed build task, the step that failed. The report names it.
+	ResultLastStep = "LAST_STEP"
 )
 
 // Workspaces of the pipeline; each is optional and bound to a Secret or ConfigMap.
@@ -175,7 +183,7 @@ func CheckPush() GoStage {
 		Params:     []string{ParamImage, ParamTLSVerify, ParamPushRetries, ParamHTTPProxy, ParamHTTPSProxy, ParamNoProxy, ParamTrustedCAKey},
 		Workspaces: []string{WorkspacePushSecret},
 		Mounts:     []string{WorkspaceProxy, WorkspaceTrustedCA},
-		Results:    []string{ResultFailure},
+		Results:    []string{ResultFailure, ResultLastStep},
 	}
 }
 
@@ -198,9 +206,10 @@ func Promote() GoStage {
 	}
 }
 
-// Report summarises the run (a finally task).
+// Report summarises the run (a finally task): the verdict first, then the failed task, its
+// step (BUILD_STEP for the build task) and the command that prints its logs.
 func Report() GoStage {
-	params := []string{ParamPool, ParamPipelineRun, ParamNamespace, ParamAggregateStatus}
+	params := []string{ParamPool, ParamPipelineRun, ParamNamespace, ParamAggregateStatus, ParamBuildStep}
 	for _, s := range ReportedTasks() {
 		params = append(params, s.Param)
 	}
@@ -218,6 +227,16 @@ type TaskStatus struct {
 	Task string
 	// Param is the report parameter that carries the task's status.
 	Param string
+}
+
+// TaskSteps returns the steps of each task of the pipeline but report, in order.
+func TaskSteps() map[string][]string {
+	return map[string][]string{
+		TaskFetchBaseDigest: {TaskFetchBaseDigest},
+		TaskBuild:           {StepInject, StepCheckPush, StepBuild, StepPush},
+		TaskVerify:          {TaskVerify},
+		TaskPromote:         {TaskPromote},
+	}
 }
 
 // ReportedTasks returns the tasks whose status the report stage prints, in pipeline order.

@@ -11,20 +11,13 @@ import (
 	tektonv1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 )
 
-// SpecDigest returns the sha256 (hex) of what a PipelineRun of spec runs: its pipeline (tasks,
-// steps, scripts, images, results, finally), parameters, workspaces and per-task overrides. The
-// pipeline is spec's embedded one or, for a run that references its Pipeline, resolved: the
-// spec Tekton resolved the reference to (it copies it into the run's status.pipelineSpec), or,
-// for a run the controller renders, the spec of RenderPipeline. It is "" when there is no
-// pipeline to digest (a referencing run Tekton has not resolved yet), which matches no digest.
-// The reference itself is left out: the same pipeline run by name, embedded, or resolved from an
-// edited Pipeline of the same name differ in what they reference, not in what they run, and only
-// the last one changes the digest.
-//
-// A controller compares the digest of a run it finds with the digest of the run it rendered for
-// the same inputs before it trusts the run's results: a copy made by the dashboard's re-run has
-// the same digest; an "edit and run" that drops the verify task or points IMAGE elsewhere, or a
-// run of a Pipeline edited in place, does not.
+// SpecDigest returns the sha256 (hex) of what a PipelineRun runs: its embedded pipeline (tasks,
+// steps, scripts, images, results, finally), parameters, workspaces and per-task overrides. A
+// controller compares the digest of a run it finds with the digest of the run it rendered for
+// the same inputs before it trusts the run's results: a copy made by the dashboard's re-run
+// has the same digest, an "edit and run" that drops the verify task or points IMAGE elsewhere
+// does not, nor does a run that references a Pipeline (what that runs is not in the run: Tekton
+// stores the referenced spec in its status only with the parameters substituted).
 //
 // The pipeline is defaulted as Tekton's admission webhook defaults it (for embedded task specs
 // that defaulting does not depend on the cluster's config-defaults), so the digest of a
@@ -32,21 +25,18 @@ import (
 // account, pod template and timeouts are left out: the webhook fills them in from the cluster's
 // config-defaults, and they do not change what the steps execute. spec.status (cancellation)
 // is left out too.
-func SpecDigest(spec *tektonv1.PipelineRunSpec, resolved *tektonv1.PipelineSpec) string {
-	pipeline := spec.PipelineSpec
-	if pipeline == nil {
-		pipeline = resolved
-	}
-	if pipeline == nil {
-		return ""
-	}
+func SpecDigest(spec *tektonv1.PipelineRunSpec) string {
 	s := struct {
+		PipelineRef  *tektonv1.PipelineRef          `json:"pipelineRef,omitempty"`
 		PipelineSpec *tektonv1.PipelineSpec         `json:"pipelineSpec,omitempty"`
 		Params       tektonv1.Params                `json:"params,omitempty"`
 		Workspaces   []tektonv1.WorkspaceBinding    `json:"workspaces,omitempty"`
 		TaskRunSpecs []tektonv1.PipelineTaskRunSpec `json:"taskRunSpecs,omitempty"`
-	}{PipelineSpec: defaulted(pipeline), Params: append(tektonv1.Params(nil), spec.Params...),
+	}{PipelineRef: spec.PipelineRef, Params: append(tektonv1.Params(nil), spec.Params...),
 		Workspaces: spec.Workspaces, TaskRunSpecs: spec.TaskRunSpecs}
+	if spec.PipelineSpec != nil {
+		s.PipelineSpec = defaulted(spec.PipelineSpec)
+	}
 	sort.SliceStable(s.Params, func(i, j int) bool { return s.Params[i].Name < s.Params[j].Name })
 	return digestJSON(s)
 }
@@ -71,23 +61,4 @@ func digestJSON(v any) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-// RefDigest returns the sha256 (hex) of what a PipelineRun that references its Pipeline by name
-// asks for: that name, its parameters, workspaces and per-task overrides. It is "" for a run that
-// embeds its pipeline or resolves it remotely. Before Tekton resolves the reference it tells the
-// run a controller created from any other; afterwards SpecDigest tells what the run runs.
-func RefDigest(spec *tektonv1.PipelineRunSpec) string {
-	if spec.PipelineSpec != nil || spec.PipelineRef == nil || spec.PipelineRef.Name == "" || spec.PipelineRef.Resolver != "" {
-		return ""
-	}
-	s := struct {
-		Pipeline     string                         `json:"pipeline"`
-		Params       tektonv1.Params                `json:"params,omitempty"`
-		Workspaces   []tektonv1.WorkspaceBinding    `json:"workspaces,omitempty"`
-		TaskRunSpecs []tektonv1.PipelineTaskRunSpec `json:"taskRunSpecs,omitempty"`
-	}{Pipeline: spec.PipelineRef.Name, Params: append(tektonv1.Params(nil), spec.Params...),
-		Workspaces: spec.Workspaces, TaskRunSpecs: spec.TaskRunSpecs}
-	sort.SliceStable(s.Params, func(i, j int) bool { return s.Params[i].Name < s.Params[j].Name })
-	return digestJSON(s)
 }

@@ -48,6 +48,9 @@ type Inputs struct {
 	// Trigger says why the build starts. It is recorded in an annotation and is not a build
 	// input; empty records none.
 	Trigger Trigger
+	// Changed lists what changed against the promoted image (ChangedInputs), for the run's
+	// description (RunDescription); not a build input.
+	Changed []string
 	// Config is the platform team's defaults.
 	Config Config
 }
@@ -70,6 +73,31 @@ const (
 	// TriggerPrebuild is a build for a release the cluster is about to upgrade to.
 	TriggerPrebuild Trigger = "prebuild"
 )
+
+// RunDescription is a run's layering.DescriptionAnnotation, which the dashboard's and `tkn
+// pipelinerun describe`'s annotations show: the pool, why the build runs and what changed
+// against the promoted image, in one line.
+func RunDescription(pool string, trigger Trigger, changed []string) string {
+	what := map[Trigger]string{
+		TriggerSpec:      "Build",
+		TriggerUpgrade:   "Rebuild on the release's new base image",
+		TriggerRetry:     "Retry (the PoolImage's retry annotation)",
+		TriggerAutoRetry: "Automatic retry of the rebuild on a new base image",
+		TriggerPrebuild:  "Prebuild for the next release",
+	}[trigger]
+	if what == "" {
+		what = "Build (" + string(trigger) + ")"
+	}
+	change := "changed: " + strings.Join(changed, ", ")
+	switch {
+	case len(changed) > 0:
+	case trigger == TriggerSpec:
+		change = "first build"
+	default:
+		change = "same inputs"
+	}
+	return fmt.Sprintf("%s for MachineConfigPool %s; %s", what, pool, change)
+}
 
 // Triggers returns every trigger, for validation and help texts.
 func Triggers() []Trigger {
@@ -160,6 +188,7 @@ type plan struct {
 	cacheRepo   string
 	proxySecret string
 	trigger     string
+	changed     []string
 	cfg         Config
 	params      map[string]string
 	opts        *v1alpha1.PipelineOptions
@@ -192,6 +221,7 @@ func newPlan(pi *v1alpha1.PoolImage, in Inputs) (*plan, error) {
 		namespace: pi.Namespace,
 		poolImage: pi.Name,
 		trigger:   string(in.Trigger),
+		changed:   in.Changed,
 		cfg:       cfg,
 		opts:      spec.Pipeline,
 	}

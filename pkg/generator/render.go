@@ -141,10 +141,21 @@ func pipelineSpec(cfg Config, r retries) *tektonv1.PipelineSpec {
 				Retries:    r.promote,
 			},
 		},
+		// Two reports, one of which runs: report names the failed step of the build task (its
+		// LAST_STEP result), and Tekton skips a finally task whose result references are
+		// missing, so report-no-build reports the runs whose build task never ran.
 		Finally: []tektonv1.PipelineTask{{
 			Name:        contract.TaskReport,
 			DisplayName: "Report",
-			Description: "Summarises the run and says where to read the logs of a failed stage.",
+			Description: "Summarises the run: the verdict first, then the failed task, step and logs command.",
+			When:        tektonv1.WhenExpressions{{Input: "$(tasks." + contract.TaskBuild + ".status)", Operator: selection.NotIn, Values: []string{"None"}}},
+			TaskSpec:    &tektonv1.EmbeddedTask{TaskSpec: ReportTaskSpec(cfg)},
+			Params:      append(reportParams(), param(contract.ParamBuildStep, taskResult(contract.TaskBuild, contract.ResultLastStep))),
+		}, {
+			Name:        contract.TaskReportNoBuild,
+			DisplayName: "Report (no build)",
+			Description: "Summarises a run whose build task never ran.",
+			When:        tektonv1.WhenExpressions{{Input: "$(tasks." + contract.TaskBuild + ".status)", Operator: selection.In, Values: []string{"None"}}},
 			TaskSpec:    &tektonv1.EmbeddedTask{TaskSpec: ReportTaskSpec(cfg)},
 			Params:      reportParams(),
 		}},
@@ -170,11 +181,13 @@ func Pipeline(cfg Config) *tektonv1.Pipeline {
 	return pipelineObject(PipelineSpec(cfg), "")
 }
 
-// RenderPipeline returns the Pipeline that Render's PipelineRun references, in pi's namespace.
-// Its name is PipelineNameFor its spec, so a Pipeline is never edited in place: other retries,
-// tasks, scripts or defaults make another Pipeline. Create it before the run (Tekton fails a run
-// whose Pipeline does not exist); an existing Pipeline of that name with the same spec
-// (PipelineDigest) is the same object. Bad input yields the errors of Render.
+// RenderPipeline returns, in pi's namespace, the Pipeline whose spec Render's PipelineRun
+// embeds and whose name the run's tekton.dev/pipeline label carries: the dashboard lists the run
+// under it, and GitOps users run the same object (pipelines/ocl-build.yaml for the defaults). Its
+// name is PipelineNameFor its spec, so it is never edited in place: other retries, tasks,
+// scripts or defaults make another Pipeline. The run does not depend on it (it carries the
+// spec), so a missing or edited Pipeline never changes what a run executes. Bad input yields the
+// errors of Render.
 func RenderPipeline(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.Pipeline, error) {
 	p, err := newPlan(pi, in)
 	if err != nil {
@@ -210,11 +223,14 @@ func PipelineNameFor(spec *tektonv1.PipelineSpec) string {
 }
 
 // Render returns the PipelineRun that builds the image pi declares on the cluster facts in. The
-// run references the Pipeline RenderPipeline returns (by its content-addressed name, so the
-// dashboard lists and filters runs by Pipeline, and `tkn pipelinerun logs` reads every stage,
-// finally included, from it), is named RunName(pool, InputsHash(pi, in)) in pi's namespace, and
-// carries Labels. Bad input yields an *apis.FieldError naming the field and the fix. Embed turns
-// it into a run that carries its pipeline, for a namespace where Pipelines cannot be created.
+// run embeds the spec of the Pipeline RenderPipeline returns and carries its name in the
+// tekton.dev/pipeline label (the dashboard lists and filters runs by it). Embedded, what the run
+// executes is in the run itself: a controller compares it with what it rendered (SpecDigest)
+// before it trusts the run's results, which a reference could not give — Tekton stores a
+// referenced Pipeline's spec in the run's status with the parameters substituted, in a form that
+// depends on its version. `tkn pipelinerun logs` shows every stage, finally included. The run is
+// named RunName(pool, InputsHash(pi, in)) in pi's namespace and carries Labels. Bad input yields
+// an *apis.FieldError naming the field and the fix.
 func Render(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.PipelineRun, error) {
 	p, err := newPlan(pi, in)
 	if err != nil {
@@ -301,40 +317,34 @@ func Render(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.PipelineRun, error) {
 	}
 	if p.trigger != "" {
 		annotations[layering.TriggerAnnotation] = p.trigger
+		annotations[layering.DescriptionAnnotation] = RunDescription(p.Pool, Trigger(p.trigger), p.changed)
 	}
 
-	pipelineName := PipelineNameFor(pipelineSpec(p.cfg, p.retries))
+	spec := pipelineSpec(p.cfg, p.retries)
+	pipelineName := PipelineNameFor(spec)
 	labels := Labels(p.poolImage, p.Pool, hash)
-	// Tekton sets this label to the referenced Pipeline's name when it first reconciles the run
-	// (storePipelineSpecAndMergeMeta); set here, it is right from the start.
 	labels["tekton.dev/pipeline"] = pipelineName
 	return &tektonv1.PipelineRun{
 		TypeMeta: metav1.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "PipelineRun"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        RunName(p.Pool, hash),
-			Namespace:   p.namespace,
-			Labels:      labels,
-			Annotations: annotations,
+			Name: RunName(p.Pool, hash),
+			// Tekton relabels a run of an embedded pipeline tekton.dev/pipeline=<run name>
+			// unless the run has a generateName (pipelinerun.go storePipelineSpecAndMergeMeta);
+			// with one, it keeps the Pipeline's name. The API server ignores generateName when a
+			// name is set.
+			GenerateName: pipelineName + "-",
+			Namespace:    p.namespace,
+			Labels:       labels,
+			Annotations:  annotations,
 		},
 		Spec: tektonv1.PipelineRunSpec{
-			PipelineRef:     &tektonv1.PipelineRef{Name: pipelineName},
+			PipelineSpec:    spec,
 			Params:          params,
 			Workspaces:      workspaces,
 			TaskRunTemplate: template,
 			Timeouts:        timeouts,
 		},
 	}, nil
-}
-
-// Embed returns a copy of pr that carries p's spec instead of referencing it, for a namespace
-// where Pipelines cannot be created. It runs the same as pr (SpecDigest is the same), but the
-// dashboard has no Pipeline to list it under.
-func Embed(pr *tektonv1.PipelineRun, p *tektonv1.Pipeline) *tektonv1.PipelineRun {
-	out := pr.DeepCopy()
-	out.Spec.PipelineRef = nil
-	out.Spec.PipelineSpec = p.Spec.DeepCopy()
-	out.Labels["tekton.dev/pipeline"] = pr.Name
-	return out
 }
 
 // TagComponent is the app.kubernetes.io/component label of the TaskRuns RenderTag makes.

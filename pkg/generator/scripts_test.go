@@ -1,8 +1,10 @@
 package generator
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -188,8 +190,8 @@ func TestContainerfileReachesBuildahByteForByte(t *testing.T) {
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("a command in the Containerfile was executed")
 	}
-	if !strings.Contains(out, "::group::Containerfile") || !strings.Contains(out, "inject: build context ready") {
-		t.Errorf("inject log lacks its group or final line:\n%s", out)
+	if !strings.Contains(out, "inject: Containerfile of ") || !strings.Contains(out, "inject: build context ready") {
+		t.Errorf("inject log lacks its Containerfile or final line:\n%s", out)
 	}
 }
 
@@ -340,14 +342,22 @@ func TestBuildFailureSaysSo(t *testing.T) {
 		t.Fatalf("inject: %v\n%s", err, out)
 	}
 	for _, name := range []string{contract.StepBuild, contract.StepPush} {
-		out, err := p.run(t, step(t, ts, name), "FAKE_BUILDAH_EXIT=1")
+		out, err := p.run(t, step(t, ts, name), "FAKE_BUILDAH_EXIT=3")
 		if err == nil {
 			t.Fatalf("%s succeeded with a failing buildah", name)
 		}
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if last := lines[len(lines)-1]; !strings.HasPrefix(last, name+": FAILED: ") {
-			t.Errorf("%s: last log line %q is not a clear failure line", name, last)
+		if last := lines[len(lines)-1]; !strings.HasPrefix(last, name+": FAILED") || len(last) > 100 {
+			t.Errorf("%s: last log line %q is not a short, clear failure line", name, last)
 		}
+		if b, _ := os.ReadFile(filepath.Join(p.root, "results", contract.ResultLastStep)); string(b) != name {
+			t.Errorf("%s failed with LAST_STEP %q: the report would name another step", name, b)
+		}
+	}
+	// buildah exits with the failing RUN's code, and so does the build step.
+	var exit *exec.ExitError
+	if _, err := p.run(t, step(t, ts, contract.StepBuild), "FAKE_BUILDAH_EXIT=3"); !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Errorf("the build step's exit: %v, want buildah's 3", err)
 	}
 	if _, err := os.Stat(filepath.Join(p.root, "results", contract.ResultImageDigest)); err == nil {
 		t.Error("a failed push wrote IMAGE_DIGEST")
@@ -369,8 +379,8 @@ func TestBuildFailureSaysSo(t *testing.T) {
 	image += "-" + runID[:12]
 	// Whether the registry takes the credentials is check-push's verdict (typed errors, before the
 	// build, pkg/steps); buildah's text is never parsed: whatever it says, the line is the same.
-	want := "could not push " + image + " to registry " + registry +
-		" although it accepted the push secret before the build: buildah's error is in this step's log"
+	want := "buildah's push failed after the registry took the push secret; its error is above" +
+		" (pushing " + image + " to registry " + registry + ")"
 	for _, c := range []struct{ name, stderr, want string }{
 		{"reads like refused credentials",
 			`Error: pushing image "x" to "docker://x": initiating layer upload to /v2/os/worker/blobs/uploads/ in ` + registry + `: unauthorized: authentication required`, want},
@@ -386,8 +396,9 @@ func TestBuildFailureSaysSo(t *testing.T) {
 			if !strings.Contains(out, c.stderr) {
 				t.Errorf("buildah's own error is not in the log:\n%s", out)
 			}
-			if !strings.HasSuffix(strings.TrimSpace(out), "push: FAILED: "+c.want) {
-				t.Errorf("last log line of\n%s\nwant %q", out, "push: FAILED: "+c.want)
+			line, _, _ := strings.Cut(c.want, " (pushing ")
+			if !strings.HasSuffix(strings.TrimSpace(out), "push: FAILED: "+line) {
+				t.Errorf("last log line of\n%s\nwant %q", out, "push: FAILED: "+line)
 			}
 			got, err := os.ReadFile(filepath.Join(p.root, "results", contract.ResultFailure))
 			if err != nil || string(got) != c.want {

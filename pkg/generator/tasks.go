@@ -51,6 +51,7 @@ var paramDoc = map[string]string{
 	contract.ParamBuildStatus:     "Status of the build task.",
 	contract.ParamVerifyStatus:    "Status of the verify task.",
 	contract.ParamPromoteStatus:   "Status of the promote task.",
+	contract.ParamBuildStep:       "The build task's LAST_STEP result: on a failed build, the step that failed; empty when the build did not run.",
 }
 
 var workspaceDoc = map[string]string{
@@ -191,6 +192,7 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 			{Name: contract.ResultImageURL, Type: tektonv1.ResultsTypeString, Description: "The pushed image, repository:tag."},
 			{Name: contract.ResultImageDigest, Type: tektonv1.ResultsTypeString, Description: "Digest of the pushed image."},
 			{Name: contract.ResultFailure, Type: tektonv1.ResultsTypeString, Description: "Why the image cannot be or was not pushed, in one line (empty on success)."},
+			{Name: contract.ResultLastStep, Type: tektonv1.ResultsTypeString, Description: "The step that started last: on a failure, the step that failed."},
 		},
 		Volumes: []corev1.Volume{
 			{Name: "varlibcontainers", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
@@ -204,7 +206,7 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 				Script:      injectScript,
 				Env: concatEnv(paramEnv(contract.ParamPool, contract.ParamInputsHash, contract.ParamContainerfile, contract.ParamTrustedCAKey),
 					workspaceEnv(contract.WorkspaceEntitlement, contract.WorkspaceActivationKey, contract.WorkspaceYumRepos, contract.WorkspaceRPMGPG,
-						contract.WorkspaceBasePullSecret, contract.WorkspacePushSecret, contract.WorkspaceTrustedCA)),
+						contract.WorkspaceBasePullSecret, contract.WorkspacePushSecret, contract.WorkspaceTrustedCA), resultEnv(contract.ResultLastStep)),
 				VolumeMounts: []corev1.VolumeMount{secrets},
 			},
 			// Before the build: a refused push secret or an unreachable registry fails in
@@ -217,7 +219,7 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 				Script:      buildScript,
 				Env: concatEnv(paramEnv(contract.ParamImage, contract.ParamPool, contract.ParamInputsHash, contract.ParamPinnedBaseImage, contract.ParamExtensionsImage, contract.ParamStorageDriver, contract.ParamImageFormat,
 					contract.ParamTLSVerify, contract.ParamCacheRepo), proxyEnv,
-					[]corev1.EnvVar{{Name: contract.EnvBuildahIsolation, Value: "chroot"}}),
+					[]corev1.EnvVar{{Name: contract.EnvBuildahIsolation, Value: "chroot"}}, resultEnv(contract.ResultLastStep)),
 				VolumeMounts:    []corev1.VolumeMount{storage, secrets},
 				SecurityContext: cfg.BuildSecurityContext.DeepCopy(),
 			},
@@ -230,7 +232,7 @@ func BuildTaskSpec(cfg Config) tektonv1.TaskSpec {
 					// Every push gets a tag of its own (IMAGE-<run id>): a retry or a re-run of the
 					// same inputs never moves a tag off a digest that nodes may boot.
 					[]corev1.EnvVar{{Name: contract.EnvRunID, Value: "$(context.taskRun.uid)"}},
-					workspaceEnv(contract.WorkspacePushSecret), resultEnv(contract.ResultImageURL, contract.ResultImageDigest, contract.ResultFailure)),
+					workspaceEnv(contract.WorkspacePushSecret), resultEnv(contract.ResultImageURL, contract.ResultImageDigest, contract.ResultFailure, contract.ResultLastStep)),
 				// The trust bundle inject staged (SSL_CERT_FILE): buildah's push trusts the
 				// cluster's CA as check-push and the build do.
 				VolumeMounts:    []corev1.VolumeMount{storage, {Name: secrets.Name, MountPath: secrets.MountPath, ReadOnly: true}},
@@ -274,10 +276,12 @@ func PromoteTaskSpec(cfg Config) tektonv1.TaskSpec {
 // ReportTaskSpec prints one summary of the run and, on failure, where to read the logs.
 func ReportTaskSpec(cfg Config) tektonv1.TaskSpec {
 	params := append(contract.Report().Params, contract.ParamToolsImage)
+	defaults := taskDefaults(cfg)
+	defaults[contract.ParamBuildStep] = ""
 	return tektonv1.TaskSpec{
 		DisplayName: "Report",
-		Description: "Prints the outcome of every stage and, when one failed, the command that shows its logs.",
-		Params:      paramSpecs(taskDefaults(cfg), params...),
+		Description: "Prints the verdict first and, when a stage failed, its task, its step and the command that shows its logs, then the status of every stage.",
+		Params:      paramSpecs(defaults, params...),
 		Steps:       []tektonv1.Step{toolStep(contract.Report(), "Summarise the run")},
 	}
 }

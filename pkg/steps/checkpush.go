@@ -147,6 +147,10 @@ func (v pushVerdict) retried() bool { return v == pushUnreachable || v == pushSe
 // registry is retried PUSH_RETRIES times; what no error type explains passes with a warning and
 // buildah's push decides. A failure is one line in the log and in the FAILURE result.
 func CheckPush(ctx context.Context, e Env) error {
+	// The report names this step if the build task fails here.
+	if err := e.writeResult(contract.ResultLastStep, contract.StepCheckPush); err != nil {
+		return err
+	}
 	in, err := e.require(contract.ParamImage, contract.ParamPushRetries)
 	if err != nil {
 		return err

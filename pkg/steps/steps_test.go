@@ -288,7 +288,7 @@ type stepEnv struct {
 
 func newStepEnv(t *testing.T, vars map[string]string) *stepEnv {
 	s := &stepEnv{vars: vars, results: t.TempDir()}
-	for _, r := range []string{"BASE_IMAGE", "BASE_IMAGE_DIGEST", "PROMOTED_IMAGE", "FAILURE"} {
+	for _, r := range []string{"BASE_IMAGE", "BASE_IMAGE_DIGEST", "PROMOTED_IMAGE", "FAILURE", "LAST_STEP"} {
 		s.vars["RESULT_"+r] = filepath.Join(s.results, r)
 	}
 	return s
@@ -447,23 +447,76 @@ func TestVerifyAndPromoteStages(t *testing.T) {
 	}
 }
 
+// TestReport: the verdict is the first line, the failed task, step and logs command follow on
+// lines of their own, every line fits the dashboard's log view (100 characters), and a task that
+// did not run is "Skipped", not Tekton's "None".
 func TestReport(t *testing.T) {
-	s := newStepEnv(t, map[string]string{"POOL": "worker", "PIPELINE_RUN": "ocl-worker-1", "NAMESPACE": "ocl",
-		"AGGREGATE_STATUS": "Failed", "FETCH_STATUS": "Succeeded", "BUILD_STATUS": "Failed", "VERIFY_STATUS": "None", "PROMOTE_STATUS": "None"})
-	if err := Run(context.Background(), "report", s.env()); err != nil {
-		t.Fatal(err)
-	}
-	want := "report: FAILED: the OS image of MachineConfigPool worker was not built: build failed; the pool keeps its current image. Logs: tkn pipelinerun logs ocl-worker-1 -n ocl --task build"
-	if got := lastLine(s.out.String()); got != want {
-		t.Errorf("last line %q, want %q", got, want)
-	}
-	s.vars["AGGREGATE_STATUS"], s.vars["BUILD_STATUS"], s.vars["VERIFY_STATUS"], s.vars["PROMOTE_STATUS"] = "Succeeded", "Succeeded", "Succeeded", "Succeeded"
-	s.out.Reset()
-	if err := Run(context.Background(), "report", s.env()); err != nil {
-		t.Fatal(err)
-	}
-	if got := lastLine(s.out.String()); !strings.Contains(got, "is built, verified and tagged") {
-		t.Errorf("success line %q", got)
+	base := map[string]string{"POOL": "worker", "PIPELINE_RUN": "ocl-worker-0123456789", "NAMESPACE": "ocl-pipelines",
+		"AGGREGATE_STATUS": "Failed", "FETCH_STATUS": "Succeeded", "BUILD_STATUS": "Failed", "VERIFY_STATUS": "None", "PROMOTE_STATUS": "None"}
+	cases := []struct {
+		name string
+		vars map[string]string
+		want []string // the first lines
+	}{{
+		name: "the build step failed",
+		vars: map[string]string{"BUILD_STEP": "build"},
+		want: []string{"FAILED: the OS image was not built; the pool keeps its current image", "  pool: worker", "  task: build", "  step: build",
+			"  logs: tkn pipelinerun logs ocl-worker-0123456789 -n ocl-pipelines --task build"},
+	}, {
+		name: "check-push failed",
+		vars: map[string]string{"BUILD_STEP": "check-push"},
+		want: []string{"FAILED: the OS image was not built; the pool keeps its current image", "  pool: worker", "  task: build", "  step: check-push"},
+	}, {
+		name: "the build task failed before any step wrote its name (the pod never started)",
+		vars: map[string]string{"BUILD_STEP": ""},
+		want: []string{"FAILED: the OS image was not built; the pool keeps its current image", "  pool: worker", "  task: build",
+			"  step: one of inject, check-push, build, push (the last one with a log)"},
+	}, {
+		name: "fetch-base-digest failed: its only step",
+		vars: map[string]string{"FETCH_STATUS": "Failed", "BUILD_STATUS": "None"},
+		want: []string{"FAILED: the OS image was not built; the pool keeps its current image", "  pool: worker", "  task: fetch-base-digest",
+			"  step: fetch-base-digest", "  logs: tkn pipelinerun logs ocl-worker-0123456789 -n ocl-pipelines --task fetch-base-digest"},
+	}, {
+		name: "verify refused the image",
+		vars: map[string]string{"BUILD_STATUS": "Succeeded", "BUILD_STEP": "push", "VERIFY_STATUS": "Failed"},
+		want: []string{"FAILED: the OS image was not built; the pool keeps its current image", "  pool: worker", "  task: verify", "  step: verify"},
+	}, {
+		name: "succeeded",
+		vars: map[string]string{"AGGREGATE_STATUS": "Completed", "BUILD_STATUS": "Succeeded", "VERIFY_STATUS": "Succeeded", "BUILD_STEP": "push"},
+		want: []string{"SUCCEEDED: the OS image is built and verified; the controller promotes it", "  pool: worker", "stages:",
+			"  fetch-base-digest  Succeeded", "  build              Succeeded", "  verify             Succeeded", "  promote            Skipped"},
+	}, {
+		name: "cancelled",
+		vars: map[string]string{"AGGREGATE_STATUS": "Cancelled", "BUILD_STATUS": "None"},
+		want: []string{"NOT BUILT: the run ended Cancelled (cancelled or timed out); the pool keeps its image", "  pool: worker",
+			"  logs: tkn pipelinerun logs ocl-worker-0123456789 -n ocl-pipelines"},
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := map[string]string{}
+			for k, v := range base {
+				vars[k] = v
+			}
+			for k, v := range tc.vars {
+				vars[k] = v
+			}
+			s := newStepEnv(t, vars)
+			if err := Run(context.Background(), "report", s.env()); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimRight(s.out.String(), "\n"), "\n")
+			if len(lines) < len(tc.want) || strings.Join(lines[:len(tc.want)], "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("report:\n%s\nwant it to start with:\n%s", s.out.String(), strings.Join(tc.want, "\n"))
+			}
+			for _, l := range lines {
+				if len(l) > 100 {
+					t.Errorf("line of %d characters: %q", len(l), l)
+				}
+				if strings.HasSuffix(l, " None") {
+					t.Errorf("Tekton's None in %q", l)
+				}
+			}
+		})
 	}
 }
 

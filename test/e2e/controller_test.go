@@ -410,7 +410,7 @@ func TestBuildLoop(t *testing.T) {
 	}
 
 	// A failing RUN: the failure names task, step and logs; the promoted image stays.
-	edit(t, ns, "FROM configs AS final\nRUN echo e2e-failing-step && false\n")
+	edit(t, ns, "FROM configs AS final\nRUN echo e2e-failing-step && exit 3\n")
 	var failure *v1alpha1.BuildFailure
 	eventually(t, ns, "BuildSucceeded=False naming the failed task and step", 3*time.Minute, func(ctx context.Context) (bool, error) {
 		got, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
@@ -425,9 +425,11 @@ func TestBuildLoop(t *testing.T) {
 	}
 	run := poolImage(t, ns).Status.LatestBuild.PipelineRun
 	logs, err := clients.kube.CoreV1().Pods(ns).GetLogs(run+"-build-pod", &corev1.PodLogOptions{Container: "step-build"}).DoRaw(ctx)
-	if err != nil || !strings.Contains(string(logs), "e2e-failing-step") || !strings.Contains(string(logs), "build: FAILED") {
-		t.Errorf("the failed step's logs do not show the failing RUN (%v):\n%s", err, logs)
+	if err != nil || !strings.Contains(string(logs), "e2e-failing-step") || !strings.Contains(string(logs), "build: FAILED (exit code 3)") ||
+		!strings.Contains(string(logs), "build: ---- Containerfile ----\n# Rendered by ocl-pipelines") {
+		t.Errorf("the failed step's logs do not show the Containerfile, the failing RUN and its exit code (%v):\n%s", err, logs)
 	}
+	checkFailedReport(t, ns, run)
 	if got := machineConfigImage(t); got != image || poolImage(t, ns).Status.CurrentImage != image {
 		t.Errorf("a failed build changed the promoted image: MachineConfig %q, status %q, want %q", got, poolImage(t, ns).Status.CurrentImage, image)
 	}
@@ -552,28 +554,77 @@ func checkDashboardFidelity(t *testing.T, ns, run string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The run references its content-addressed Pipeline, which the dashboard lists, and Tekton
-	// labels the run with its name.
-	if pr.Spec.PipelineRef == nil || !strings.HasPrefix(pr.Spec.PipelineRef.Name, generator.PipelineNamePrefix) || pr.Spec.PipelineSpec != nil {
-		t.Errorf("run %s does not reference a generated Pipeline: pipelineRef %+v", run, pr.Spec.PipelineRef)
-	} else if got := pr.Labels["tekton.dev/pipeline"]; got != pr.Spec.PipelineRef.Name {
-		t.Errorf("Tekton labelled run %s tekton.dev/pipeline=%q, want its Pipeline %q", run, got, pr.Spec.PipelineRef.Name)
-	} else if pl, err := clients.tekton.TektonV1().Pipelines(ns).Get(context.Background(), pr.Spec.PipelineRef.Name, metav1.GetOptions{}); err != nil {
-		t.Errorf("Pipeline of run %s: %v", run, err)
-	} else if generator.PipelineNameFor(&pl.Spec) != pl.Name {
-		t.Errorf("Pipeline %s's spec does not hash to its name (%s)", pl.Name, generator.PipelineNameFor(&pl.Spec))
-	} else if pr.Status.PipelineSpec == nil || generator.PipelineDigest(pr.Status.PipelineSpec) != generator.PipelineDigest(&pl.Spec) {
-		t.Errorf("run %s's resolved spec (status.pipelineSpec) is not its Pipeline's", run)
+	// The run embeds its pipeline and carries the name of the Pipeline of that spec, which the
+	// controller created for the dashboard's Pipelines page; Tekton keeps the label.
+	name := pr.Labels["tekton.dev/pipeline"]
+	if pr.Spec.PipelineSpec == nil || pr.Spec.PipelineRef != nil || !strings.HasPrefix(name, generator.PipelineNamePrefix) {
+		t.Errorf("run %s: embedded spec %v, pipelineRef %+v, tekton.dev/pipeline=%q; want its pipeline embedded and a generated Pipeline's name",
+			run, pr.Spec.PipelineSpec != nil, pr.Spec.PipelineRef, name)
+	} else if pl, err := clients.tekton.TektonV1().Pipelines(ns).Get(context.Background(), name, metav1.GetOptions{}); err != nil {
+		t.Errorf("Pipeline %s of run %s: %v", name, run, err)
+	} else if generator.PipelineNameFor(&pl.Spec) != pl.Name || generator.PipelineDigest(&pl.Spec) != generator.PipelineDigest(pr.Spec.PipelineSpec) {
+		t.Errorf("Pipeline %s's spec is not the one run %s embeds, or does not hash to its name", pl.Name, run)
 	}
-	for _, k := range []string{layering.PoolLabel, layering.PoolImageLabel, layering.TriggerAnnotation, layering.InputsHashLabel} {
+	for _, k := range []string{layering.PoolLabel, layering.PoolImageLabel, layering.TriggerAnnotation, layering.InputsHashLabel, layering.DescriptionAnnotation} {
 		if pr.Annotations[k] == "" {
 			t.Errorf("run %s has no annotation %s: %v", run, k, pr.Annotations)
 		}
+	}
+	// tkn describe shows the run's description.
+	if d, err := exec.Command("tkn", "pipelinerun", "describe", run, "-n", ns).CombinedOutput(); err != nil || !bytes.Contains(d, []byte(pr.Annotations[layering.DescriptionAnnotation])) {
+		t.Errorf("tkn pipelinerun describe %s does not show the description %q (%v):\n%s", run, pr.Annotations[layering.DescriptionAnnotation], err, d)
 	}
 	// The build moves no tag (defect B9 of modelTraces): its promote task is skipped, the controller's tag
 	// TaskRun moves the push spec's tag once the image is promoted.
 	if bytes.Contains(out, []byte("[promote : promote]")) {
 		t.Errorf("the build's promote task ran (tkn pipelinerun logs %s):\n%s", run, out)
+	}
+}
+
+// checkFailedReport: the failed run's build step exited with the RUN's code (3), and its report,
+// in `tkn pipelinerun logs`, starts with the verdict, then the failed task, step and logs command
+// on lines of their own, each within the dashboard's 100 characters; skipped tasks say so.
+func checkFailedReport(t *testing.T, ns, run string) {
+	t.Helper()
+	ctx := context.Background()
+	tr, err := clients.tekton.TektonV1().TaskRuns(ns).Get(ctx, run+"-build", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range tr.Status.Steps {
+		if s.Name == "build" && (s.Terminated == nil || s.Terminated.ExitCode != 3) {
+			t.Errorf("the build step of %s ended %+v, want exit code 3, the RUN's", run, s.Terminated)
+		}
+	}
+	eventually(t, ns, "the failed run done, its report included", 2*time.Minute, func(ctx context.Context) (bool, error) {
+		pr, err := clients.tekton.TektonV1().PipelineRuns(ns).Get(ctx, run, metav1.GetOptions{})
+		return err == nil && pr.IsDone(), err
+	})
+	out, err := exec.Command("tkn", "pipelinerun", "logs", run, "-n", ns).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tkn pipelinerun logs %s -n %s: %v\n%s", run, ns, err, out)
+	}
+	var report []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(l, "[report : report] "); ok {
+			report = append(report, rest)
+		}
+	}
+	want := []string{"FAILED: the OS image was not built; the pool keeps its current image", "  pool: worker", "  task: build", "  step: build",
+		"  logs: tkn pipelinerun logs " + run + " -n " + ns + " --task build"}
+	if len(report) < len(want) || strings.Join(report[:len(want)], "\n") != strings.Join(want, "\n") {
+		t.Errorf("the report of %s starts\n%s\nwant\n%s\n(tkn pipelinerun logs:\n%s)", run, strings.Join(report, "\n"), strings.Join(want, "\n"), out)
+	}
+	for _, l := range report {
+		if len(l) > 100 || strings.HasSuffix(l, " None") {
+			t.Errorf("report line %q: longer than 100 characters, or Tekton's None for Skipped", l)
+		}
+	}
+	if !strings.Contains(strings.Join(report, "\n"), "  verify             Skipped") {
+		t.Errorf("the report does not say verify was skipped:\n%s", strings.Join(report, "\n"))
+	}
+	if bytes.Contains(out, []byte("[report-no-build : report]")) {
+		t.Errorf("both reports ran:\n%s", out)
 	}
 }
 

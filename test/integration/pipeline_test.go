@@ -8,6 +8,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -138,6 +139,8 @@ type run struct {
 	url      string      // its IMAGE_URL result, repository:<inputs hash>-<run id>
 	log      strings.Builder
 	failedAt string // "task/step" that failed, if any
+	exitCode int    // the failed script step's exit code
+	lastStep string // the build task's LAST_STEP result
 }
 
 // runPipeline runs the stages of the rendered PipelineRun in order, as Tekton would, stopping
@@ -169,12 +172,6 @@ func runPipelineWith(t *testing.T, pi *v1alpha1.PoolImage, o runOpts) *run {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := generator.RenderPipeline(pi, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The stages run from the spec the run resolves to: its Pipeline's.
-	pr = generator.Embed(pr, pl)
 	if o.name != "" {
 		pr.Name = o.name
 	}
@@ -236,6 +233,11 @@ func runPipelineWith(t *testing.T, pi *v1alpha1.PoolImage, o runOpts) *run {
 		}
 		if err != nil {
 			r.failedAt = contract.TaskBuild + "/" + s.Name
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				r.exitCode = exit.ExitCode()
+			}
+			r.lastStep, _ = pod.Result(contract.ResultLastStep)
 			return r
 		}
 	}
@@ -473,15 +475,22 @@ func TestVerifyGate(t *testing.T) {
 	}
 }
 
-// TestBuildFailure: a failing RUN fails the build step with a clear final line; nothing is pushed.
+// TestBuildFailure: a failing RUN fails the build step with the RUN's exit code and a clear final
+// line, after the log showed the Containerfile; nothing is pushed.
 func TestBuildFailure(t *testing.T) {
-	r := runPipeline(t, poolImage("FROM configs AS final\nRUN echo about to fail && false\n"))
+	r := runPipeline(t, poolImage("FROM configs AS final\nRUN echo about to fail && exit 3\n"))
 	if r.failedAt != "build/build" {
 		t.Fatalf("failed at %q, want build/build:\n%s", r.failedAt, r.log.String())
 	}
 	log := r.log.String()
-	if !strings.Contains(log, "about to fail") || !strings.Contains(log, "build: FAILED: buildah could not build the Containerfile") {
+	if !strings.Contains(log, "about to fail") || !strings.Contains(log, "build: FAILED (exit code 3): a Containerfile instruction failed; its output is above") {
 		t.Errorf("build log:\n%s", log)
+	}
+	if r.exitCode != 3 || r.lastStep != contract.StepBuild {
+		t.Errorf("the build step exited %d with LAST_STEP %q, want the RUN's 3 and %q", r.exitCode, r.lastStep, contract.StepBuild)
+	}
+	if !strings.Contains(log, "build: ---- Containerfile ----\n# Rendered by ocl-pipelines") || !strings.Contains(log, "RUN echo about to fail && exit 3\nbuild: ---- end of Containerfile ----") {
+		t.Errorf("the build log does not show the rendered Containerfile:\n%s", log)
 	}
 }
 

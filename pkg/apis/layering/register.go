@@ -14,6 +14,9 @@ const (
 	InputsHashLabel = GroupName + "/inputs-hash"
 	// TriggerAnnotation says why a build was started (spec, upgrade, retry, prebuild).
 	TriggerAnnotation = GroupName + "/trigger"
+	// DescriptionAnnotation, on a PipelineRun, says in one line what it builds and why
+	// (generator.RunDescription): the dashboard and `tkn pipelinerun describe` show it.
+	DescriptionAnnotation = GroupName + "/description"
 	// RetryAnnotation, set on a PoolImage to any new value, re-runs a build with the same inputs.
 	RetryAnnotation = GroupName + "/retry"
 	// RetryHonouredAnnotation, on a PoolImage, is the last value of RetryAnnotation the controller
@@ -42,13 +45,9 @@ const (
 	// object twice: a watch-list's initial objects go through it once more at Replace) from an
 	// object anyone created.
 	SpecDigestAnnotation = GroupName + "/spec-sha256"
-	// PipelineRefAnnotation is the key, in status.annotations of the controller's cached copy of
-	// a PipelineRun, of the name of the Pipeline the run references (its spec is dropped), so the
-	// controller deletes no Pipeline a run still needs for its logs.
-	PipelineRefAnnotation = GroupName + "/pipeline-ref"
 	// PipelineUsedAnnotation, on a Pipeline the controller created, is when it last created a
-	// run of it (RFC 3339, refreshed at most every few minutes): it deletes only Pipelines no run
-	// references and none was created of for an hour.
+	// run labelled with its name (RFC 3339, refreshed at most every few minutes): it deletes only
+	// Pipelines no run is labelled with and none was created of for an hour.
 	PipelineUsedAnnotation = GroupName + "/last-used"
 	// PausedSinceAnnotation, next to PausedByAnnotation, is when the controller paused the pool
 	// (RFC 3339): the hold's bound does not depend on the PoolImage's status alone.

@@ -9,6 +9,7 @@ ctx="$work/context"
 mounts=${OCL_SECRETS_DIR:-/var/run/ocl-secrets}
 export XDG_RUNTIME_DIR="$mounts/xdg" HOME="$mounts/home"
 mkdir -p "$XDG_RUNTIME_DIR" "$HOME"
+printf '%s' build > "$RESULT_LAST_STEP"
 
 # A proxy Secret (spec.pipeline.proxySecret, for a proxy URL with credentials) replaces the proxy
 # parameters; its values are never printed.
@@ -54,9 +55,18 @@ if [ -n "$CACHE_REPO" ]; then
   echo "build: layer cache ${CACHE_REPO}"
 fi
 
-echo "build: ${IMAGE} from ${PINNED_BASE_IMAGE} (${STORAGE_DRIVER}, ${IMAGE_FORMAT})"
-if ! buildah "${args[@]}" "$ctx"; then
-  echo "build: FAILED: buildah could not build the Containerfile; the failing instruction and its output are above" >&2
-  exit 1
+echo "build: ${IMAGE}"
+echo "build: from ${PINNED_BASE_IMAGE} (${STORAGE_DRIVER}, ${IMAGE_FORMAT})"
+# The Containerfile buildah builds, where a reader of this log looks first: the rendered stages
+# with their comments, then the PoolImage's own content.
+echo "build: ---- Containerfile ----"
+cat "$ctx/Containerfile"
+echo "build: ---- end of Containerfile ----"
+rc=0
+buildah "${args[@]}" "$ctx" || rc=$?
+if [ "$rc" -ne 0 ]; then
+  # buildah exits with the failing RUN's own code: the step does too.
+  echo "build: FAILED (exit code ${rc}): a Containerfile instruction failed; its output is above" >&2
+  exit "$rc"
 fi
 echo "build: done"

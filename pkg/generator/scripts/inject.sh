@@ -10,12 +10,12 @@ work=${OCL_WORKDIR:-/workspace/ocl}
 ctx="$work/context"
 mounts=${OCL_SECRETS_DIR:-/var/run/ocl-secrets}
 mkdir -p "$ctx" "$mounts"
+# The report names the step that started last if the build task fails.
+printf '%s' inject > "$RESULT_LAST_STEP"
 
 echo "inject: MachineConfigPool ${POOL}, inputs ${INPUTS_HASH}"
 printf '%s' "$CONTAINERFILE_BASE64" | base64 -d > "$ctx/Containerfile"
-echo "::group::Containerfile ($(wc -c < "$ctx/Containerfile") bytes)"
-cat "$ctx/Containerfile"
-echo "::endgroup::"
+echo "inject: Containerfile of $(wc -l < "$ctx/Containerfile") lines staged; the build step prints it"
 
 # stage NAME BOUND SOURCE TARGET: copy the files of a mounted Secret or ConfigMap so buildah can
 # bind them read-only into RUN steps (a copy avoids relabelling a read-only volume).

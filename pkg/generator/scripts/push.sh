@@ -5,6 +5,7 @@
 # the log and in the FAILURE result (the PoolImage status shows it). Inputs arrive as environment
 # variables only.
 set -euo pipefail
+printf '%s' push > "$RESULT_LAST_STEP"
 work=${OCL_WORKDIR:-/workspace/ocl}
 registry=${IMAGE%%/*}
 # Every push gets a tag of its own: IMAGE-<first 12 characters of the TaskRun's uid>. A retry or
@@ -40,10 +41,11 @@ if [ "$PUSH_SECRET_BOUND" = "true" ]; then
   args+=(--authfile "$PUSH_SECRET_PATH/.dockerconfigjson")
 fi
 
-# fail WHY: the last log line and the FAILURE result.
+# fail WHY DETAIL: a short last log line (the verdict, WHY) and the FAILURE result (WHY and DETAIL,
+# which the PoolImage's status shows).
 fail() {
   echo "push: FAILED: $1" >&2
-  printf '%s' "$1" > "$RESULT_FAILURE"
+  printf '%s' "$1 ($2)" > "$RESULT_FAILURE"
   exit 1
 }
 
@@ -52,7 +54,8 @@ if ! buildah "${args[@]}" "$IMAGE" "docker://$dest"; then
   # The check-push step saw the registry take the credentials before the build; what changed
   # since is in buildah's error above (its text is not parsed: the verdict on the registry and
   # the credentials is the check's, from typed errors).
-  fail "could not push ${dest} to registry ${registry} although it accepted the push secret before the build: buildah's error is in this step's log"
+  fail "buildah's push failed after the registry took the push secret; its error is above" \
+    "pushing ${dest} to registry ${registry}"
 fi
 digest=$(cat "$work/digest")
 printf '%s' "$dest" > "$RESULT_IMAGE_URL"

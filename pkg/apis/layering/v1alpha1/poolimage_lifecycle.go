@@ -83,6 +83,7 @@ const (
 	ReasonPrebuildFailed       = "PrebuildFailed"
 	ReasonReleaseUnknown       = "ReleaseUnknown"
 	ReasonRunIgnored           = "RunIgnored"
+	ReasonPipelineEdited       = "PipelineEdited"
 	ReasonRenderDegraded       = "RenderDegraded"
 	ReasonOverridden           = "Overridden"
 	ReasonHoldReleased         = "HoldReleased"
