@@ -41,7 +41,7 @@ const (
 // spec and does not need the Pipeline, so a refusal (RBAC not updated yet, a quota) is a warning.
 // A Pipeline of that name is never updated: its name is its spec's digest, so one with another
 // spec was edited or made by someone else, and the admin is told to delete it. A Pipeline checked
-// within pipelineTouchEvery costs no API call.
+// within pipelineTouchEvery, with whatever outcome, costs no API call.
 func (r *Reconciler) ensurePipeline(ctx context.Context, pi *v1alpha1.PoolImage, want *tektonv1.Pipeline) {
 	key := want.Namespace + "/" + want.Name
 	now := r.Clock.Now()
@@ -49,9 +49,10 @@ func (r *Reconciler) ensurePipeline(ctx context.Context, pi *v1alpha1.PoolImage,
 		return
 	}
 	err := r.putPipeline(ctx, want, now)
+	// A refusal is not asked again (nor reported again) for as long as a success is trusted.
+	r.checkedPipelines.Store(key, now)
 	switch {
 	case err == nil:
-		r.checkedPipelines.Store(key, now)
 	case errors.As(err, new(*inputError)):
 		r.event(ctx, pi, corev1.EventTypeWarning, v1alpha1.ReasonPipelineEdited, "%v", err)
 	default:

@@ -10,9 +10,10 @@ const (
 	TaskVerify          = "verify"
 	TaskPromote         = "promote"
 	TaskReport          = "report"
-	// TaskReportNoBuild is the report of a run whose build task did not run (fetch-base-digest
-	// failed, or the run was stopped before it): report needs the build task's LAST_STEP result,
-	// and Tekton skips a finally task whose result references are missing.
+	// TaskReportNoBuild is the report of a run whose build task did not end on its own (it was
+	// skipped because fetch-base-digest failed, its pod never ran its steps, it timed out or was
+	// cancelled): report needs the build task's LAST_STEP result, and Tekton skips a finally
+	// task whose result references are missing.
 	TaskReportNoBuild = "report-no-build"
 )
 
@@ -61,6 +62,7 @@ const (
 	ParamVerifyStatus    = "VERIFY_STATUS"
 	ParamPromoteStatus   = "PROMOTE_STATUS"
 	ParamBuildStep       = "BUILD_STEP"
+	ParamBuildReason     = "BUILD_REASON"
 )
 
 // SecretsDir is where the build task's steps mount its memory volume (credentials,
@@ -209,7 +211,7 @@ func Promote() GoStage {
 // Report summarises the run (a finally task): the verdict first, then the failed task, its
 // step (BUILD_STEP for the build task) and the command that prints its logs.
 func Report() GoStage {
-	params := []string{ParamPool, ParamPipelineRun, ParamNamespace, ParamAggregateStatus, ParamBuildStep}
+	params := []string{ParamPool, ParamPipelineRun, ParamNamespace, ParamAggregateStatus, ParamBuildStep, ParamBuildReason}
 	for _, s := range ReportedTasks() {
 		params = append(params, s.Param)
 	}
@@ -238,6 +240,11 @@ func TaskSteps() map[string][]string {
 		TaskPromote:         {TaskPromote},
 	}
 }
+
+// BuildEndedOnItsOwn are the build task's reasons ($(tasks.build.reason)) of a TaskRun whose
+// steps ran to the end or to a failure, so its LAST_STEP result is there: report runs for them,
+// report-no-build for every other reason (none, a pod that never ran, a timeout, a cancel).
+func BuildEndedOnItsOwn() []string { return []string{"Succeeded", "Failed"} }
 
 // ReportedTasks returns the tasks whose status the report stage prints, in pipeline order.
 func ReportedTasks() []TaskStatus {

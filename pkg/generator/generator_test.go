@@ -275,12 +275,13 @@ func TestRenderShape(t *testing.T) {
 	if got := strings.Join(steps, ","); got != "inject,check-push,build,push" {
 		t.Errorf("build steps = %s", got)
 	}
-	// One of two reports runs: report when the build task ran (it names the failed step from
-	// the build's LAST_STEP result), report-no-build when it did not (a finally task with a
-	// missing result reference is skipped).
+	// Exactly one of two reports runs: report when the build task's steps ran to an end or a
+	// failure (it names the failed step from the build's LAST_STEP result), report-no-build
+	// otherwise (a finally task with a missing result reference is skipped).
 	if f := spec.Finally; len(f) != 2 || f[0].Name != contract.TaskReport || f[1].Name != contract.TaskReportNoBuild ||
-		len(f[0].When) != 1 || f[0].When[0].Operator != selection.NotIn || len(f[1].When) != 1 || f[1].When[0].Operator != selection.In ||
-		f[0].When[0].Input != "$(tasks.build.status)" || f[1].When[0].Input != f[0].When[0].Input {
+		len(f[0].When) != 1 || f[0].When[0].Operator != selection.In || len(f[1].When) != 1 || f[1].When[0].Operator != selection.NotIn ||
+		f[0].When[0].Input != "$(tasks.build.reason)" || f[1].When[0].Input != f[0].When[0].Input ||
+		strings.Join(f[0].When[0].Values, ",") != "Succeeded,Failed" || strings.Join(f[1].When[0].Values, ",") != "Succeeded,Failed" {
 		t.Errorf("finally = %+v", f)
 	}
 	retries := map[string]int{}

@@ -59,6 +59,9 @@ func bindWorkspaces(names ...string) []tektonv1.WorkspacePipelineTaskBinding {
 	return b
 }
 
+// buildReason is the build task's reason, as finally tasks see it.
+const buildReason = "$(tasks." + contract.TaskBuild + ".reason)"
+
 func taskResult(task, result string) string {
 	return fmt.Sprintf("$(tasks.%s.results.%s)", task, result)
 }
@@ -141,21 +144,23 @@ func pipelineSpec(cfg Config, r retries) *tektonv1.PipelineSpec {
 				Retries:    r.promote,
 			},
 		},
-		// Two reports, one of which runs: report names the failed step of the build task (its
-		// LAST_STEP result), and Tekton skips a finally task whose result references are
-		// missing, so report-no-build reports the runs whose build task never ran.
+		// Two reports, exactly one of which runs (their when expressions are complementary):
+		// report names the failed step of the build task from its LAST_STEP result, which is
+		// there when the build's steps ran to the end or to a failure; Tekton skips a finally
+		// task whose result references are missing, so report-no-build reports every other
+		// run (build skipped, its pod never ran its steps, timed out, cancelled).
 		Finally: []tektonv1.PipelineTask{{
 			Name:        contract.TaskReport,
 			DisplayName: "Report",
 			Description: "Summarises the run: the verdict first, then the failed task, step and logs command.",
-			When:        tektonv1.WhenExpressions{{Input: "$(tasks." + contract.TaskBuild + ".status)", Operator: selection.NotIn, Values: []string{"None"}}},
+			When:        tektonv1.WhenExpressions{{Input: buildReason, Operator: selection.In, Values: contract.BuildEndedOnItsOwn()}},
 			TaskSpec:    &tektonv1.EmbeddedTask{TaskSpec: ReportTaskSpec(cfg)},
 			Params:      append(reportParams(), param(contract.ParamBuildStep, taskResult(contract.TaskBuild, contract.ResultLastStep))),
 		}, {
 			Name:        contract.TaskReportNoBuild,
-			DisplayName: "Report (no build)",
-			Description: "Summarises a run whose build task never ran.",
-			When:        tektonv1.WhenExpressions{{Input: "$(tasks." + contract.TaskBuild + ".status)", Operator: selection.In, Values: []string{"None"}}},
+			DisplayName: "Report (build steps did not run)",
+			Description: "Summarises a run whose build task did not run its steps to an end: skipped, not started, timed out or cancelled.",
+			When:        tektonv1.WhenExpressions{{Input: buildReason, Operator: selection.NotIn, Values: contract.BuildEndedOnItsOwn()}},
 			TaskSpec:    &tektonv1.EmbeddedTask{TaskSpec: ReportTaskSpec(cfg)},
 			Params:      reportParams(),
 		}},
@@ -167,7 +172,8 @@ func reportParams() []tektonv1.Param {
 	params := append(pass(contract.ParamPool, contract.ParamToolsImage),
 		param(contract.ParamPipelineRun, "$(context.pipelineRun.name)"),
 		param(contract.ParamNamespace, "$(context.pipelineRun.namespace)"),
-		param(contract.ParamAggregateStatus, "$(tasks.status)"))
+		param(contract.ParamAggregateStatus, "$(tasks.status)"),
+		param(contract.ParamBuildReason, buildReason))
 	for _, t := range contract.ReportedTasks() {
 		params = append(params, param(t.Param, fmt.Sprintf("$(tasks.%s.status)", t.Task)))
 	}

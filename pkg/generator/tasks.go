@@ -52,6 +52,7 @@ var paramDoc = map[string]string{
 	contract.ParamVerifyStatus:    "Status of the verify task.",
 	contract.ParamPromoteStatus:   "Status of the promote task.",
 	contract.ParamBuildStep:       "The build task's LAST_STEP result: on a failed build, the step that failed; empty when the build did not run.",
+	contract.ParamBuildReason:     "The build task's reason: Succeeded, Failed (a step failed), another reason of Tekton's, or empty when it did not run.",
 }
 
 var workspaceDoc = map[string]string{
@@ -278,6 +279,7 @@ func ReportTaskSpec(cfg Config) tektonv1.TaskSpec {
 	params := append(contract.Report().Params, contract.ParamToolsImage)
 	defaults := taskDefaults(cfg)
 	defaults[contract.ParamBuildStep] = ""
+	defaults[contract.ParamBuildReason] = ""
 	return tektonv1.TaskSpec{
 		DisplayName: "Report",
 		Description: "Prints the verdict first and, when a stage failed, its task, its step and the command that shows its logs, then the status of every stage.",

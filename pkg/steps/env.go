@@ -112,6 +112,12 @@ func (e Env) writeResult(result, value string) error {
 	if path == "" {
 		return fmt.Errorf("missing environment variable %s", contract.ResultEnv(result))
 	}
+	// Replace the file, not truncate it: an earlier step of the task, in another image, may have
+	// written it as another user (the buildah image's root; ocl-step runs as 65532), and the
+	// results directory is writable by every step.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("write result %s: %w", result, err)
+	}
 	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
 		return fmt.Errorf("write result %s: %w", result, err)
 	}

@@ -20,21 +20,29 @@ func Report(_ context.Context, e Env) error {
 			failed = s.Task
 		}
 	}
+	// The command on a line of its own, so that it copies as it is.
 	logs := fmt.Sprintf("tkn pipelinerun logs %s -n %s", run, ns)
+	built := true
+	for _, task := range []string{contract.TaskFetchBaseDigest, contract.TaskBuild, contract.TaskVerify} {
+		built = built && e.Getenv(statusParam(task)) == "Succeeded"
+	}
 	switch {
 	case failed != "":
 		e.logf("FAILED: the OS image was not built; the pool keeps its current image")
 		e.logf("  pool: %s", pool)
 		e.logf("  task: %s", failed)
-		e.logf("  step: %s", failedStep(failed, e.Getenv(contract.ParamBuildStep)))
-		e.logf("  logs: %s --task %s", logs, failed)
-	case e.Getenv(contract.ParamAggregateStatus) == "Succeeded" || e.Getenv(contract.ParamAggregateStatus) == "Completed":
+		e.logf("  step: %s", failedStep(failed, e.Getenv(contract.ParamBuildStep), e.Getenv(contract.ParamBuildReason)))
+		e.logf("  logs:")
+		e.logf("%s --task %s", logs, failed)
+	case built:
 		e.logf("SUCCEEDED: the OS image is built and verified; the controller promotes it")
 		e.logf("  pool: %s", pool)
 	default:
-		e.logf("NOT BUILT: the run ended %s (cancelled or timed out); the pool keeps its image", e.Getenv(contract.ParamAggregateStatus))
+		// No stage failed, but not every one ran: the run was stopped (a timeout, a cancel).
+		e.logf("NOT BUILT: the run ended %s before every stage ran; the pool keeps its image", e.Getenv(contract.ParamAggregateStatus))
 		e.logf("  pool: %s", pool)
-		e.logf("  logs: %s", logs)
+		e.logf("  logs:")
+		e.logf("%s", logs)
 	}
 	e.logf("stages:")
 	for _, s := range contract.ReportedTasks() {
@@ -47,9 +55,20 @@ func Report(_ context.Context, e Env) error {
 	return nil
 }
 
+// statusParam is the report parameter that carries task's status.
+func statusParam(task string) string {
+	for _, s := range contract.ReportedTasks() {
+		if s.Task == task {
+			return s.Param
+		}
+	}
+	return ""
+}
+
 // failedStep names the step of task that failed: its only step, or for the build task the step
-// that started last (BUILD_STEP, the build task's LAST_STEP result).
-func failedStep(task, buildStep string) string {
+// that started last (BUILD_STEP, the build task's LAST_STEP result); without it, the build's
+// steps never reported (its pod did not run them, or it was stopped): Tekton's reason says why.
+func failedStep(task, buildStep, buildReason string) string {
 	steps := contract.TaskSteps()[task]
 	switch {
 	case len(steps) == 1:
@@ -57,5 +76,5 @@ func failedStep(task, buildStep string) string {
 	case buildStep != "":
 		return buildStep
 	}
-	return "one of " + strings.Join(steps, ", ") + " (the last one with a log)"
+	return fmt.Sprintf("none of %s ended (%s)", strings.Join(steps, ", "), buildReason)
 }

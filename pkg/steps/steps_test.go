@@ -461,21 +461,21 @@ func TestReport(t *testing.T) {
 		name: "the build step failed",
 		vars: map[string]string{"BUILD_STEP": "build"},
 		want: []string{"FAILED: the OS image was not built; the pool keeps its current image", "  pool: worker", "  task: build", "  step: build",
-			"  logs: tkn pipelinerun logs ocl-worker-0123456789 -n ocl-pipelines --task build"},
+			"  logs:", "tkn pipelinerun logs ocl-worker-0123456789 -n ocl-pipelines --task build"},
 	}, {
 		name: "check-push failed",
 		vars: map[string]string{"BUILD_STEP": "check-push"},
 		want: []string{"FAILED: the OS image was not built; the pool keeps its current image", "  pool: worker", "  task: build", "  step: check-push"},
 	}, {
 		name: "the build task failed before any step wrote its name (the pod never started)",
-		vars: map[string]string{"BUILD_STEP": ""},
+		vars: map[string]string{"BUILD_STEP": "", "BUILD_REASON": "PodCreationFailed"},
 		want: []string{"FAILED: the OS image was not built; the pool keeps its current image", "  pool: worker", "  task: build",
-			"  step: one of inject, check-push, build, push (the last one with a log)"},
+			"  step: none of inject, check-push, build, push ended (PodCreationFailed)"},
 	}, {
 		name: "fetch-base-digest failed: its only step",
 		vars: map[string]string{"FETCH_STATUS": "Failed", "BUILD_STATUS": "None"},
 		want: []string{"FAILED: the OS image was not built; the pool keeps its current image", "  pool: worker", "  task: fetch-base-digest",
-			"  step: fetch-base-digest", "  logs: tkn pipelinerun logs ocl-worker-0123456789 -n ocl-pipelines --task fetch-base-digest"},
+			"  step: fetch-base-digest", "  logs:", "tkn pipelinerun logs ocl-worker-0123456789 -n ocl-pipelines --task fetch-base-digest"},
 	}, {
 		name: "verify refused the image",
 		vars: map[string]string{"BUILD_STATUS": "Succeeded", "BUILD_STEP": "push", "VERIFY_STATUS": "Failed"},
@@ -486,10 +486,16 @@ func TestReport(t *testing.T) {
 		want: []string{"SUCCEEDED: the OS image is built and verified; the controller promotes it", "  pool: worker", "stages:",
 			"  fetch-base-digest  Succeeded", "  build              Succeeded", "  verify             Succeeded", "  promote            Skipped"},
 	}, {
-		name: "cancelled",
-		vars: map[string]string{"AGGREGATE_STATUS": "Cancelled", "BUILD_STATUS": "None"},
-		want: []string{"NOT BUILT: the run ended Cancelled (cancelled or timed out); the pool keeps its image", "  pool: worker",
-			"  logs: tkn pipelinerun logs ocl-worker-0123456789 -n ocl-pipelines"},
+		// Tekton's aggregate is Completed when a task was skipped: a run stopped gracefully
+		// during fetch-base-digest is not a success.
+		name: "stopped before the build (StoppedRunFinally): Completed, nothing built",
+		vars: map[string]string{"AGGREGATE_STATUS": "Completed", "FETCH_STATUS": "Succeeded", "BUILD_STATUS": "None"},
+		want: []string{"NOT BUILT: the run ended Completed before every stage ran; the pool keeps its image", "  pool: worker",
+			"  logs:", "tkn pipelinerun logs ocl-worker-0123456789 -n ocl-pipelines"},
+	}, {
+		name: "stopped during the build: verify skipped",
+		vars: map[string]string{"AGGREGATE_STATUS": "Completed", "BUILD_STATUS": "Succeeded", "BUILD_STEP": "push", "VERIFY_STATUS": "None"},
+		want: []string{"NOT BUILT: the run ended Completed before every stage ran; the pool keeps its image"},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

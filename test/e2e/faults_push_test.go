@@ -168,6 +168,7 @@ func TestPushFaults(t *testing.T) {
 	}
 	checkNotBuilt(t, ns, got)
 	checkNotPromoted(t, ns, before)
+	checkFailedReport(t, ns, got.Status.LatestBuild.PipelineRun, "report", "build", "check-push")
 	if c := got.Status.GetCondition(v1alpha1.ConditionFirstBootPullable); c == nil || !c.IsFalse() || c.Reason != v1alpha1.ReasonNoCredentials ||
 		!strings.Contains(c.Message, "has no credentials for "+addr) {
 		t.Errorf("FirstBootPullable = %+v, want False, NoCredentials for %s (the global pull secret covers the stack's registry only)", c, addr)

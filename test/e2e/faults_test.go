@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,4 +77,27 @@ func TestDeletedRunIsNotRebuilt(t *testing.T) {
 		_, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Get(ctx, "worker", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
+}
+
+// TestFetchFailureReport: a base image that does not exist fails fetch-base-digest; the build
+// task is skipped, so the report that reads its LAST_STEP result cannot run and report-no-build
+// reports instead, naming the task, its step and the logs command. Nothing is promoted.
+func TestFetchFailureReport(t *testing.T) {
+	ctx := context.Background()
+	ns := "e2e-fetch-failure"
+	noQuietPeriod(t)
+	newNamespace(t, ns)
+	createPushSecret(t, ns, []byte(`{"auths":{}}`))
+	missing := os.Getenv("OCL_E2E_REGISTRY") + "/standin/missing@sha256:" + strings.Repeat("0", 64)
+	pi := builders.PoolImage(ns, "worker", builders.WithContainerfile("FROM configs AS final\nLABEL e2e.fault=fetch\n"),
+		builders.WithPushSpec(os.Getenv("OCL_E2E_REGISTRY")+"/os/fetch:latest"), builders.WithPushSecret("push"), builders.WithBaseImage(missing))
+	if _, err := clients.layering.LayeringV1alpha1().PoolImages(ns).Create(ctx, pi, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deletePoolImage(t, ns) })
+	got := failedBuild(t, ns, "", "a failed fetch of a missing base image")
+	if f := got.Status.LatestBuild.Failure; f.Task != "fetch-base-digest" || f.Step != "fetch-base-digest" {
+		t.Errorf("failure %+v, want task and step fetch-base-digest", f)
+	}
+	checkFailedReport(t, ns, got.Status.LatestBuild.PipelineRun, "report-no-build", "fetch-base-digest", "fetch-base-digest")
 }

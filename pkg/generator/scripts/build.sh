@@ -3,13 +3,16 @@
 # Inputs arrive as environment variables only. Entitlements and credentials are mounted into RUN
 # steps with --volume (never COPYed), so they cannot land in a layer.
 set -euo pipefail
+# The step that started last names a failed build task's step in the report. The file is
+# replaced, not truncated: an earlier step may have written it as another user.
+rm -f "$RESULT_LAST_STEP"
+printf '%s' build > "$RESULT_LAST_STEP"
 
 work=${OCL_WORKDIR:-/workspace/ocl}
 ctx="$work/context"
 mounts=${OCL_SECRETS_DIR:-/var/run/ocl-secrets}
 export XDG_RUNTIME_DIR="$mounts/xdg" HOME="$mounts/home"
 mkdir -p "$XDG_RUNTIME_DIR" "$HOME"
-printf '%s' build > "$RESULT_LAST_STEP"
 
 # A proxy Secret (spec.pipeline.proxySecret, for a proxy URL with credentials) replaces the proxy
 # parameters; its values are never printed.

@@ -5,13 +5,15 @@
 # the build context and are never printed.
 set -euo pipefail
 shopt -s nullglob
+# The step that started last names a failed build task's step in the report. The file is
+# replaced, not truncated: an earlier step may have written it as another user.
+rm -f "$RESULT_LAST_STEP"
+printf '%s' inject > "$RESULT_LAST_STEP"
 
 work=${OCL_WORKDIR:-/workspace/ocl}
 ctx="$work/context"
 mounts=${OCL_SECRETS_DIR:-/var/run/ocl-secrets}
 mkdir -p "$ctx" "$mounts"
-# The report names the step that started last if the build task fails.
-printf '%s' inject > "$RESULT_LAST_STEP"
 
 echo "inject: MachineConfigPool ${POOL}, inputs ${INPUTS_HASH}"
 printf '%s' "$CONTAINERFILE_BASE64" | base64 -d > "$ctx/Containerfile"

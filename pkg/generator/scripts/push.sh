@@ -5,6 +5,9 @@
 # the log and in the FAILURE result (the PoolImage status shows it). Inputs arrive as environment
 # variables only.
 set -euo pipefail
+# The step that started last names a failed build task's step in the report. The file is
+# replaced, not truncated: an earlier step may have written it as another user.
+rm -f "$RESULT_LAST_STEP"
 printf '%s' push > "$RESULT_LAST_STEP"
 work=${OCL_WORKDIR:-/workspace/ocl}
 registry=${IMAGE%%/*}
