@@ -92,6 +92,7 @@ func TestControllerRBACFromAudit(t *testing.T) {
 		"watch layering.ocl-pipelines.dev/poolimages",
 		"patch layering.ocl-pipelines.dev/poolimages", "update layering.ocl-pipelines.dev/poolimages/status",
 		"create tekton.dev/pipelineruns", "patch tekton.dev/pipelineruns", "watch tekton.dev/taskruns",
+		"get tekton.dev/pipelines", "create tekton.dev/pipelines",
 		"create machineconfiguration.openshift.io/machineconfigs", "update machineconfiguration.openshift.io/machineconfigs",
 		"delete machineconfiguration.openshift.io/machineconfigs",
 		"watch machineconfiguration.openshift.io/machineconfigpools", "patch machineconfiguration.openshift.io/machineconfigpools",
