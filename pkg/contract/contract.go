@@ -242,9 +242,13 @@ func TaskSteps() map[string][]string {
 }
 
 // BuildEndedOnItsOwn are the build task's reasons ($(tasks.build.reason)) of a TaskRun whose
-// steps ran to the end or to a failure, so its LAST_STEP result is there: report runs for them,
-// report-no-build for every other reason (none, a pod that never ran, a timeout, a cancel).
-func BuildEndedOnItsOwn() []string { return []string{"Succeeded", "Failed"} }
+// steps ran to the end or to a failure, so its LAST_STEP result is there and names the step
+// that failed: Succeeded, StepFailed (Tekton 1.x: a step exited non-zero) and Failed (its
+// generic reason, and older Tekton's for a failed step). report runs for them, report-no-build
+// for every other reason: none (skipped), a pod that never ran its steps, a timeout, a cancel, a
+// step killed for memory (StepOOM: the killed step cannot write its name, an earlier one's would
+// be there).
+func BuildEndedOnItsOwn() []string { return []string{"Succeeded", "StepFailed", "Failed"} }
 
 // ReportedTasks returns the tasks whose status the report stage prints, in pipeline order.
 func ReportedTasks() []TaskStatus {

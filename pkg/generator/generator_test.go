@@ -281,7 +281,7 @@ func TestRenderShape(t *testing.T) {
 	if f := spec.Finally; len(f) != 2 || f[0].Name != contract.TaskReport || f[1].Name != contract.TaskReportNoBuild ||
 		len(f[0].When) != 1 || f[0].When[0].Operator != selection.In || len(f[1].When) != 1 || f[1].When[0].Operator != selection.NotIn ||
 		f[0].When[0].Input != "$(tasks.build.reason)" || f[1].When[0].Input != f[0].When[0].Input ||
-		strings.Join(f[0].When[0].Values, ",") != "Succeeded,Failed" || strings.Join(f[1].When[0].Values, ",") != "Succeeded,Failed" {
+		strings.Join(f[0].When[0].Values, ",") != "Succeeded,StepFailed,Failed" || strings.Join(f[1].When[0].Values, ",") != "Succeeded,StepFailed,Failed" {
 		t.Errorf("finally = %+v", f)
 	}
 	retries := map[string]int{}

@@ -76,5 +76,5 @@ func failedStep(task, buildStep, buildReason string) string {
 	case buildStep != "":
 		return buildStep
 	}
-	return fmt.Sprintf("none of %s ended (%s)", strings.Join(steps, ", "), buildReason)
+	return fmt.Sprintf("not known (%s before a step reported): one of %s", buildReason, strings.Join(steps, ", "))
 }

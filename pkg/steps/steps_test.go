@@ -470,7 +470,7 @@ func TestReport(t *testing.T) {
 		name: "the build task failed before any step wrote its name (the pod never started)",
 		vars: map[string]string{"BUILD_STEP": "", "BUILD_REASON": "PodCreationFailed"},
 		want: []string{"FAILED: the OS image was not built; the pool keeps its current image", "  pool: worker", "  task: build",
-			"  step: none of inject, check-push, build, push ended (PodCreationFailed)"},
+			"  step: not known (PodCreationFailed before a step reported): one of inject, check-push, build, push"},
 	}, {
 		name: "fetch-base-digest failed: its only step",
 		vars: map[string]string{"FETCH_STATUS": "Failed", "BUILD_STATUS": "None"},
