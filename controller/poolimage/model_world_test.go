@@ -1951,14 +1951,8 @@ func runPushesOwnTag(pr *tektonv1.PipelineRun) bool {
 	return false
 }
 
-// runPipeline is what a run runs: its embedded pipeline, else the one Tekton resolved its
-// reference to (nil before that).
-func runPipeline(pr *tektonv1.PipelineRun) *tektonv1.PipelineSpec {
-	if pr.Spec.PipelineSpec != nil {
-		return pr.Spec.PipelineSpec
-	}
-	return pr.Status.PipelineSpec
-}
+// runPipeline is what a run runs: its embedded pipeline (every run of the world embeds one).
+func runPipeline(pr *tektonv1.PipelineRun) *tektonv1.PipelineSpec { return pr.Spec.PipelineSpec }
 
 func runHasVerify(pr *tektonv1.PipelineRun) bool {
 	spec := runPipeline(pr)
@@ -2057,21 +2051,6 @@ func (w *modelWorld) tekton(n int, fail bool) {
 	case 0:
 		if w.now().Sub(pr.CreationTimestamp.Time) < modelStartDelay {
 			return
-		}
-		// Tekton resolves the run's Pipeline and copies its spec into the status; a run whose
-		// Pipeline is gone fails at once (reason CouldntGetPipeline).
-		if ref := pr.Spec.PipelineRef; ref != nil && pr.Status.PipelineSpec == nil {
-			o, ok := w.objs[modelKey{mkPipeline, pr.Namespace, ref.Name}]
-			if !ok {
-				t.Stage = 3
-				pr.Status.StartTime, pr.Status.CompletionTime = &now, &now
-				pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionFalse,
-					Reason: "CouldntGetPipeline", Message: fmt.Sprintf("Error retrieving pipeline for pipelinerun %s/%s: pipelines.tekton.dev %q not found", pr.Namespace, pr.Name, ref.Name)})
-				w.mustUpdate(actorTekton, pr)
-				return
-			}
-			pr.Status.PipelineSpec = o.(*tektonv1.Pipeline).Spec.DeepCopy()
-			t.HasVerify, t.OwnTag = runHasVerify(pr), runPushesOwnTag(pr)
 		}
 		pr.Status.StartTime = &now
 		pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionUnknown, Reason: "Running",
@@ -2422,8 +2401,7 @@ func (w *modelWorld) rerun(n int, edit, otherRepo bool) {
 			}
 		}
 	} else if spec := runPipeline(src); edit && spec != nil {
-		// The dashboard's editor shows the run's pipeline; edited, it is embedded.
-		cp.Spec.PipelineRef, cp.Spec.PipelineSpec = nil, spec.DeepCopy()
+		cp.Spec.PipelineSpec = spec.DeepCopy()
 		cp.Spec.PipelineSpec.Tasks = withoutVerifyTasks(spec.Tasks)
 	}
 	obj, err := w.create(actorDashboard, cp, src.Namespace)

@@ -196,7 +196,7 @@ func (s *sim) reconcile() {
 			s.lastImage = img
 		}
 	}
-	// The Pipelines the controller created, which Tekton resolves the runs' references to.
+	// The Pipelines the controller created (for the dashboard), as the API server keeps them.
 	pls, _ := env.tekton.TektonV1().Pipelines(ns).List(ctx, metav1.ListOptions{})
 	for i := range pls.Items {
 		s.put(pls.Items[i].DeepCopy())
@@ -228,11 +228,6 @@ func (s *sim) complete(name string) {
 	}
 	pr.Status.StartTime = &metav1.Time{Time: pr.CreationTimestamp.Time}
 	pr.Status.CompletionTime = &metav1.Time{Time: s.now}
-	if ref := pr.Spec.PipelineRef; ref != nil {
-		if pl, ok := s.objs[objKey(&tektonv1.Pipeline{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ref.Name}})]; ok {
-			pr.Status.PipelineSpec = pl.(*tektonv1.Pipeline).Spec.DeepCopy()
-		}
-	}
 	if pr.Spec.Status == tektonv1.PipelineRunSpecStatusCancelled {
 		pr.Status.SetCondition(&apis.Condition{Type: apis.ConditionSucceeded, Status: corev1.ConditionFalse, Reason: "Cancelled"})
 	} else {

@@ -28,17 +28,12 @@ import (
 // parameters, context and workspaces are applied (with Tekton's propagation into embedded specs),
 // then the results of earlier tasks (results maps "tasks.<task>.results.<name>" to values, as
 // Tekton's ApplyTaskResults and PropagateResults do), then the TaskRun's parameters, context,
-// results and workspaces. The pipeline is pr's embedded one or, for a run that references its
-// Pipeline, the one Tekton resolved it to (status.pipelineSpec).
+// results and workspaces.
 func TaskSpec(pr *tektonv1.PipelineRun, task string, results map[string]string) (*tektonv1.TaskSpec, error) {
-	spec := pr.Spec.PipelineSpec
-	if spec == nil {
-		spec = pr.Status.PipelineSpec
+	if pr.Spec.PipelineSpec == nil {
+		return nil, fmt.Errorf("PipelineRun %s embeds no pipeline", pr.Name)
 	}
-	if spec == nil {
-		return nil, fmt.Errorf("PipelineRun %s embeds no pipeline and has no resolved one in status.pipelineSpec", pr.Name)
-	}
-	ps, err := presources.ApplyParameters(spec.DeepCopy(), pr)
+	ps, err := presources.ApplyParameters(pr.Spec.PipelineSpec.DeepCopy(), pr)
 	if err != nil {
 		return nil, fmt.Errorf("apply pipeline parameters: %w", err)
 	}

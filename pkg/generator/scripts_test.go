@@ -57,21 +57,6 @@ func TestScriptsUseNoTektonVariables(t *testing.T) {
 	}
 }
 
-// resolvedRun is Render's run as Tekton holds it once it has resolved the run's Pipeline
-// (RenderPipeline's spec in status.pipelineSpec).
-func resolvedRun(pi *v1alpha1.PoolImage, in Inputs) (*tektonv1.PipelineRun, error) {
-	pr, err := Render(pi, in)
-	if err != nil {
-		return nil, err
-	}
-	pl, err := RenderPipeline(pi, in)
-	if err != nil {
-		return nil, err
-	}
-	pr.Status.PipelineSpec = pl.Spec.DeepCopy()
-	return pr, nil
-}
-
 func tektonTaskSpec(t *testing.T, pr *tektonv1.PipelineRun, task string, results map[string]string) *tektonv1.TaskSpec {
 	t.Helper()
 	ts, err := tektontest.TaskSpec(pr, task, results)
@@ -165,7 +150,7 @@ func TestContainerfileReachesBuildahByteForByte(t *testing.T) {
 	marker := filepath.Join(p.root, "MARKER")
 	pi := loadExample(t, "minimal")
 	pi.Spec.Containerfile[0].Content = hostileContainerfile(marker)
-	pr, err := resolvedRun(pi, testInputs())
+	pr, err := Render(pi, testInputs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +196,7 @@ func TestSecretsAreMountedNotCopied(t *testing.T) {
 	pi.Spec.Entitlements.ActivationKey = &v1alpha1.SecretReference{Name: "activation"}
 	in := testInputs()
 	in.TrustedCA = &TrustedCA{ConfigMapName: "trusted-ca", SHA256: "abc"}
-	pr, err := resolvedRun(pi, in)
+	pr, err := Render(pi, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +313,7 @@ func TestSecretsAreMountedNotCopied(t *testing.T) {
 // TestBuildFailureSaysSo: a failing buildah fails the step with one clear final line.
 func TestBuildFailureSaysSo(t *testing.T) {
 	p := newPod(t)
-	pr, err := resolvedRun(loadExample(t, "minimal"), testInputs())
+	pr, err := Render(loadExample(t, "minimal"), testInputs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +397,7 @@ func TestBuildFailureSaysSo(t *testing.T) {
 // inputs as environment variables with concrete values; no variable is left unresolved.
 func TestParamsReachStepsThroughEnv(t *testing.T) {
 	pi := loadExample(t, "entitlements")
-	pr, err := resolvedRun(pi, testInputs())
+	pr, err := Render(pi, testInputs())
 	if err != nil {
 		t.Fatal(err)
 	}
